@@ -1,0 +1,116 @@
+// Package tds is the server side of the Tabular Data Stream protocol, enough of
+// it for the real go-mssqldb client (and FreeTDS) to log in, run batches and
+// RPCs, and read typed result sets, messages and errors.
+//
+// The package knows nothing about SQL: a Handler decides who may log in and a
+// Session answers each batch or RPC by writing to a ResponseWriter.
+package tds
+
+import (
+	"context"
+)
+
+// Type is the SQL type of a result column. The writer picks the TDS encoding.
+type Type int
+
+// Column types and the Go values a Row may carry for them (nil is NULL).
+const (
+	Int              Type = iota + 1 // INTN(4): int, int32, int64
+	BigInt                           // INTN(8): int, int64
+	SmallInt                         // INTN(2): int, int16
+	TinyInt                          // INTN(1): int, uint8
+	Bit                              // BITN: bool
+	Float                            // FLTN(8): float64
+	Decimal                          // DECIMALN(Size digits, scale 0), e.g. numeric(25,0) LSNs: int64 or a decimal string
+	NVarChar                         // NVARCHAR(Size); Size -1 is NVARCHAR(MAX): string
+	VarChar                          // VARCHAR(Size) in the server collation: string
+	VarBinary                        // VARBINARY(Size); Size -1 is VARBINARY(MAX): []byte
+	DateTime                         // DATETIMEN(8): time.Time
+	DateTime2                        // DATETIME2(7): time.Time
+	UniqueIdentifier                 // GUID: [16]byte in SQL Server byte order
+	Variant                          // sql_variant; the base type follows the Go value: int/int64 → int or bigint, string → nvarchar, bool → bit, time.Time → datetime
+)
+
+// Column describes one column of a result set.
+type Column struct {
+	Name     string
+	Type     Type
+	Size     int // characters for NVarChar/VarChar, bytes for VarBinary, precision for Decimal; -1 is MAX; 0 picks a sensible default
+	Nullable bool
+}
+
+// Message is an ERROR or INFO token. Class (severity) 10 or lower is
+// informational; 11 and above is an error.
+type Message struct {
+	Number    int32
+	State     uint8
+	Class     uint8
+	Text      string
+	Server    string
+	Procedure string
+	Line      int32
+}
+
+// ResponseWriter receives one reply. A statement's reply is: optionally
+// Columns followed by Rows, then Done. Messages may come at any time. The
+// server ends the whole reply (the final DONE without MORE) itself when the
+// Session's method returns, so a Session never has to know which statement
+// was last.
+type ResponseWriter interface {
+	// Columns starts a result set.
+	Columns(cols []Column) error
+	// Row sends one row of the current result set.
+	Row(values ...any) error
+	// Done ends the current statement. rowCount < 0 means "no count"
+	// (SET NOCOUNT ON, or a statement that has none).
+	Done(rowCount int64) error
+	// Info sends an informational message (PRINT, "10 percent processed.").
+	Info(m Message) error
+	// Error sends an error; the statement's Done carries the error bit.
+	Error(m Message) error
+	// ReturnStatus sends a stored procedure's return status (RPC only).
+	ReturnStatus(status int32) error
+	// Flush sends what is buffered now, as non-final packets, so that the
+	// client sees progress messages while a long statement still runs.
+	Flush() error
+	// Abort closes the connection at once without finishing the reply
+	// (fault injection: "drop the connection on the Nth statement").
+	Abort()
+}
+
+// Param is one parameter of an RPC call.
+type Param struct {
+	Name   string // with the leading @, may be empty for positional parameters
+	Value  any    // string, int64, bool, float64, []byte, time.Time or nil
+	Output bool
+}
+
+// LoginRequest is what the client sent in LOGIN7.
+type LoginRequest struct {
+	User       string
+	Password   string
+	Database   string
+	AppName    string
+	HostName   string
+	ServerName string
+	PacketSize int
+}
+
+// Session is one logged-in connection. Calls on a session never overlap.
+type Session interface {
+	// Batch runs a SQL batch (the whole text the client sent).
+	Batch(ctx context.Context, sql string, w ResponseWriter)
+	// RPC runs a procedure call; sp_executesql arrives as proc "sp_executesql"
+	// with the statement, the parameter declarations and then the values.
+	RPC(ctx context.Context, proc string, params []Param, w ResponseWriter)
+	// Database is the current database, reported to the client after login.
+	Database() string
+	// Close releases the session when the connection ends.
+	Close()
+}
+
+// Handler admits logins.
+type Handler interface {
+	// Login returns a session, or a message (e.g. 18456) to refuse the login.
+	Login(ctx context.Context, req LoginRequest) (Session, *Message)
+}
