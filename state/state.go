@@ -1,0 +1,325 @@
+// Package state holds the state document — what milink manages, the results
+// of the last apply and fingerprints of secrets, never the secrets — and the
+// backends that store and lock it. The local file backend lives in local.go;
+// other backends (Azure Blob) implement the same Backend interface and reuse
+// Encode, Decode and Validate so that every backend stores the same bytes.
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/milink/milink/resources"
+)
+
+// FormatVersion is the version of the state document this code writes. A
+// document with a higher version was written by a newer milink and is
+// refused rather than half-understood.
+const FormatVersion = 1
+
+// State is the document a backend stores.
+type State struct {
+	FormatVersion int `json:"format_version"`
+	// MilinkVersion is the version of milink that last wrote the state; the
+	// caller sets it before Save.
+	MilinkVersion string `json:"milink_version"`
+	// Lineage identifies this state across its whole life; it is set once
+	// by New and never changes, so a plan made against another state (or a
+	// state file swapped underneath) is recognised.
+	Lineage string `json:"lineage"`
+	// Serial grows by one on every Save.
+	Serial int64 `json:"serial"`
+	// Salt keys resources.Fingerprint for this lineage.
+	Salt string `json:"salt"`
+	// Resources are kept sorted by address.
+	Resources []Resource `json:"resources"`
+}
+
+// Resource is one object milink manages.
+type Resource struct {
+	Address    string         `json:"address"`
+	Kind       string         `json:"kind"`
+	Server     string         `json:"server"`
+	Attributes map[string]any `json:"attributes"`
+	// Sensitive names the attributes whose values are fingerprints
+	// ("hmac-sha256:..."); Save refuses any other value for them.
+	Sensitive []string  `json:"sensitive,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// IsSensitive reports whether the attribute is a fingerprinted secret.
+func (r *Resource) IsSensitive(attr string) bool {
+	for _, s := range r.Sensitive {
+		if s == attr {
+			return true
+		}
+	}
+	return false
+}
+
+// New returns an empty state with a fresh lineage and salt. Nothing is
+// written until a backend saves it.
+func New() *State {
+	return &State{
+		FormatVersion: FormatVersion,
+		Lineage:       uuid.NewString(),
+		Salt:          randomHex(32),
+		Resources:     []Resource{},
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	// crypto/rand.Read never returns an error on supported platforms (it
+	// panics instead), so there is nothing to handle here.
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Get returns the resource at addr, or nil. The pointer refers into the
+// state; changing it changes the state.
+func (s *State) Get(addr string) *Resource {
+	i, ok := s.find(addr)
+	if !ok {
+		return nil
+	}
+	return &s.Resources[i]
+}
+
+// Set adds r or replaces the resource with the same address, keeping the
+// list sorted. A zero UpdatedAt is set to now.
+func (s *State) Set(r Resource) {
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = time.Now().UTC()
+	}
+	i, ok := s.find(r.Address)
+	if ok {
+		s.Resources[i] = r
+		return
+	}
+	s.Resources = append(s.Resources, Resource{})
+	copy(s.Resources[i+1:], s.Resources[i:])
+	s.Resources[i] = r
+}
+
+// Remove deletes the resource at addr, if any.
+func (s *State) Remove(addr string) {
+	if i, ok := s.find(addr); ok {
+		s.Resources = append(s.Resources[:i], s.Resources[i+1:]...)
+	}
+}
+
+// Addresses lists the managed addresses, sorted.
+func (s *State) Addresses() []string {
+	out := make([]string, 0, len(s.Resources))
+	for _, r := range s.Resources {
+		out = append(out, r.Address)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Priors gives the drivers what the state remembers of each address. The
+// attribute maps are copies: a driver cannot change the state through them.
+func (s *State) Priors() map[string]resources.Prior {
+	out := make(map[string]resources.Prior, len(s.Resources))
+	for _, r := range s.Resources {
+		attrs := make(map[string]any, len(r.Attributes))
+		for k, v := range r.Attributes {
+			attrs[k] = v
+		}
+		out[r.Address] = resources.Prior{Attributes: attrs}
+	}
+	return out
+}
+
+// find is a binary search that tolerates a list loaded unsorted by
+// falling back to a scan (Decode sorts, but a caller may append directly).
+func (s *State) find(addr string) (int, bool) {
+	i := sort.Search(len(s.Resources), func(i int) bool { return s.Resources[i].Address >= addr })
+	if i < len(s.Resources) && s.Resources[i].Address == addr {
+		return i, true
+	}
+	for j := range s.Resources {
+		if s.Resources[j].Address == addr {
+			return j, true
+		}
+	}
+	return i, false
+}
+
+var fingerprintRE = regexp.MustCompile(`^hmac-sha256:[0-9a-f]{64}$`)
+
+// IsFingerprint reports whether v is a value resources.Fingerprint produces.
+func IsFingerprint(v any) bool {
+	s, ok := v.(string)
+	return ok && fingerprintRE.MatchString(s)
+}
+
+// Validate checks what every backend must check before writing: a known
+// format, a lineage, unique addresses, and — defence in depth against a
+// secret reaching the disk — that every sensitive attribute holds a
+// fingerprint. Errors name the address and attribute, never the value.
+func Validate(s *State) error {
+	if s == nil {
+		return errors.New("state is nil")
+	}
+	if s.FormatVersion != FormatVersion {
+		return fmt.Errorf("state format_version %d is not supported (this milink writes %d)", s.FormatVersion, FormatVersion)
+	}
+	if s.Lineage == "" {
+		return errors.New("state has no lineage")
+	}
+	if s.Salt == "" {
+		return errors.New("state has no salt")
+	}
+	seen := make(map[string]bool, len(s.Resources))
+	for _, r := range s.Resources {
+		if r.Address == "" {
+			return errors.New("state has a resource without an address")
+		}
+		if seen[r.Address] {
+			return fmt.Errorf("state holds %s twice", r.Address)
+		}
+		seen[r.Address] = true
+		for _, attr := range r.Sensitive {
+			v, ok := r.Attributes[attr]
+			if !ok || v == nil {
+				continue
+			}
+			if !IsFingerprint(v) {
+				return fmt.Errorf("refusing to store %s attribute %q: it is sensitive and its value is not a fingerprint (a secret must never reach the state)", r.Address, attr)
+			}
+		}
+	}
+	return nil
+}
+
+// Encode validates s and renders the bytes a backend stores, resources
+// sorted by address. It does not change s.
+func Encode(s *State) ([]byte, error) {
+	if err := Validate(s); err != nil {
+		return nil, err
+	}
+	c := *s
+	c.Resources = append([]Resource(nil), s.Resources...)
+	if c.Resources == nil {
+		c.Resources = []Resource{}
+	}
+	sort.SliceStable(c.Resources, func(i, j int) bool { return c.Resources[i].Address < c.Resources[j].Address })
+	b, err := json.MarshalIndent(&c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding state: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Decode parses a stored state. source (a path or URL) is named in errors
+// so that the user knows which file to look at.
+func Decode(data []byte, source string) (*State, error) {
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, fmt.Errorf("state %s is empty: refusing to treat it as a new state; restore it (e.g. from %s.backup) or delete it deliberately", source, source)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("state %s is corrupt (%v): it was left untouched; restore it (e.g. from %s.backup) or fix it by hand", source, err, source)
+	}
+	if s.FormatVersion > FormatVersion {
+		return nil, fmt.Errorf("state %s has format_version %d, written by a newer milink (%s); this milink reads up to %d", source, s.FormatVersion, s.MilinkVersion, FormatVersion)
+	}
+	if s.FormatVersion < 1 || s.Lineage == "" || s.Salt == "" {
+		return nil, fmt.Errorf("state %s is corrupt: format_version, lineage or salt is missing; it was left untouched", source)
+	}
+	if s.Resources == nil {
+		s.Resources = []Resource{}
+	}
+	sort.SliceStable(s.Resources, func(i, j int) bool { return s.Resources[i].Address < s.Resources[j].Address })
+	return &s, nil
+}
+
+// Backend stores and locks a state. Implementations: NewLocal (a file);
+// an Azure Blob backend is planned behind the same interface.
+type Backend interface {
+	// Load reads the state. A state that was never written is New()
+	// (serial 0); a corrupt one is an error naming where it is.
+	Load(ctx context.Context) (*State, error)
+	// Save increments s.Serial and writes s atomically. On error s is
+	// unchanged and the stored state is the previous one.
+	Save(ctx context.Context, s *State) error
+	// Lock takes the state lock for op ("plan", "apply", ...), waiting up
+	// to timeout; a held lock yields a *LockError naming the holder.
+	Lock(ctx context.Context, op string, timeout time.Duration) (Lock, error)
+	// ForceUnlock removes the lock with that ID, refusing any other.
+	ForceUnlock(ctx context.Context, id string) error
+}
+
+// Lock is a held state lock.
+type Lock interface {
+	ID() string
+	Unlock() error
+}
+
+// LockInfo describes who holds a lock; backends store it with the lock.
+type LockInfo struct {
+	ID        string    `json:"id"`
+	Operation string    `json:"operation"`
+	Who       string    `json:"who"` // user@host
+	Created   time.Time `json:"created"`
+	PID       int       `json:"pid"`
+	Path      string    `json:"path"`
+}
+
+// LockError is returned when a lock could not be taken because someone
+// else holds it.
+type LockError struct {
+	Path string
+	// Info is the holder; zero when the lock record could not be read.
+	Info     LockInfo
+	InfoErr  error
+	Waited   time.Duration
+	Canceled bool
+}
+
+func (e *LockError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "state %s is locked", e.Path)
+	if e.Canceled {
+		b.WriteString(" (gave up waiting: canceled)")
+	} else if e.Waited > 0 {
+		fmt.Fprintf(&b, " (waited %s)", e.Waited.Round(time.Millisecond))
+	}
+	if e.InfoErr != nil {
+		fmt.Fprintf(&b, "; the lock record could not be read (%v): if no milink is running, remove %s.lock by hand", e.InfoErr, e.Path)
+		return b.String()
+	}
+	i := e.Info
+	fmt.Fprintf(&b, ":\n  ID:        %s\n  Operation: %s\n  Who:       %s\n  Created:   %s\n  PID:       %d\n",
+		i.ID, i.Operation, i.Who, i.Created.Format(time.RFC3339), i.PID)
+	fmt.Fprintf(&b, "If that process is no longer running, release the lock with: milink force-unlock %s", i.ID)
+	return b.String()
+}
+
+type progressKey struct{}
+
+// WithProgress returns a context whose Lock calls report their waiting
+// through fn (for example "waiting for the state lock held by ..."), so
+// that a user sees why milink is not moving.
+func WithProgress(ctx context.Context, fn func(msg string)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+func progress(ctx context.Context, msg string) {
+	if fn, ok := ctx.Value(progressKey{}).(func(string)); ok && fn != nil {
+		fn(msg)
+	}
+}
