@@ -1,0 +1,5 @@
+$ErrorActionPreference = 'Stop'
+$svc = Get-Service -Name 'MSSQLSERVER'
+$dependents = @($svc.DependentServices | Where-Object { $_.Status -eq 'Running' })
+Restart-Service -InputObject $svc -Force
+foreach ($d in $dependents) { Start-Service -InputObject $d }

@@ -1,0 +1,236 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/milink/milink/resources"
+)
+
+// Windows is SQL Server on Windows: startup parameters are registry values
+// SQLArg0..N, HADR is HADR_Enabled (set with Enable-SqlAlwaysOn when the
+// SqlServer module is installed). Everything runs as PowerShell scripts
+// through the Runner (powershell.exe locally; WinRM later). The scripts are
+// the contract and are kept as golden files, since no Windows machine
+// exists where milink is built.
+type Windows struct {
+	Instance       string   // named instance, "" for the default instance
+	RestartCommand []string // when empty, RestartScript is run
+	Runner         Runner
+	On             string
+}
+
+// ServiceName is the Windows service of the instance.
+func (w *Windows) ServiceName() string {
+	if w.Instance == "" || strings.EqualFold(w.Instance, "MSSQLSERVER") {
+		return "MSSQLSERVER"
+	}
+	return "MSSQL$" + w.Instance
+}
+
+func (w *Windows) instanceName() string {
+	if w.Instance == "" {
+		return "MSSQLSERVER"
+	}
+	return w.Instance
+}
+
+// psQuote is a PowerShell single-quoted string literal.
+func psQuote(s string) string {
+	// PowerShell also treats the typographic single quotes as quotes.
+	r := strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b")
+	return "'" + r.Replace(s) + "'"
+}
+
+func psIntArray(flags []int) string {
+	parts := make([]string, len(flags))
+	for i, f := range flags {
+		parts[i] = strconv.Itoa(f)
+	}
+	return "@(" + strings.Join(parts, ", ") + ")"
+}
+
+// prelude finds the instance's registry root from its name.
+func (w *Windows) prelude() string {
+	return fmt.Sprintf(`$ErrorActionPreference = 'Stop'
+$instanceName = %s
+$instanceId = (Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\Microsoft\Microsoft SQL Server\Instance Names\SQL').$instanceName
+if (-not $instanceId) { throw "SQL Server instance $instanceName is not installed on $env:COMPUTERNAME" }
+$root = "HKLM:\SOFTWARE\Microsoft\Microsoft SQL Server\$instanceId\MSSQLServer"
+`, psQuote(w.instanceName()))
+}
+
+// HadrScript sets HADR for the next start, without restarting.
+func (w *Windows) HadrScript(on bool) string {
+	cmdlet := "Enable-SqlAlwaysOn"
+	if !on {
+		cmdlet = "Disable-SqlAlwaysOn"
+	}
+	server := "$env:COMPUTERNAME"
+	if w.instanceName() != "MSSQLSERVER" {
+		server = `"$env:COMPUTERNAME\` + w.Instance + `"`
+	}
+	return w.prelude() + fmt.Sprintf(`if (Get-Command -Name %[1]s -ErrorAction SilentlyContinue) {
+    %[1]s -ServerInstance %[2]s -NoServiceRestart -Force
+} else {
+    if (-not (Test-Path -LiteralPath "$root\HADR")) { New-Item -Path "$root\HADR" | Out-Null }
+    Set-ItemProperty -LiteralPath "$root\HADR" -Name 'HADR_Enabled' -Value %[3]s -Type DWord
+}
+`, cmdlet, server, boolDigit(on))
+}
+
+// TraceFlagsScript adds startup flags on as new SQLArgN values (-T, upper
+// case) and removes off. -d, -e and -l are never renumbered; removing a flag
+// closes the gap by moving only the -T values after it.
+func (w *Windows) TraceFlagsScript(on, off []int) string {
+	var b strings.Builder
+	b.WriteString(w.prelude())
+	b.WriteString(`$params = "$root\Parameters"
+$key = Get-Item -LiteralPath $params
+$existing = @{}
+foreach ($n in $key.GetValueNames()) { if ($n -match '^SQLArg\d+$') { $existing[$n] = [string]$key.GetValue($n) } }
+`)
+	if off = SortedFlags(off); len(off) > 0 {
+		fmt.Fprintf(&b, `foreach ($flag in %s) {
+    foreach ($n in @($existing.Keys)) {
+        if ($existing[$n] -ceq "-T$flag") { Remove-ItemProperty -LiteralPath $params -Name $n; $existing.Remove($n) }
+    }
+}
+$i = 0
+foreach ($n in @($existing.Keys | Sort-Object { [int]$_.Substring(6) })) {
+    $want = "SQLArg$i"
+    if ($n -ne $want) {
+        if ($existing[$n] -cnotmatch '^-T') { throw "refusing to renumber $n ($($existing[$n]))" }
+        New-ItemProperty -LiteralPath $params -Name $want -Value $existing[$n] -PropertyType String | Out-Null
+        Remove-ItemProperty -LiteralPath $params -Name $n
+        $existing[$want] = $existing[$n]; $existing.Remove($n)
+    }
+    $i++
+}
+`, psIntArray(off))
+	}
+	if on = SortedFlags(on); len(on) > 0 {
+		fmt.Fprintf(&b, `$next = 0
+foreach ($n in $existing.Keys) { $k = [int]$n.Substring(6); if ($k -ge $next) { $next = $k + 1 } }
+foreach ($flag in %s) {
+    if (-not ($existing.Values -ccontains "-T$flag")) {
+        New-ItemProperty -LiteralPath $params -Name "SQLArg$next" -Value "-T$flag" -PropertyType String | Out-Null
+        $existing["SQLArg$next"] = "-T$flag"
+        $next++
+    }
+}
+`, psIntArray(on))
+	}
+	return b.String()
+}
+
+// RestartScript restarts the service and starts again the dependent
+// services (SQL Server Agent) that were running before.
+func (w *Windows) RestartScript() string {
+	return fmt.Sprintf(`$ErrorActionPreference = 'Stop'
+$svc = Get-Service -Name %s
+$dependents = @($svc.DependentServices | Where-Object { $_.Status -eq 'Running' })
+Restart-Service -InputObject $svc -Force
+foreach ($d in $dependents) { Start-Service -InputObject $d }
+`, psQuote(w.ServiceName()))
+}
+
+// PowerShellArgv runs script with powershell.exe.
+func PowerShellArgv(script string) []string {
+	return []string{"powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command", script}
+}
+
+// scriptStep shows the script itself: that is what runs (as -Command).
+func (w *Windows) scriptStep(script string) resources.Step {
+	return resources.Step{Kind: "command", On: w.On, Text: script}
+}
+
+// HadrStep describes SetHadr.
+func (w *Windows) HadrStep(on bool) resources.Step { return w.scriptStep(w.HadrScript(on)) }
+
+// TraceFlagsStep describes SetTraceFlags.
+func (w *Windows) TraceFlagsStep(on, off []int) resources.Step {
+	return w.scriptStep(w.TraceFlagsScript(on, off))
+}
+
+// RestartStep describes Restart.
+func (w *Windows) RestartStep() resources.Step {
+	if len(w.RestartCommand) > 0 {
+		return commandStep(w.On, w.RestartCommand)
+	}
+	return w.scriptStep(w.RestartScript())
+}
+
+// SetHadr configures HADR for the next start.
+func (w *Windows) SetHadr(ctx context.Context, on bool) (resources.Step, error) {
+	return w.HadrStep(on), w.runScript(ctx, "setting HADR_Enabled", w.HadrScript(on))
+}
+
+// SetTraceFlags changes the startup trace flags for the next start.
+func (w *Windows) SetTraceFlags(ctx context.Context, on, off []int) (resources.Step, error) {
+	return w.TraceFlagsStep(on, off), w.runScript(ctx, "setting startup parameters SQLArgN", w.TraceFlagsScript(on, off))
+}
+
+// Restart restarts the instance's service.
+func (w *Windows) Restart(ctx context.Context) error {
+	if len(w.RestartCommand) > 0 {
+		return w.run(ctx, w.RestartCommand, CommandText(w.RestartCommand))
+	}
+	return w.runScript(ctx, "restarting "+w.ServiceName(), w.RestartScript())
+}
+
+// runScript names the script by what it does; the script itself is in the plan.
+func (w *Windows) runScript(ctx context.Context, what, script string) error {
+	return w.run(ctx, PowerShellArgv(script), "powershell.exe ("+what+")")
+}
+
+func (w *Windows) run(ctx context.Context, argv []string, what string) error {
+	r := w.Runner
+	if r == nil {
+		r = Local{}
+	}
+	_, stderr, err := r.Run(ctx, argv)
+	if err != nil {
+		if msg := trimOutput(stderr); msg != "" {
+			return fmt.Errorf("%s: %w: %s", what, err, msg)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// RegistryValue is one row of sys.dm_server_registry.
+type RegistryValue struct{ Key, Name, Data string }
+
+var sqlArgName = regexp.MustCompile(`^SQLArg\d+$`)
+var traceFlagArg = regexp.MustCompile(`^-T(\d+)$`) // -T is case-sensitive: -t is another option
+
+// StartupFromRegistry reads the configured startup settings of a Windows
+// instance from its sys.dm_server_registry rows.
+func StartupFromRegistry(rows []RegistryValue) (Startup, error) {
+	var s Startup
+	var errs []error
+	for _, r := range rows {
+		switch {
+		case r.Name == "HADR_Enabled":
+			s.Hadr = strings.TrimSpace(r.Data) == "1"
+		case sqlArgName.MatchString(r.Name):
+			m := traceFlagArg.FindStringSubmatch(strings.TrimSpace(r.Data))
+			if m == nil {
+				continue
+			}
+			n, err := strconv.Atoi(m[1])
+			if err != nil || n < 1 || n > 32767 {
+				errs = append(errs, fmt.Errorf("%s = %q is not a trace flag", r.Name, r.Data))
+				continue
+			}
+			s.TraceFlags = append(s.TraceFlags, n)
+		}
+	}
+	s.TraceFlags = SortedFlags(s.TraceFlags)
+	return s, errors.Join(errs...)
+}
