@@ -245,7 +245,7 @@ func TestLinuxRestart(t *testing.T) {
 
 func TestCommandText(t *testing.T) {
 	tests := map[string][]string{
-		"systemctl restart mssql-server": {"systemctl", "restart", "mssql-server"},
+		"systemctl restart mssql-server":  {"systemctl", "restart", "mssql-server"},
 		`pcs resource restart 'my group'`: {"pcs", "resource", "restart", "my group"},
 		`echo 'it'\''s' ''`:               {"echo", "it's", ""},
 	}
