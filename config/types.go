@@ -16,6 +16,9 @@ type Config struct {
 	// files and variables feed Hash; set by the loader.
 	files     map[string][]byte
 	variables map[string]Value
+	// read holds the files read by file(), by path as written; they enter
+	// Hash only as salted fingerprints since they may hold secrets.
+	read map[string][]byte
 }
 
 // Value is a resolved variable: its value as a string rendering and whether

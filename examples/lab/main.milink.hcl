@@ -1,0 +1,84 @@
+# The lab: run `milink lab up` in this directory first. It writes
+# .milink-lab/lab.json describing the simulated servers; this configuration
+# reads it, so nothing here needs editing.
+
+variable "master_key_password" {
+  type        = string
+  sensitive   = true
+  description = "Password protecting the database master key in master. The default is for the lab only: override it (-var master_key_password=... or MILINK_VAR_master_key_password) anywhere else."
+  default     = "Lab-Master-Key-Passw0rd!"
+
+  validation {
+    condition     = length(var.master_key_password) >= 12
+    error_message = "The master key password must be at least 12 characters."
+  }
+}
+
+locals {
+  lab   = jsondecode(file(".milink-lab/lab.json"))
+  sql01 = [for s in local.lab.servers : s if s.name == "sql01"][0]
+}
+
+sql_server "sql01" {
+  address                  = local.sql01.address
+  port                     = local.sql01.port
+  encrypt                  = "disable" # the lab speaks TDS without TLS
+  trust_server_certificate = true
+
+  authentication {
+    method   = "sql"
+    user     = local.sql01.user
+    password = local.sql01.password
+  }
+
+  host {
+    os              = "linux"
+    transport       = "local"
+    mssql_conf      = local.sql01.mssql_conf
+    restart_command = local.sql01.restart_command
+    # mssql_conf_tool keeps its default, which does not exist in the lab:
+    # milink then edits mssql.conf itself.
+  }
+}
+
+master_key "sql01" {
+  server   = sql_server.sql01
+  password = var.master_key_password
+}
+
+hadr "sql01" {
+  server  = sql_server.sql01
+  enabled = true
+}
+
+startup_trace_flags "sql01" {
+  server = sql_server.sql01
+  flags  = [1800, 9567]
+}
+
+database "sales" {
+  server         = sql_server.sql01
+  recovery_model = "FULL"
+  backup {
+    directory = local.sql01.backup_directory
+  }
+  depends_on = [master_key.sql01]
+}
+
+database "inventory" {
+  server         = sql_server.sql01
+  recovery_model = "FULL"
+  backup {
+    directory = local.sql01.backup_directory
+  }
+  depends_on = [master_key.sql01]
+}
+
+database "payroll" {
+  server         = sql_server.sql01
+  recovery_model = "FULL"
+  backup {
+    directory = local.sql01.backup_directory
+  }
+  depends_on = [master_key.sql01]
+}
