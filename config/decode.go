@@ -26,12 +26,14 @@ var DefaultTraceFlags = []int{1800, 9567}
 // instance name ("" for the default instance).
 func DefaultRestartCommand(os, instance string) []string {
 	if os == "windows" {
+		// Single quotes keep PowerShell from expanding the $ of a named
+		// instance's service name.
 		service := "MSSQLSERVER"
 		if instance != "" {
-			service = "MSSQL$" + instance
+			service = "'MSSQL$" + instance + "'"
 		}
 		return []string{"powershell.exe", "-NoProfile", "-NonInteractive", "-Command",
-			fmt.Sprintf("Restart-Service -Name '%s' -Force", service)}
+			"Restart-Service -Name " + service + " -Force"}
 	}
 	return []string{"systemctl", "restart", "mssql-server"}
 }

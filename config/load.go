@@ -179,7 +179,7 @@ func (l *loader) parseDir() []*hcl.File {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "No configuration files",
-			Detail:   fmt.Sprintf("There are no *%s files in %s.", FileSuffix, l.dir),
+			Detail:   fmt.Sprintf("There are no *%s files in %s. Write one, or pick another directory with -chdir.", FileSuffix, l.dir),
 		})
 		return nil
 	}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// srv is a valid sql_server "s1" on lines 1-7 of a source.
+const srv = `sql_server "s1" {
+  address = "10.0.0.4"
+  authentication {
+    user     = "sa"
+    password = "Passw0rd!Passw0rd"
+  }
+}
+`
+
+func TestDiagnostics(t *testing.T) {
+	tests := []struct {
+		name    string
+		src     string
+		vars    Vars
+		summary string
+		line    int    // Subject line in main.milink.hcl; 0: no subject expected
+		detail  string // substring of Detail
+	}{
+		{"syntax error", "sql_server \"x\" {\n  address = \n}\n", Vars{}, "Invalid expression", 2, ""},
+		{"unknown block", srv + "databse \"d\" {}\n", Vars{}, "Unsupported block type", 8, `Did you mean "database"?`},
+		{"misspelled attribute", "sql_server \"s1\" {\n  adress = \"x\"\n}\n", Vars{}, "Unsupported argument", 2, `Did you mean "address"?`},
+		{"missing address", "sql_server \"s1\" {\n  authentication {\n    user = \"u\"\n    password = \"p\"\n  }\n}\n", Vars{}, "Missing required argument", 1, `"address" is required`},
+		{"missing authentication", "sql_server \"s1\" {\n  address = \"a\"\n}\n", Vars{}, "Missing authentication block", 1, "authentication block"},
+		{"duplicate authentication", "sql_server \"s1\" {\n  address = \"a\"\n  authentication {\n    user = \"u\"\n    password = \"p\"\n  }\n  authentication {}\n}\n", Vars{}, "Duplicate authentication block", 7, ""},
+		{"missing user", "sql_server \"s1\" {\n  address = \"a\"\n  authentication {\n    password = \"p\"\n  }\n}\n", Vars{}, "Missing required argument", 3, `"user" is required for SQL authentication`},
+		{"empty password", "sql_server \"s1\" {\n  address = \"a\"\n  authentication {\n    user = \"u\"\n    password = \"\"\n  }\n}\n", Vars{}, "Missing required argument", 5, `"password"`},
+		{"bad method", srv + "sql_server \"s2\" {\n  address = \"a\"\n  authentication {\n    method = \"kerberos\"\n  }\n}\n", Vars{}, "Invalid value", 11, `"method" must be one of "sql", "windows" or "entra"`},
+		{"port type", srv + "sql_server \"s2\" {\n  address = \"a\"\n  port = \"x\"\n  authentication {\n    user = \"u\"\n    password = \"p\"\n  }\n}\n", Vars{}, "Incorrect attribute value type", 10, "a number is required"},
+		{"port range", srv + "sql_server \"s2\" {\n  address = \"a\"\n  port = 70000\n  authentication {\n    user = \"u\"\n    password = \"p\"\n  }\n}\n", Vars{}, "Invalid value", 10, "from 1 to 65535"},
+		{"encrypt typo", strings.Replace(srv, "  address", "  encrypt = \"strct\"\n  address", 1), Vars{}, "Invalid value", 2, `Did you mean "strict"?`},
+		{"connect_timeout", strings.Replace(srv, "  address", "  connect_timeout = \"soon\"\n  address", 1), Vars{}, "Invalid duration", 2, "positive duration"},
+		{"restart", strings.Replace(srv, "  address", "  restart = \"always\"\n  address", 1), Vars{}, "Invalid value", 2, `"auto" or "never"`},
+		{"support_matrix", strings.Replace(srv, "  address", "  support_matrix = \"2019\"\n  address", 1), Vars{}, "Invalid value", 2, `"current" or "2022-06"`},
+		{"trust type", strings.Replace(srv, "  address", "  trust_server_certificate = \"maybe\"\n  address", 1), Vars{}, "Incorrect attribute value type", 2, "a bool is required"},
+		{"os", strings.Replace(srv, "  address", "  host {\n    os = \"macos\"\n  }\n  address", 1), Vars{}, "Invalid value", 3, `"linux" or "windows"`},
+		{"ssh transport", strings.Replace(srv, "  address", "  host {\n    transport = \"ssh\"\n  }\n  address", 1), Vars{}, "Transport not yet supported", 3, "not yet supported"},
+		{"winrm transport", strings.Replace(srv, "  address", "  host {\n    os = \"windows\"\n    transport = \"winrm\"\n  }\n  address", 1), Vars{}, "Transport not yet supported", 4, "winrm"},
+		{"mssql_conf on windows", strings.Replace(srv, "  address", "  host {\n    os = \"windows\"\n    mssql_conf = \"/x\"\n  }\n  address", 1), Vars{}, "Argument not valid on Windows", 4, "registry"},
+		{"empty restart_command", strings.Replace(srv, "  address", "  host {\n    restart_command = []\n  }\n  address", 1), Vars{}, "Invalid restart command", 3, ""},
+		{"restart_timeout", strings.Replace(srv, "  address", "  host {\n    restart_timeout = \"-1s\"\n  }\n  address", 1), Vars{}, "Invalid duration", 3, ""},
+		{"duplicate host", strings.Replace(srv, "  address", "  host {}\n  host {}\n  address", 1), Vars{}, "Duplicate host block", 3, ""},
+		{"duplicate server", srv + srv, Vars{}, "Duplicate sql_server block", 8, "already declared at"},
+		{"invalid label", "sql_server \"1bad\" {\n}\n", Vars{}, "Invalid block name", 1, ""},
+		{"server not a reference", srv + "hadr \"h\" {\n  server = \"s1\"\n}\n", Vars{}, "Invalid server reference", 9, "sql_server.sql01"},
+		{"server undeclared", srv + "hadr \"h\" {\n  server = sql_server.s2\n}\n", Vars{}, "Reference to undeclared sql_server", 9, "Did you mean sql_server.s1?"},
+		{"missing server", srv + "hadr \"h\" {\n}\n", Vars{}, "Missing required argument", 8, `"server" is required`},
+		{"two master keys", srv + "master_key \"a\" {\n  server = sql_server.s1\n  password = \"p1234\"\n}\nmaster_key \"b\" {\n  server = sql_server.s1\n  password = \"p1234\"\n}\n", Vars{}, "Duplicate master_key for sql_server.s1", 12, "at most one"},
+		{"two hadr", srv + "hadr \"a\" {\n  server = sql_server.s1\n}\nhadr \"b\" {\n  server = sql_server.s1\n}\n", Vars{}, "Duplicate hadr for sql_server.s1", 11, ""},
+		{"two trace flag blocks", srv + "startup_trace_flags \"a\" {\n  server = sql_server.s1\n}\nstartup_trace_flags \"b\" {\n  server = sql_server.s1\n}\n", Vars{}, "Duplicate startup_trace_flags for sql_server.s1", 11, ""},
+		{"master key without password", srv + "master_key \"a\" {\n  server = sql_server.s1\n}\n", Vars{}, "Missing required argument", 8, `"password" is required`},
+		{"trace flag range", srv + "startup_trace_flags \"a\" {\n  server = sql_server.s1\n  flags = [1800, 0, 40000]\n}\n", Vars{}, "Invalid trace flag", 10, "1 to 32767"},
+		{"trace flag fraction", srv + "startup_trace_flags \"a\" {\n  server = sql_server.s1\n  flags = [1.5]\n}\n", Vars{}, "Invalid trace flag", 10, ""},
+		{"recovery model", srv + "database \"d\" {\n  server = sql_server.s1\n  recovery_model = \"SIMPLE\"\n}\n", Vars{}, "Invalid recovery model", 10, "FULL"},
+		{"system database by label", srv + "database \"master\" {\n  server = sql_server.s1\n}\n", Vars{}, "System database", 8, "system database"},
+		{"system database by name", srv + "database \"x\" {\n  server = sql_server.s1\n  name = \"TempDB\"\n}\n", Vars{}, "System database", 8, ""},
+		{"duplicate database name", srv + "database \"a\" {\n  server = sql_server.s1\n  name = \"Sales\"\n}\ndatabase \"b\" {\n  server = sql_server.s1\n  name = \"sales\"\n}\n", Vars{}, "Duplicate database", 12, "already declared"},
+		{"duplicate database label", srv + "database \"a\" {\n  server = sql_server.s1\n}\ndatabase \"a\" {\n  server = sql_server.s1\n}\n", Vars{}, "Duplicate database block", 11, ""},
+		{"backup without directory", srv + "database \"a\" {\n  server = sql_server.s1\n  backup {\n  }\n}\n", Vars{}, "Missing required argument", 10, ""},
+		{"two backups", srv + "database \"a\" {\n  server = sql_server.s1\n  backup {\n    directory = \"/b\"\n  }\n  backup {\n    directory = \"/b\"\n  }\n}\n", Vars{}, "Duplicate backup block", 13, ""},
+		{"depends_on undeclared", srv + "database \"a\" {\n  server = sql_server.s1\n  depends_on = [master_key.s1]\n}\n", Vars{}, "Reference to undeclared block", 10, "master_key.s1"},
+		{"depends_on bad kind", srv + "database \"a\" {\n  server = sql_server.s1\n  depends_on = [databse.b]\n}\n", Vars{}, "Invalid depends_on reference", 10, `Did you mean "database"?`},
+		{"depends_on string", srv + "database \"a\" {\n  server = sql_server.s1\n  depends_on = [\"database.b\"]\n}\n", Vars{}, "Invalid depends_on reference", 10, ""},
+		{"depends_on self", srv + "database \"a\" {\n  server = sql_server.s1\n  depends_on = [database.a]\n}\n", Vars{}, "Self-referential depends_on", 10, ""},
+		{"depends_on cycle", srv + "database \"a\" {\n  server = sql_server.s1\n  depends_on = [database.b]\n}\ndatabase \"b\" {\n  server = sql_server.s1\n  depends_on = [database.a]\n}\n", Vars{}, "Dependency cycle", 8, "database.a → database.b → database.a"},
+		{"server depends on own resource", strings.Replace(srv, "  address", "  depends_on = [hadr.h]\n  address", 1) + "hadr \"h\" {\n  server = sql_server.s1\n}\n", Vars{}, "Dependency cycle", 9, ""},
+		{"unknown function", srv + "database \"a\" {\n  server = sql_server.s1\n  name = nosuch(\"x\")\n}\n", Vars{}, "Call to unknown function", 10, ""},
+		{"unknown variable", srv + "database \"a\" {\n  server = sql_server.s1\n  name = var.nope\n}\n", Vars{}, "Unsupported attribute", 10, ""},
+		{"unknown local", srv + "database \"a\" {\n  server = sql_server.s1\n  name = local.nope\n}\n", Vars{}, "Unsupported attribute", 10, ""},
+		{"locals cycle", "locals {\n  a = local.b\n  b = local.a\n}\n" + srv, Vars{}, "Cycle in local values", 0, "local.a → local.b → local.a"},
+		{"duplicate local", "locals {\n  a = 1\n}\nlocals {\n  a = 2\n}\n" + srv, Vars{}, "Duplicate local value", 5, ""},
+		{"file missing", "locals {\n  a = file(\"nope.json\")\n}\n" + srv, Vars{}, "Invalid function argument", 2, "no file exists"},
+		{"jsondecode bad", "locals {\n  a = jsondecode(\"{\")\n}\n" + srv, Vars{}, "Error in function call", 2, ""},
+		{"required variable", "variable \"master_key_password\" {\n  type = string\n}\n" + srv, Vars{}, "No value for required variable", 1,
+			"-var master_key_password=..., in a -var-file, or with the environment variable MILINK_VAR_master_key_password"},
+		{"undeclared -var", "variable \"region\" {\n  default = \"x\"\n}\n" + srv, Vars{Args: []string{"regon=y"}}, "Value for undeclared variable", 0, `Did you mean "region"?`},
+		{"malformed -var", srv, Vars{Args: []string{"novalue"}}, "Invalid -var option", 0, "NAME=VALUE"},
+		{"bad type", "variable \"v\" {\n  type = strin\n}\n" + srv, Vars{}, "Invalid type specification", 2, ""},
+		{"default wrong type", "variable \"v\" {\n  type = number\n  default = \"ten\"\n}\n" + srv, Vars{}, "Invalid value for input variable", 3, "a number is required"},
+		{"-var wrong type", "variable \"v\" {\n  type = list(number)\n}\n" + srv, Vars{Args: []string{"v=[\"a\"]"}}, "Invalid value for input variable", 0, "number is required"},
+		{"-var syntax", "variable \"v\" {\n  type = number\n}\n" + srv, Vars{Args: []string{"v=1 +"}}, "Missing expression", 0, ""},
+		{"validation fails", "variable \"v\" {\n  default = \"ab\"\n  validation {\n    condition = length(var.v) > 3\n    error_message = \"Too short.\"\n  }\n}\n" + srv, Vars{}, "Invalid value for variable", 2, "Too short."},
+		{"validation refers to another var", "variable \"w\" {\n  default = 1\n}\nvariable \"v\" {\n  default = \"ab\"\n  validation {\n    condition = var.w > 0\n    error_message = \"x\"\n  }\n}\n" + srv, Vars{}, "Invalid reference in variable validation", 7, ""},
+		{"validation not bool", "variable \"v\" {\n  default = \"ab\"\n  validation {\n    condition = \"maybe\"\n    error_message = \"x\"\n  }\n}\n" + srv, Vars{}, "Invalid validation condition", 4, ""},
+		{"validation missing message", "variable \"v\" {\n  default = \"ab\"\n  validation {\n    condition = true\n  }\n}\n" + srv, Vars{}, "Missing required argument", 3, ""},
+		{"duplicate variable", "variable \"v\" {\n  default = 1\n}\nvariable \"v\" {\n  default = 1\n}\n" + srv, Vars{}, "Duplicate variable block", 4, ""},
+		{"sql_server in locals", "locals {\n  a = sql_server.s1.address\n}\n" + srv, Vars{}, "Unknown variable", 2, ""},
+		{"top-level attribute", "x = 1\n" + srv, Vars{}, "Unsupported argument", 1, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, s, diags, dir := loadSrc(t, tt.src, tt.vars)
+			if cfg != nil {
+				t.Fatalf("expected an error, got a config")
+			}
+			var found *hcl.Diagnostic
+			for _, d := range diags {
+				if d.Severity == hcl.DiagError && d.Summary == tt.summary {
+					found = d
+					break
+				}
+			}
+			if found == nil {
+				t.Fatalf("no error %q; got: %s\n%s", tt.summary, errorSummaries(diags), render(t, s, diags))
+			}
+			if !strings.Contains(found.Detail, tt.detail) {
+				t.Errorf("detail %q does not contain %q", found.Detail, tt.detail)
+			}
+			if tt.line > 0 {
+				if found.Subject == nil {
+					t.Fatalf("no subject")
+				}
+				if want := filepath.Join(dir, "main.milink.hcl"); found.Subject.Filename != want || found.Subject.Start.Line != tt.line {
+					t.Errorf("subject %s:%d, want %s:%d", found.Subject.Filename, found.Subject.Start.Line, want, tt.line)
+				}
+				out := render(t, s, hcl.Diagnostics{found})
+				if !strings.Contains(out, "Error: "+tt.summary) || !strings.Contains(out, "main.milink.hcl line ") || !strings.Contains(out, "│") && !strings.Contains(out, ":") {
+					t.Errorf("rendered diagnostic lacks summary or location:\n%s", out)
+				}
+				// The snippet quotes the source line.
+				lines := strings.Split(tt.src, "\n")
+				if snippet := strings.TrimSpace(lines[tt.line-1]); snippet != "" && !strings.Contains(out, snippet) {
+					t.Errorf("rendered diagnostic lacks the snippet %q:\n%s", snippet, out)
+				}
+			}
+		})
+	}
+}
+
+// All problems of a file are reported at once.
+func TestAllErrorsAtOnce(t *testing.T) {
+	_, _, diags, _ := loadSrc(t, `
+sql_server "s1" {
+  adress = "x"
+  port   = "nope"
+  authentication {
+    user     = "u"
+    password = "p"
+  }
+}
+database "master" {
+  server = sql_server.s1
+}
+hadr "h" {
+  server = sql_server.zz
+}
+`, Vars{})
+	want := []string{"Unsupported argument", "Missing required argument", "Incorrect attribute value type", "Reference to undeclared sql_server", "System database"}
+	got := errorSummaries(diags)
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in %s", w, got)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+# SQL Server 2019 (CU20 or later) on Windows Server, on premises, named
+# instance SALES. Run milink on the Windows server itself (transport "local")
+# from an elevated prompt: enabling HADR and trace flags edits the registry
+# and restarts the service.
+
+variable "sql_password" {
+  type        = string
+  sensitive   = true
+  description = "Password of the SQL login milink uses (sysadmin)."
+}
+
+variable "master_key_password" {
+  type        = string
+  sensitive   = true
+  description = "Password protecting the database master key in master."
+
+  validation {
+    condition     = length(var.master_key_password) >= 12
+    error_message = "The master key password must be at least 12 characters."
+  }
+}
+
+variable "server_address" {
+  type        = string
+  description = "Name or address of the SQL Server host as this machine resolves it."
+  default     = "localhost"
+}
+
+sql_server "sql2019" {
+  address                  = var.server_address
+  port                     = 1433
+  instance                 = "SALES"
+  encrypt                  = "true"
+  trust_server_certificate = false
+  restart                  = "auto"
+  support_matrix           = "current"
+
+  authentication {
+    method   = "sql"
+    user     = "milink"
+    password = var.sql_password
+  }
+
+  host {
+    os        = "windows"
+    transport = "local"
+    # restart_command defaults to Restart-Service -Name 'MSSQL$SALES' -Force
+    restart_timeout = "10m"
+  }
+}
+
+master_key "sql2019" {
+  server   = sql_server.sql2019
+  password = var.master_key_password
+}
+
+hadr "sql2019" {
+  server  = sql_server.sql2019
+  enabled = true
+}
+
+startup_trace_flags "sql2019" {
+  server = sql_server.sql2019
+}
+
+database "orders" {
+  server         = sql_server.sql2019
+  name           = "Orders"
+  recovery_model = "FULL"
+  backup {
+    directory   = "D:\\Backup"
+    compression = true
+    checksum    = true
+  }
+  depends_on = [master_key.sql2019]
+}
