@@ -1,0 +1,420 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/milink/milink/plan"
+	"github.com/milink/milink/resources"
+)
+
+// Plan prints p for people: a header per server, then each change that
+// does something (in apply order, grouped by server), then the summary.
+func Plan(w io.Writer, p *plan.Plan, o Options) {
+	pr := &printer{o: o}
+	pr.plan(p)
+	pr.flush(w)
+}
+
+// shown reports whether a change appears in the human plan: everything but
+// no-ops, except a no-op whose setting waits for a restart.
+func shown(c *resources.Change) bool {
+	return c.Action != resources.NoOp || c.Restart == resources.PendingRestart
+}
+
+func (pr *printer) plan(p *plan.Plan) {
+	for _, s := range p.Servers {
+		pr.serverHeader(s)
+	}
+	if len(p.Servers) > 0 && pr.o.Width > 0 {
+		pr.line("%s", strings.Repeat("─", min(pr.o.Width, 120)))
+	}
+	any := false
+	for i := range p.Changes {
+		if shown(&p.Changes[i]) {
+			any = true
+			break
+		}
+	}
+	if !any {
+		if len(p.Servers) > 0 {
+			pr.line("")
+		}
+		pr.line("%s", pr.bold("No changes.")+" The environment matches the configuration.")
+		return
+	}
+	if len(p.Servers) > 0 {
+		pr.line("")
+	}
+	pr.legend(p)
+	pr.line("")
+	pr.line("milink will perform the following actions:")
+
+	// Group by server in the order the plan lists servers; the plan's order
+	// is kept within a server, which is the order that matters (the
+	// restart after the settings that need it). Changes on no known server
+	// come last.
+	done := make([]bool, len(p.Changes))
+	groups := make([]string, 0, len(p.Servers)+1)
+	for _, s := range p.Servers {
+		groups = append(groups, s.Name)
+	}
+	for _, g := range groups {
+		for i := range p.Changes {
+			if !done[i] && serverName(p.Changes[i].Server) == serverName(g) {
+				done[i] = true
+				pr.change(p, &p.Changes[i])
+			}
+		}
+		pr.unperformedRestart(p, g)
+	}
+	for i := range p.Changes {
+		if !done[i] {
+			pr.change(p, &p.Changes[i])
+		}
+	}
+	pr.line("")
+	pr.summary(p.Summary())
+}
+
+// serverName accepts both "sql01" and "sql_server.sql01".
+func serverName(s string) string { return strings.TrimPrefix(s, "sql_server.") }
+
+func (pr *printer) serverHeader(s plan.Server) {
+	title := "sql_server." + serverName(s.Name)
+	if s.Address != "" {
+		title += " at " + cleanText(s.Address)
+	}
+	pr.line("%s", pr.bold(title))
+	banner, _, _ := strings.Cut(strings.TrimSpace(s.Banner), "\n")
+	if banner = strings.TrimSpace(cleanText(banner)); banner != "" {
+		pr.line("  %s", banner)
+	}
+	if s.Support != "" {
+		pr.line("  %s", cleanText(s.Support))
+	}
+}
+
+func (pr *printer) legend(p *plan.Plan) {
+	order := []struct {
+		a    resources.Action
+		text string
+	}{
+		{resources.Create, "create"},
+		{resources.Update, "update in-place"},
+		{resources.Delete, "destroy"},
+		{resources.Forget, "leave management (nothing changes on the server)"},
+		{resources.Restart, "restart the instance"},
+		{resources.Verify, "verify after the restart"},
+	}
+	used := map[resources.Action]bool{}
+	for _, c := range p.Changes {
+		used[c.Action] = true
+	}
+	pr.line("Actions are shown with these symbols:")
+	for _, e := range order {
+		if used[e.a] {
+			pr.line("  %s %s", pr.symbol(e.a), e.text)
+		}
+	}
+}
+
+func verb(c *resources.Change) string {
+	switch c.Action {
+	case resources.Create:
+		return "will be created"
+	case resources.Update:
+		return "will be updated in-place"
+	case resources.Delete:
+		return "will be destroyed"
+	case resources.Forget:
+		return "will leave management (nothing is changed on the server)"
+	case resources.Verify:
+		return "will be verified"
+	case resources.Restart:
+		return "will be restarted"
+	case resources.NoOp:
+		return "needs no change"
+	}
+	return "will be " + string(c.Action)
+}
+
+func restartNote(r resources.RestartNeed) string {
+	switch r {
+	case resources.NeedsRestart:
+		return " (takes effect at the restart)"
+	case resources.PendingRestart:
+		return " (configured; restart pending)"
+	}
+	return ""
+}
+
+// restartFor lists the addresses on the restart's server whose settings
+// need or wait for that restart, in plan order.
+func restartFor(p *plan.Plan, r *resources.Change) []string {
+	var out []string
+	for _, c := range p.Changes {
+		if c.Action == resources.Restart || serverName(c.Server) != serverName(r.Server) {
+			continue
+		}
+		if c.Restart == resources.NeedsRestart || c.Restart == resources.PendingRestart {
+			out = append(out, c.Address)
+		}
+	}
+	return out
+}
+
+// unperformedRestart calls out settings on a server that wait for a
+// restart the plan does not contain (restart = "never"): the plan shows
+// the restart as pending instead of silently leaving it out.
+func (pr *printer) unperformedRestart(p *plan.Plan, server string) {
+	var waiting []string
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		if serverName(c.Server) != serverName(server) {
+			continue
+		}
+		if c.Action == resources.Restart {
+			return
+		}
+		if shown(c) && (c.Restart == resources.NeedsRestart || c.Restart == resources.PendingRestart) {
+			waiting = append(waiting, c.Address)
+		}
+	}
+	if len(waiting) == 0 {
+		return
+	}
+	pr.line("")
+	pr.line("  %s %s", pr.symbol(resources.Restart), pr.bold("sql_server."+serverName(server)+" restart pending, for "+strings.Join(waiting, ", ")))
+	pr.line("  # (milink will not restart it; the settings take effect at the next restart)")
+}
+
+func (pr *printer) change(p *plan.Plan, c *resources.Change) {
+	if !shown(c) {
+		return
+	}
+	pr.line("")
+	if c.Action == resources.Restart {
+		msg := cleanText(c.Address) + " will be restarted once"
+		if f := restartFor(p, c); len(f) > 0 {
+			msg += ", for " + strings.Join(f, ", ")
+		}
+		pr.line("  %s %s", pr.symbol(c.Action), pr.bold(msg))
+		pr.reason(c)
+		pr.steps(c)
+		return
+	}
+	pr.line("  %s", pr.bold("# "+cleanText(c.Address)+" "+verb(c)+restartNote(c.Restart)))
+	pr.reason(c)
+	if c.Action != resources.Forget && !(c.Action == resources.NoOp && !pr.o.Verbose) {
+		pr.block(c)
+	}
+	pr.steps(c)
+}
+
+func (pr *printer) reason(c *resources.Change) {
+	if c.Reason != "" {
+		pr.line("  # (%s)", cleanText(c.Reason))
+	}
+}
+
+// attrLine is one attribute row of a block.
+type attrLine struct {
+	sym  resources.Action // NoOp for an unchanged attribute
+	key  string
+	text string
+}
+
+// attrLines computes the rows of a change's block. Sensitive attributes
+// are compared (fingerprints differ when the secret did) but never shown.
+func (pr *printer) attrLines(c *resources.Change) (lines []attrLine, hidden int) {
+	show := func(k string, v any) string {
+		if sensitiveAttr(c, k) {
+			return resources.Redacted
+		}
+		return formatValue(v)
+	}
+	switch c.Action {
+	case resources.Create:
+		for _, k := range sortedKeys(c.After) {
+			lines = append(lines, attrLine{resources.Create, k, show(k, c.After[k])})
+		}
+		return lines, 0
+	case resources.Delete:
+		for _, k := range sortedKeys(c.Before) {
+			lines = append(lines, attrLine{resources.Delete, k, show(k, c.Before[k])})
+		}
+		return lines, 0
+	case resources.Update:
+	default:
+		// Verify (the values expected back), no-op and anything else:
+		// the values as they are or will be, without a diff.
+		m := c.After
+		if m == nil {
+			m = c.Before
+		}
+		for _, k := range sortedKeys(m) {
+			lines = append(lines, attrLine{resources.NoOp, k, show(k, m[k])})
+		}
+		return lines, 0
+	}
+	for _, k := range sortedKeys(unionKeys(c.Before, c.After)) {
+		before, hasBefore := c.Before[k]
+		after, hasAfter := c.After[k]
+		switch {
+		case !hasBefore:
+			lines = append(lines, attrLine{resources.Create, k, show(k, after)})
+		case !hasAfter:
+			lines = append(lines, attrLine{resources.Delete, k, show(k, before)})
+		case equalValues(before, after):
+			if pr.o.Verbose {
+				lines = append(lines, attrLine{resources.NoOp, k, show(k, after)})
+			} else {
+				hidden++
+			}
+		case sensitiveAttr(c, k):
+			lines = append(lines, attrLine{resources.Update, k, resources.Redacted})
+		default:
+			lines = append(lines, attrLine{resources.Update, k, formatValue(before) + " -> " + formatValue(after)})
+		}
+	}
+	return lines, hidden
+}
+
+func (pr *printer) block(c *resources.Change) {
+	kind, name := splitAddr(cleanText(c.Address))
+	head := kind
+	if name != "" {
+		head += " " + fmt.Sprintf("%q", name)
+	}
+	lines, hidden := pr.attrLines(c)
+	if len(lines) == 0 && hidden == 0 {
+		pr.line("  %s %s {}", pr.symbol(c.Action), head)
+		return
+	}
+	pr.line("  %s %s {", pr.symbol(c.Action), head)
+	width := 0
+	for _, l := range lines {
+		width = max(width, len(l.key))
+	}
+	for _, l := range lines {
+		sym := " "
+		if l.sym != resources.NoOp {
+			sym = pr.symbol(l.sym)
+		}
+		pr.line("      %s %-*s = %s", sym, width, l.key, l.text)
+	}
+	if hidden > 0 {
+		noun := "attributes"
+		if hidden == 1 {
+			noun = "attribute"
+		}
+		pr.line("        # (%d unchanged %s hidden)", hidden, noun)
+	}
+	pr.line("    }")
+}
+
+func (pr *printer) steps(c *resources.Change) {
+	if !pr.o.Verbose {
+		return
+	}
+	for _, s := range c.Steps {
+		on := s.On
+		if on == "" {
+			on = c.Address
+		}
+		pr.line("    # %s on %s:", stepLabel(s.Kind), cleanText(on))
+		text := strings.TrimRight(cleanText(scrubStep(c, s.Text)), "\n")
+		for _, l := range strings.Split(text, "\n") {
+			pr.line("      %s", strings.TrimRight(l, " \t"))
+		}
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func (pr *printer) summary(s plan.Summary) {
+	msg := fmt.Sprintf("%d to add, %d to change, %d to destroy, %s", s.Add, s.Change, s.Destroy, plural(s.Restart, "restart", "restarts"))
+	if s.Forget > 0 {
+		msg += ", " + plural(s.Forget, "leaves management", "leave management")
+	}
+	pr.line("%s %s.", pr.bold("Plan:"), msg)
+}
+
+// Drift prints what changed outside milink since the last apply, one line
+// per object; with Verbose, each object's attributes beneath it.
+func Drift(w io.Writer, p *plan.Plan, o Options) {
+	pr := &printer{o: o}
+	pr.drift(p)
+	pr.flush(w)
+}
+
+func (pr *printer) drift(p *plan.Plan) {
+	var items []*resources.Change
+	for i := range p.Drift {
+		if p.Drift[i].Action != resources.NoOp {
+			items = append(items, &p.Drift[i])
+		}
+	}
+	if len(items) == 0 {
+		pr.line("%s The objects milink manages have not changed outside milink.", pr.bold("No drift."))
+		return
+	}
+	pr.line("%s", pr.bold("Objects changed outside milink since the last apply:"))
+	pr.line("")
+	for _, c := range items {
+		pr.line("  %s %s", pr.symbol(c.Action), pr.driftLine(c))
+		if pr.o.Verbose {
+			pr.block(c)
+		}
+	}
+	pr.line("")
+	pr.line("%s %s changed outside milink.", pr.bold("Drift:"), plural(len(items), "object", "objects"))
+	if p.RefreshOnly {
+		pr.line("This is a refresh-only plan: milink will not undo these changes. Apply it to record them in the state without changing anything.")
+	}
+}
+
+func (pr *printer) driftLine(c *resources.Change) string {
+	addr := cleanText(c.Address)
+	var msg string
+	switch c.Action {
+	case resources.Delete:
+		msg = addr + " was deleted outside milink"
+	case resources.Create:
+		msg = addr + " appeared outside milink"
+	default:
+		var changed []string
+		for _, k := range sortedKeys(unionKeys(c.Before, c.After)) {
+			b, hb := c.Before[k]
+			a, ha := c.After[k]
+			if hb != ha || !equalValues(b, a) {
+				changed = append(changed, k)
+			}
+		}
+		msg = addr + " changed outside milink"
+		if len(changed) > 0 {
+			msg += ": " + strings.Join(changed, ", ")
+		}
+	}
+	if c.Reason != "" {
+		msg += " (" + cleanText(c.Reason) + ")"
+	}
+	return msg
+}
+
+func unionKeys(ms ...map[string]any) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range ms {
+		for k := range m {
+			out[k] = true
+		}
+	}
+	return out
+}
