@@ -30,14 +30,14 @@ func (pr *printer) plan(p *plan.Plan) {
 	if len(p.Servers) > 0 && pr.o.Width > 0 {
 		pr.line("%s", strings.Repeat("─", min(pr.o.Width, 120)))
 	}
-	any := false
+	anyShown := false
 	for i := range p.Changes {
 		if shown(&p.Changes[i]) {
-			any = true
+			anyShown = true
 			break
 		}
 	}
-	if !any {
+	if !anyShown {
 		if len(p.Servers) > 0 {
 			pr.line("")
 		}
