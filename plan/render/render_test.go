@@ -551,3 +551,30 @@ func TestUseColor(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// On a terminal (a pseudo-terminal here) colour is on unless switched off.
+func TestUseColorTerminal(t *testing.T) {
+	f, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer f.Close()
+	t.Setenv("TERM", "xterm")
+	t.Setenv("NO_COLOR", "")
+	os.Unsetenv("NO_COLOR")
+	if !UseColor(false, f) {
+		t.Fatal("colour off on a terminal")
+	}
+	if UseColor(true, f) {
+		t.Error("-no-color ignored")
+	}
+	t.Setenv("NO_COLOR", "")
+	if UseColor(false, f) {
+		t.Error("NO_COLOR (empty) ignored")
+	}
+	os.Unsetenv("NO_COLOR")
+	t.Setenv("TERM", "dumb")
+	if UseColor(false, f) {
+		t.Error("TERM=dumb ignored")
+	}
+}
