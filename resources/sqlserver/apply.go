@@ -1,0 +1,329 @@
+package sqlserver
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-sql/sqlexp"
+
+	"github.com/milink/milink/config"
+	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/host"
+)
+
+// Apply carries out one change of this instance. The statements are
+// rebuilt from the configuration (the change's steps are redacted); every
+// kind is safe to run again after a crash halfway: it re-reads what it needs
+// and does only what is still missing.
+func (i *Instance) Apply(ctx context.Context, s *config.SQLServer, ch resources.Change, salt string, progress func(string)) (resources.Result, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	if ch.Action == resources.NoOp || ch.Action == resources.Forget {
+		return resources.Result{Attributes: ch.After}, nil
+	}
+	i.s = s // the configuration holds the secrets; a saved plan does not
+	switch ch.Kind {
+	case KindMasterKey:
+		return i.applyMasterKey(ctx, s, ch, salt)
+	case KindHadr:
+		return i.applyHadr(ctx, s, ch)
+	case KindTraceFlags:
+		return i.applyTraceFlags(ctx, s, ch)
+	case KindRestart:
+		return i.applyRestart(ctx, s, ch, progress)
+	case KindVerify:
+		return i.applyVerify(ctx, s, ch)
+	case KindDatabase:
+		return i.applyDatabase(ctx, s, ch, progress)
+	}
+	return resources.Result{}, fmt.Errorf("%s: unknown change kind %q", ch.Address, ch.Kind)
+}
+
+// exec runs one batch on the pinned connection, logging it redacted.
+func (i *Instance) exec(ctx context.Context, redacted, real string) error {
+	i.log.Debug("executing", "sql", redacted)
+	_, err := i.conn.ExecContext(ctx, real)
+	return err
+}
+
+func (i *Instance) applyMasterKey(ctx context.Context, s *config.SQLServer, ch resources.Change, salt string) (resources.Result, error) {
+	if s.MasterKey == nil {
+		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
+	}
+	pw := s.MasterKey.Password
+	var err error
+	switch ch.Action {
+	case resources.Create:
+		// IF NOT EXISTS makes a re-run after a crash harmless.
+		err = i.exec(ctx, CreateMasterKeySQL(pw, true), CreateMasterKeySQL(pw, false))
+	case resources.Update:
+		err = i.exec(ctx, RegenerateMasterKeySQL(pw, true), RegenerateMasterKeySQL(pw, false))
+	default:
+		return resources.Result{}, fmt.Errorf("%s: cannot %s a master key", ch.Address, ch.Action)
+	}
+	if err != nil {
+		return resources.Result{}, sqlError(s, ch.Address, "setting the master key", err)
+	}
+	return resources.Result{Attributes: map[string]any{"exists": true, "password": resources.Fingerprint(salt, pw)}}, nil
+}
+
+// startup re-reads what is configured now (a re-run may find it done).
+func (i *Instance) startup(ctx context.Context) (*Observed, error) {
+	return i.Refresh(ctx)
+}
+
+func (i *Instance) applyHadr(ctx context.Context, s *config.SQLServer, ch resources.Change) (resources.Result, error) {
+	if s.Hadr == nil {
+		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
+	}
+	o, err := i.startup(ctx)
+	if err != nil {
+		i.settingFailed = true
+		return resources.Result{}, err
+	}
+	want := s.Hadr.Enabled
+	if o.HadrConfigured != want {
+		if err := i.setHadr(ctx, want); err != nil {
+			i.settingFailed = true
+			return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
+		}
+	}
+	return resources.Result{Attributes: map[string]any{"enabled_running": o.HadrRunning, "enabled_configured": want}}, nil
+}
+
+func (i *Instance) setHadr(ctx context.Context, on bool) error {
+	var step resources.Step
+	var err error
+	if i.linux != nil {
+		step, err = i.linux.SetHadr(ctx, on)
+	} else {
+		step, err = i.windows.SetHadr(ctx, on)
+	}
+	i.log.Debug("host step", "kind", step.Kind, "text", step.Text)
+	return err
+}
+
+func (i *Instance) applyTraceFlags(ctx context.Context, s *config.SQLServer, ch resources.Change) (resources.Result, error) {
+	tf := s.StartupTraceFlags
+	if tf == nil {
+		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
+	}
+	o, err := i.startup(ctx)
+	if err != nil {
+		i.settingFailed = true
+		return resources.Result{}, err
+	}
+	want := host.SortedFlags(tf.Flags)
+	add := minus(want, o.FlagsConfigured)
+	var remove []int
+	if tf.Exclusive {
+		remove = minus(o.FlagsConfigured, want)
+	}
+	if len(add)+len(remove) > 0 {
+		var step resources.Step
+		if i.linux != nil {
+			step, err = i.linux.SetTraceFlags(ctx, add, remove)
+		} else {
+			step, err = i.windows.SetTraceFlags(ctx, add, remove)
+		}
+		i.log.Debug("host step", "kind", step.Kind, "text", step.Text)
+		if err != nil {
+			i.settingFailed = true
+			return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
+		}
+	}
+	configured := minus(union(o.FlagsConfigured, want), remove)
+	return resources.Result{Attributes: map[string]any{"running": intsAny(o.FlagsRunning), "configured": intsAny(configured)}}, nil
+}
+
+func (i *Instance) applyRestart(ctx context.Context, s *config.SQLServer, ch resources.Change, progress func(string)) (resources.Result, error) {
+	if s.Restart == "never" {
+		return resources.Result{}, fmt.Errorf("%s: restart is forbidden (restart = \"never\")", s.Addr())
+	}
+	if i.settingFailed {
+		return resources.Result{}, fmt.Errorf("%s: not restarting: a startup setting could not be changed", s.Addr())
+	}
+	progress(fmt.Sprintf("restarting %s", s.Addr()))
+	var err error
+	if i.linux != nil {
+		err = i.linux.Restart(ctx)
+	} else {
+		err = i.windows.Restart(ctx)
+	}
+	if err != nil {
+		return resources.Result{}, fmt.Errorf("%s: restart failed: %w", s.Addr(), err)
+	}
+	if err := i.waitForLogins(ctx, s, progress); err != nil {
+		return resources.Result{}, err
+	}
+	return resources.Result{Attributes: map[string]any{"restarted_at": i.now().UTC().Format(time.RFC3339)}}, nil
+}
+
+// waitForLogins drops the old connection (it died with the old process) and
+// logs in again until a new login and SELECT 1 succeed.
+func (i *Instance) waitForLogins(ctx context.Context, s *config.SQLServer, progress func(string)) error {
+	i.Close()
+	timeout := s.Host.RestartTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	start := time.Now()
+	deadline := start.Add(timeout)
+	var last error
+	for {
+		last = i.probe(ctx, deadline)
+		if last == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: waiting for logins after the restart: %w", s.Addr(), ctx.Err())
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%s did not accept logins within %s after the restart (host.restart_timeout); last attempt: %w", s.Addr(), timeout, last)
+		}
+		elapsed := time.Since(start).Round(time.Second)
+		progress(fmt.Sprintf("waiting for %s to accept logins (%s)", s.Addr(), elapsed))
+		t := time.NewTimer(i.pollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// probe is one attempt: a new login, then SELECT 1.
+func (i *Instance) probe(ctx context.Context, deadline time.Time) error {
+	pctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if err := i.connect(pctx); err != nil {
+		return err
+	}
+	var one int
+	if err := i.conn.QueryRowContext(pctx, probeSQL).Scan(&one); err != nil {
+		i.Close()
+		return sqlError(i.s, i.s.Addr(), "SELECT 1", err)
+	}
+	return nil
+}
+
+func (i *Instance) applyVerify(ctx context.Context, s *config.SQLServer, ch resources.Change) (resources.Result, error) {
+	o, err := i.Refresh(ctx)
+	if err != nil {
+		return resources.Result{}, err
+	}
+	var problems []string
+	attrs := map[string]any{}
+	if s.Hadr != nil {
+		attrs["hadr_running"] = o.HadrRunning
+		if o.HadrRunning != s.Hadr.Enabled {
+			problems = append(problems, fmt.Sprintf("HADR is %s (SERVERPROPERTY('IsHadrEnabled')), configured %s", onOff(o.HadrRunning), onOff(s.Hadr.Enabled)))
+		}
+	}
+	if tf := s.StartupTraceFlags; tf != nil {
+		attrs["trace_flags_running"] = intsAny(o.FlagsRunning)
+		if missing := minus(host.SortedFlags(tf.Flags), o.FlagsRunning); len(missing) > 0 {
+			problems = append(problems, fmt.Sprintf("trace flags %s are not active (DBCC TRACESTATUS(-1))", intsText(missing)))
+		}
+	}
+	if len(problems) > 0 {
+		return resources.Result{}, fmt.Errorf("%s came back from the restart without its settings: %s", s.Addr(), strings.Join(problems, "; "))
+	}
+	return resources.Result{Attributes: attrs}, nil
+}
+
+func (i *Instance) applyDatabase(ctx context.Context, s *config.SQLServer, ch resources.Change, progress func(string)) (resources.Result, error) {
+	var db *config.Database
+	for _, d := range s.Databases {
+		if d.Addr() == ch.Address {
+			db = d
+		}
+	}
+	if db == nil {
+		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
+	}
+	name := db.DatabaseName
+	if name == "" {
+		name = db.Name
+	}
+	o, err := i.Refresh(ctx)
+	if err != nil {
+		return resources.Result{}, err
+	}
+	d, ok := o.Database(name)
+	if !ok {
+		return resources.Result{}, fmt.Errorf("%s: database %s does not exist on %s", ch.Address, QuoteIdent(name), s.Addr())
+	}
+	attrs := map[string]any{"name": d.Name, "recovery_model": d.RecoveryModel, "last_full_backup": rfc3339(d.LastFullBackup)}
+	recovery := d.RecoveryModel != "FULL"
+	if recovery {
+		q := RecoveryFullSQL(d.Name)
+		if err := i.exec(ctx, q, q); err != nil {
+			return resources.Result{}, sqlError(s, ch.Address, "setting recovery FULL", err)
+		}
+		attrs["recovery_model"] = "FULL"
+	}
+	if backupNeeded(d, recovery) != "" && db.Backup != nil && db.Backup.Directory != "" {
+		file := BackupFile(db.Backup.Directory, d.Name, s.Host.OS, i.now())
+		progress(fmt.Sprintf("backing up %s to %s", ch.Address, file))
+		if err := i.backup(ctx, BackupSQL(d.Name, file, db.Backup.Checksum, db.Backup.Compression), progress); err != nil {
+			return resources.Result{}, sqlError(s, ch.Address, "backup to "+file+" failed", err)
+		}
+		attrs["backup_file"] = file
+		// The backup's own finish time, as msdb recorded it.
+		if o2, err := i.Refresh(ctx); err == nil {
+			if d2, ok := o2.Database(name); ok && !d2.LastFullBackup.IsZero() {
+				attrs["last_full_backup"] = rfc3339(d2.LastFullBackup)
+			}
+		}
+		if attrs["last_full_backup"] == "" {
+			attrs["last_full_backup"] = rfc3339(i.now())
+		}
+	}
+	return resources.Result{Attributes: attrs}, nil
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// backup runs BACKUP DATABASE and passes its "n percent processed."
+// messages to progress as they arrive.
+func (i *Instance) backup(ctx context.Context, q string, progress func(string)) error {
+	i.log.Debug("executing", "sql", q)
+	msgs := &sqlexp.ReturnMessage{}
+	rows, err := i.conn.QueryContext(ctx, q, msgs)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var errs []error
+	for active := true; active; {
+		switch m := msgs.Message(ctx).(type) {
+		case sqlexp.MsgNotice:
+			progress(strings.TrimSpace(m.Message.String()))
+		case sqlexp.MsgError:
+			errs = append(errs, m.Error)
+		case sqlexp.MsgNext:
+			for rows.Next() {
+			}
+		case sqlexp.MsgNextResultSet:
+			active = rows.NextResultSet()
+		}
+	}
+	if err := rows.Err(); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errs[0] // the first is the cause (3201 before 3013)
+	}
+	return nil
+}

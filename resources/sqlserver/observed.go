@@ -1,0 +1,265 @@
+package sqlserver
+
+import (
+	"database/sql"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/milink/milink/resources/host"
+)
+
+// refreshSQL reads everything milink needs about an instance in one round
+// trip. The lab engine answers this exact text.
+//
+//go:embed testdata/golden/refresh.sql
+var refreshSQL string
+
+// Observed is one instance as Refresh saw it.
+type Observed struct {
+	Banner         string // @@VERSION, lines joined by "\n\t"
+	ProductVersion string // 15.0.4322.2
+	ProductLevel   string // RTM, SP3
+	UpdateLevel    string // CU22, "" when NULL
+	Edition        string
+	EngineEdition  int
+	MachineName    string
+	ServerName     string
+	Platform       string // "linux" or "windows", from the banner
+
+	HadrRunning       bool
+	HadrManagerStatus int // -1 when NULL
+	HadrConfigured    bool
+	FlagsRunning      []int // global trace flags now on
+	FlagsConfigured   []int // startup trace flags (mssql.conf or SQLArgN)
+
+	AzureConnectPack bool // sys.sp_certificate_add_issuer exists
+	MasterKey        bool
+	Databases        map[string]DatabaseState
+	Registry         []host.RegistryValue // Windows startup parameters and HADR_Enabled
+
+	// ConfTool is whether mssql-conf exists on a Linux host (plans show the
+	// command then, otherwise the file edit).
+	ConfTool bool
+}
+
+// DatabaseState is one row of sys.databases with its backup history.
+type DatabaseState struct {
+	Name          string
+	ID            int
+	RecoveryModel string // FULL, BULK_LOGGED, SIMPLE
+	State         string // ONLINE, ...
+	ReadOnly      bool
+	// LogChain: sys.database_recovery_status.last_log_backup_lsn is not
+	// NULL, i.e. a full backup started the log chain in FULL recovery.
+	LogChain bool
+	// LastFullBackup is the newest full, non-copy-only backup; zero if none.
+	LastFullBackup time.Time
+}
+
+// Database finds a database by name: exactly, else ignoring case (the
+// default collations compare names case-insensitively).
+func (o *Observed) Database(name string) (DatabaseState, bool) {
+	if d, ok := o.Databases[name]; ok {
+		return d, true
+	}
+	for n, d := range o.Databases {
+		if strings.EqualFold(n, name) {
+			return d, true
+		}
+	}
+	return DatabaseState{}, false
+}
+
+// resultSet is one result set of the refresh batch, values as the driver
+// returned them.
+type resultSet struct {
+	cols []string // lower case
+	rows [][]any
+}
+
+func (r resultSet) col(name string) int {
+	for i, c := range r.cols {
+		if c == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// readSets drains every result set of rows.
+func readSets(rows *sql.Rows) ([]resultSet, error) {
+	var sets []resultSet
+	for {
+		cols, err := rows.Columns()
+		if err != nil {
+			return nil, err
+		}
+		rs := resultSet{}
+		for _, c := range cols {
+			rs.cols = append(rs.cols, strings.ToLower(c))
+		}
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return nil, err
+			}
+			rs.rows = append(rs.rows, vals)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(cols) > 0 {
+			sets = append(sets, rs)
+		}
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	return sets, rows.Err()
+}
+
+// parseSets builds Observed from the result sets, recognising each by its
+// columns rather than its position, so that an empty DBCC TRACESTATUS
+// (which may send no result set at all) cannot shift the others.
+func parseSets(sets []resultSet) (*Observed, error) {
+	o := &Observed{Databases: map[string]DatabaseState{}, HadrManagerStatus: -1}
+	seen := map[string]bool{}
+	backups := map[string]time.Time{}
+	for _, rs := range sets {
+		switch {
+		case rs.col("banner") >= 0:
+			seen["properties"] = true
+			if len(rs.rows) != 1 {
+				return nil, fmt.Errorf("server properties: %d rows", len(rs.rows))
+			}
+			r := rs.rows[0]
+			get := func(name string) any {
+				if i := rs.col(name); i >= 0 {
+					return r[i]
+				}
+				return nil
+			}
+			o.Banner = asString(get("banner"))
+			o.ProductVersion = asString(get("product_version"))
+			o.ProductLevel = asString(get("product_level"))
+			o.UpdateLevel = asString(get("product_update_level"))
+			o.Edition = asString(get("edition"))
+			o.EngineEdition = asInt(get("engine_edition"), 0)
+			o.HadrRunning = asInt(get("is_hadr_enabled"), 0) == 1
+			o.HadrManagerStatus = asInt(get("hadr_manager_status"), -1)
+			o.MachineName = asString(get("machine_name"))
+			o.ServerName = asString(get("server_name"))
+			o.AzureConnectPack = get("azure_connect_pack") != nil
+			o.Platform = "windows"
+			if strings.Contains(o.Banner, " on Linux") {
+				o.Platform = "linux"
+			}
+		case rs.col("traceflag") >= 0:
+			tf, st, gl := rs.col("traceflag"), rs.col("status"), rs.col("global")
+			for _, r := range rs.rows {
+				if (st < 0 || asInt(r[st], 0) == 1) && (gl < 0 || asInt(r[gl], 0) == 1) {
+					o.FlagsRunning = append(o.FlagsRunning, asInt(r[tf], 0))
+				}
+			}
+		case rs.col("symmetric_key_id") >= 0:
+			o.MasterKey = len(rs.rows) > 0
+		case rs.col("database_id") >= 0:
+			seen["databases"] = true
+			n, id, rm, sd, ro, lsn := rs.col("name"), rs.col("database_id"), rs.col("recovery_model_desc"), rs.col("state_desc"), rs.col("is_read_only"), rs.col("last_log_backup_lsn")
+			for _, r := range rs.rows {
+				d := DatabaseState{Name: asString(r[n]), ID: asInt(r[id], 0)}
+				if rm >= 0 {
+					d.RecoveryModel = asString(r[rm])
+				}
+				if sd >= 0 {
+					d.State = asString(r[sd])
+				}
+				if ro >= 0 {
+					d.ReadOnly = asInt(r[ro], 0) == 1
+				}
+				if lsn >= 0 {
+					d.LogChain = r[lsn] != nil
+				}
+				o.Databases[d.Name] = d
+			}
+		case rs.col("database_name") >= 0:
+			n, t := rs.col("database_name"), rs.col("last_full_backup")
+			for _, r := range rs.rows {
+				if tm, ok := r[t].(time.Time); ok {
+					backups[asString(r[n])] = tm.UTC()
+				}
+			}
+		case rs.col("registry_key") >= 0:
+			k, n, v := rs.col("registry_key"), rs.col("value_name"), rs.col("value_data")
+			for _, r := range rs.rows {
+				o.Registry = append(o.Registry, host.RegistryValue{Key: asString(r[k]), Name: asString(r[n]), Data: asString(r[v])})
+			}
+		}
+	}
+	// Backups of databases that no longer exist are ignored.
+	for name, tm := range backups {
+		if d, ok := o.Databases[name]; ok {
+			d.LastFullBackup = tm
+			o.Databases[name] = d
+		}
+	}
+	if !seen["properties"] {
+		return nil, fmt.Errorf("the refresh batch returned no server properties")
+	}
+	if !seen["databases"] {
+		return nil, fmt.Errorf("the refresh batch returned no databases")
+	}
+	o.FlagsRunning = host.SortedFlags(o.FlagsRunning)
+	return o, nil
+}
+
+func asString(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case time.Time:
+		return v.UTC().Format(time.RFC3339)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func asInt(v any, def int) int {
+	switch v := v.(type) {
+	case int64:
+		return int(v)
+	case int32:
+		return int(v)
+	case int16:
+		return int(v)
+	case int:
+		return v
+	case uint8:
+		return int(v)
+	case bool:
+		if v {
+			return 1
+		}
+		return 0
+	case float64:
+		return int(v)
+	case []byte, string:
+		n, err := strconv.Atoi(strings.TrimSpace(asString(v)))
+		if err != nil {
+			return def
+		}
+		return n
+	}
+	return def
+}

@@ -1,0 +1,332 @@
+package sqlserver
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	mssql "github.com/microsoft/go-mssqldb"
+
+	"github.com/milink/milink/config"
+	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/host"
+)
+
+// Instance is one SQL Server, connected: a single pinned connection for
+// the whole run, so that a run costs one login (plus one per restart).
+type Instance struct {
+	s         *config.SQLServer
+	log       hclog.Logger
+	connector *mssql.Connector
+	db        *sql.DB
+	conn      *sql.Conn
+
+	linux   *host.Linux
+	windows *host.Windows
+
+	now          func() time.Time
+	pollInterval time.Duration
+	// settingFailed is set when a startup setting could not be changed in
+	// this run: the restart is then refused, since restarting would only
+	// come back with the old settings and an interrupted service.
+	settingFailed bool
+}
+
+// Open connects to the instance. Errors name the block and keep SQL
+// Server's error number; they never contain the password.
+func Open(ctx context.Context, s *config.SQLServer, log hclog.Logger) (*Instance, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	switch s.Auth.Method {
+	case "", "sql":
+	default:
+		return nil, fmt.Errorf("%s: authentication method %q is not yet supported (use \"sql\")", s.Addr(), s.Auth.Method)
+	}
+	switch s.Host.Transport {
+	case "", "local":
+	default:
+		return nil, fmt.Errorf("%s: host transport %q is not yet supported (use \"local\")", s.Addr(), s.Host.Transport)
+	}
+	dsn := DSN(s)
+	connector, err := mssql.NewConnector(dsn)
+	if err != nil {
+		return nil, redact(s, fmt.Errorf("%s: %w", s.Addr(), err))
+	}
+	i := &Instance{s: s, log: log.Named(s.Addr()), connector: connector, now: time.Now, pollInterval: time.Second}
+	i.linux, i.windows = hostDrivers(s, host.Local{})
+	if err := i.connect(ctx); err != nil {
+		return nil, err
+	}
+	i.log.Debug("connected", "target", target(s))
+	return i, nil
+}
+
+// SetRunner replaces how host commands run (the lab and tests run them in
+// process; ssh and WinRM transports come later).
+func (i *Instance) SetRunner(r host.Runner) {
+	if i.linux != nil {
+		i.linux.Runner = r
+	}
+	if i.windows != nil {
+		i.windows.Runner = r
+	}
+}
+
+// hostDrivers builds the host driver of the configured OS. Pure: Diff uses
+// it to describe steps.
+func hostDrivers(s *config.SQLServer, r host.Runner) (*host.Linux, *host.Windows) {
+	on := "host:" + s.Addr()
+	if s.Host.OS == "windows" {
+		return nil, &host.Windows{Instance: s.Instance, RestartCommand: s.Host.RestartCommand, Runner: r, On: on}
+	}
+	conf, tool, restart := s.Host.MssqlConf, s.Host.MssqlConfTool, s.Host.RestartCommand
+	if conf == "" {
+		conf = "/var/opt/mssql/mssql.conf"
+	}
+	if tool == "" {
+		tool = "/opt/mssql/bin/mssql-conf"
+	}
+	if len(restart) == 0 {
+		restart = []string{"systemctl", "restart", "mssql-server"}
+	}
+	return &host.Linux{Conf: conf, Tool: tool, RestartCommand: restart, Runner: r, On: on}, nil
+}
+
+// DSN is the go-mssqldb URL for the instance, built with net/url so that no
+// character of the password can change its meaning.
+func DSN(s *config.SQLServer) string {
+	q := url.Values{}
+	q.Set("database", "master")
+	q.Set("app name", "milink")
+	if s.Encrypt != "" {
+		q.Set("encrypt", s.Encrypt)
+	} else {
+		q.Set("encrypt", "false")
+	}
+	if s.TrustServerCertificate {
+		q.Set("TrustServerCertificate", "true")
+	}
+	timeout := s.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	q.Set("dial timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)))
+	u := &url.URL{
+		Scheme:   "sqlserver",
+		User:     url.UserPassword(s.Auth.User, s.Auth.Password),
+		Host:     hostPort(s),
+		RawQuery: q.Encode(),
+	}
+	if s.Instance != "" {
+		u.Path = "/" + s.Instance
+	}
+	return u.String()
+}
+
+// hostPort: a named instance on the default port is found through the SQL
+// Server Browser (named instances listen on dynamic ports), so the port is
+// left out then.
+func hostPort(s *config.SQLServer) string {
+	port := s.Port
+	if port == 0 {
+		port = 1433
+	}
+	if s.Instance != "" && port == 1433 {
+		return s.Address
+	}
+	return net.JoinHostPort(s.Address, strconv.Itoa(port))
+}
+
+// target is how errors name where milink tried to connect.
+func target(s *config.SQLServer) string {
+	port := s.Port
+	if port == 0 {
+		port = 1433
+	}
+	t := net.JoinHostPort(s.Address, strconv.Itoa(port))
+	if s.Instance != "" {
+		t = s.Address + `\` + s.Instance
+	}
+	return t
+}
+
+// connect logs in with a new connection pool and pins one connection.
+func (i *Instance) connect(ctx context.Context) error {
+	timeout := i.s.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	db := sql.OpenDB(i.connector)
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(cctx)
+	if err != nil {
+		db.Close()
+		return connectError(i.s, err, timeout)
+	}
+	i.db, i.conn = db, conn
+	return nil
+}
+
+// Close releases the connection.
+func (i *Instance) Close() error {
+	var errs []error
+	if i.conn != nil {
+		errs = append(errs, i.conn.Close())
+		i.conn = nil
+	}
+	if i.db != nil {
+		errs = append(errs, i.db.Close())
+		i.db = nil
+	}
+	return errors.Join(errs...)
+}
+
+// connectError turns a failed login or dial into one clear sentence.
+func connectError(s *config.SQLServer, err error, timeout time.Duration) error {
+	var se mssql.Error
+	if errors.As(err, &se) {
+		return redact(s, fmt.Errorf("%s (%s): %s", s.Addr(), target(s), sqlText(se)))
+	}
+	var op *net.OpError
+	if errors.As(err, &op) {
+		reason := op.Err.Error()
+		var errno syscall.Errno
+		switch {
+		case errors.As(op.Err, &errno) && errno == syscall.ECONNREFUSED:
+			reason = "connection refused"
+		case op.Timeout():
+			reason = "no answer within " + timeout.String()
+		default:
+			var sys *os.SyscallError
+			if errors.As(op.Err, &sys) {
+				reason = sys.Err.Error()
+			}
+		}
+		return redact(s, fmt.Errorf("%s: cannot connect to %s: %s", s.Addr(), target(s), reason))
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return redact(s, fmt.Errorf("%s: cannot connect to %s: no answer within %s", s.Addr(), target(s), timeout))
+	}
+	return redact(s, fmt.Errorf("%s: cannot connect to %s: %w", s.Addr(), target(s), err))
+}
+
+// sqlText is an error as SQL Server said it, with its number: the first
+// error of the reply, which is the cause (BACKUP's 3201 before the 3013
+// "terminating abnormally"), lower-cased at the start to read as part of
+// a sentence.
+func sqlText(e mssql.Error) string {
+	first := e
+	if len(e.All) > 0 {
+		first = e.All[0]
+	}
+	msg := strings.TrimPrefix(first.Message, "login error: ")
+	msg = strings.TrimSuffix(strings.TrimSpace(msg), ".")
+	if len(msg) > 1 && msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z' {
+		msg = strings.ToLower(msg[:1]) + msg[1:]
+	}
+	return fmt.Sprintf("%s (SQL Server error %d)", msg, first.Number)
+}
+
+// SQLErrorNumber returns the number of the first SQL Server error in err, or 0.
+func SQLErrorNumber(err error) int {
+	var se mssql.Error
+	if !errors.As(err, &se) {
+		return 0
+	}
+	if len(se.All) > 0 {
+		return int(se.All[0].Number)
+	}
+	return int(se.Number)
+}
+
+// sqlError wraps a statement's error with the object it was for.
+func sqlError(s *config.SQLServer, addr, what string, err error) error {
+	var se mssql.Error
+	if errors.As(err, &se) {
+		return redact(s, fmt.Errorf("%s: %s: %s", addr, what, sqlText(se)))
+	}
+	return redact(s, fmt.Errorf("%s: %s: %w", addr, what, err))
+}
+
+// redactedError hides secrets that a driver might have echoed.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact removes the login and master key passwords from an error's text,
+// whatever produced it. Very short secrets are not searched for: they would
+// mangle ordinary words, and the drivers do not echo passwords anyway.
+func redact(s *config.SQLServer, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	secrets := []string{s.Auth.Password}
+	if s.MasterKey != nil {
+		secrets = append(secrets, s.MasterKey.Password)
+	}
+	changed := false
+	for _, p := range secrets {
+		if len(p) < 4 {
+			continue
+		}
+		for _, form := range []string{p, url.QueryEscape(p), url.PathEscape(p), strings.ReplaceAll(p, "'", "''")} {
+			if strings.Contains(msg, form) {
+				msg = strings.ReplaceAll(msg, form, resources.Redacted)
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// Refresh reads the instance in one round trip, plus its configured
+// startup settings: mssql.conf on Linux, the registry rows of the same
+// batch on Windows.
+func (i *Instance) Refresh(ctx context.Context) (*Observed, error) {
+	rows, err := i.conn.QueryContext(ctx, refreshSQL)
+	if err != nil {
+		return nil, sqlError(i.s, i.s.Addr(), "reading the instance", err)
+	}
+	sets, err := readSets(rows)
+	rows.Close()
+	if err != nil {
+		return nil, sqlError(i.s, i.s.Addr(), "reading the instance", err)
+	}
+	o, err := parseSets(sets)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the instance: %w", i.s.Addr(), err)
+	}
+	var st host.Startup
+	if i.linux != nil {
+		st, err = i.linux.ReadStartup(ctx)
+		o.ConfTool = i.linux.ToolPresent()
+	} else {
+		st, err = host.StartupFromRegistry(o.Registry)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the startup settings: %w", i.s.Addr(), err)
+	}
+	o.HadrConfigured, o.FlagsConfigured = st.Hadr, st.TraceFlags
+	i.log.Debug("refreshed", "version", o.ProductVersion, "hadr_running", o.HadrRunning, "flags_running", o.FlagsRunning)
+	return o, nil
+}

@@ -1,0 +1,83 @@
+package sqlserver
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/milink/milink/resources"
+)
+
+// Every statement milink sends is built here, from the configuration, so
+// that the plan (with secrets redacted) and apply (with them) can never
+// drift apart. Each has a golden file; the lab engine answers exactly these.
+
+const masterKeyExistsQuery = "SELECT 1 FROM master.sys.symmetric_keys WHERE name = N'##MS_DatabaseMasterKey##'"
+
+// probeSQL is the restart wait's proof that the instance accepts work.
+const probeSQL = "SELECT 1;"
+
+// secretLiteral is the literal for a secret, or the redaction marker for plans.
+func secretLiteral(secret string, redact bool) string {
+	if redact {
+		return resources.Redacted
+	}
+	return QuoteString(secret)
+}
+
+// CreateMasterKeySQL creates the database master key in master unless it exists.
+func CreateMasterKeySQL(password string, redact bool) string {
+	return "USE [master];\nIF NOT EXISTS (" + masterKeyExistsQuery + ") CREATE MASTER KEY ENCRYPTION BY PASSWORD = " + secretLiteral(password, redact) + ";"
+}
+
+// RegenerateMasterKeySQL re-encrypts the master key with a new password.
+func RegenerateMasterKeySQL(password string, redact bool) string {
+	return "USE [master];\nALTER MASTER KEY REGENERATE WITH ENCRYPTION BY PASSWORD = " + secretLiteral(password, redact) + ";"
+}
+
+// RecoveryFullSQL sets a database's recovery model to FULL (idempotent).
+func RecoveryFullSQL(db string) string {
+	return "ALTER DATABASE " + QuoteIdent(db) + " SET RECOVERY FULL;"
+}
+
+// BackupSQL takes a full (not copy-only) backup that starts the log chain.
+func BackupSQL(db, file string, checksum, compression bool) string {
+	opts := []string{}
+	if checksum {
+		opts = append(opts, "CHECKSUM")
+	}
+	if compression {
+		opts = append(opts, "COMPRESSION")
+	}
+	opts = append(opts, "STATS = 10")
+	return "BACKUP DATABASE " + QuoteIdent(db) + " TO DISK = " + QuoteString(file) + " WITH " + strings.Join(opts, ", ") + ";"
+}
+
+// backupTimePlaceholder stands for the time in plans: the file is named
+// when the backup runs.
+const backupTimePlaceholder = "<UTC yyyymmddThhmmssZ>"
+
+// BackupFile is <dir>/<db>_<UTC yyyymmddThhmmssZ>.bak, with the separator of
+// the server's OS. at zero gives the placeholder used in plans.
+func BackupFile(dir, db, osName string, at time.Time) string {
+	sep := "/"
+	if osName == "windows" {
+		sep = `\`
+	}
+	stamp := backupTimePlaceholder
+	if !at.IsZero() {
+		stamp = at.UTC().Format("20060102T150405Z")
+	}
+	dir = strings.TrimRight(dir, `/\`) // "/" itself becomes "" and gives "/name.bak"
+	return fmt.Sprintf("%s%s%s_%s.bak", dir, sep, fileSafe(db), stamp)
+}
+
+// fileSafe keeps a database name usable as a file name on both systems.
+func fileSafe(name string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(`/\:*?"<>|`, r) || r < 32 {
+			return '_'
+		}
+		return r
+	}, name)
+}
