@@ -11,7 +11,7 @@ func TestDefaultRegistryShape(t *testing.T) {
 	r := defaultRegistry("15.0.4312.2")
 	want := map[string]string{
 		`HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL15.MSSQLSERVER\MSSQLServer\Parameters|SQLArg0`: `-dC:\Program Files\Microsoft SQL Server\MSSQL15.MSSQLSERVER\MSSQL\DATA\master.mdf`,
-		`HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL15.MSSQLSERVER\MSSQLServer\HADR|HADR_Enabled`:     "0",
+		`HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL15.MSSQLSERVER\MSSQLServer\HADR|HADR_Enabled`:  "0",
 	}
 	got := map[string]string{}
 	for _, v := range r.Values {
