@@ -1,0 +1,545 @@
+package tds
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/big"
+	"strings"
+	"time"
+
+	"golang.org/x/text/encoding/charmap"
+)
+
+// TDS type ids used on the wire (MS-TDS 2.2.5.4).
+const (
+	tyNull       = 0x1F
+	tyInt1       = 0x30
+	tyBit        = 0x32
+	tyInt2       = 0x34
+	tyInt4       = 0x38
+	tyDateTim4   = 0x3A
+	tyFlt4       = 0x3B
+	tyDateTime   = 0x3D
+	tyFlt8       = 0x3E
+	tyInt8       = 0x7F
+	tyGUID       = 0x24
+	tyIntN       = 0x26
+	tyDateN      = 0x28
+	tyTimeN      = 0x29
+	tyDateTime2N = 0x2A
+	tyDTOffsetN  = 0x2B
+	tyBitN       = 0x68
+	tyDecimalN   = 0x6A
+	tyNumericN   = 0x6C
+	tyFltN       = 0x6D
+	tyDateTimeN  = 0x6F
+	tyBigVarBin  = 0xA5
+	tyBigVarChr  = 0xA7
+	tyBigBinary  = 0xAD
+	tyBigChar    = 0xAF
+	tyNVarChar   = 0xE7
+	tyNChar      = 0xEF
+	tyVariant    = 0x62
+)
+
+// collation is SQL_Latin1_General_CP1_CI_AS (LCID 0x0409, case/accent flags,
+// sort id 52): the default server collation, code page 1252 for VARCHAR.
+var collation = [5]byte{0x09, 0x04, 0xD0, 0x00, 0x34}
+
+const (
+	plpNull    = 0xFFFFFFFFFFFFFFFF
+	variantMax = 8016 // max length SQL Server declares for sql_variant
+)
+
+// normalize fills in default sizes and folds oversize lengths into MAX, so
+// the metadata always describes values the client can hold.
+func normalize(c Column) (Column, error) {
+	switch c.Type {
+	case Int, BigInt, SmallInt, TinyInt, Bit, Float, DateTime, DateTime2, UniqueIdentifier, Variant:
+	case Decimal:
+		if c.Size == 0 {
+			c.Size = 18
+		}
+		if c.Size < 1 || c.Size > 38 {
+			return c, fmt.Errorf("tds: column %q: decimal precision %d out of range 1..38", c.Name, c.Size)
+		}
+	case NVarChar:
+		if c.Size == 0 {
+			c.Size = 4000
+		}
+		if c.Size > 4000 {
+			c.Size = -1
+		}
+	case VarChar, VarBinary:
+		if c.Size == 0 {
+			c.Size = 8000
+		}
+		if c.Size > 8000 {
+			c.Size = -1
+		}
+	default:
+		return c, fmt.Errorf("tds: column %q: unknown type %d", c.Name, c.Type)
+	}
+	if c.Size < -1 {
+		return c, fmt.Errorf("tds: column %q: negative size %d", c.Name, c.Size)
+	}
+	return c, nil
+}
+
+func decimalBytes(precision int) int {
+	switch {
+	case precision <= 9:
+		return 5
+	case precision <= 19:
+		return 9
+	case precision <= 28:
+		return 13
+	default:
+		return 17
+	}
+}
+
+// appendTypeInfo appends the TYPE_INFO of a normalized column.
+func appendTypeInfo(dst []byte, c Column) []byte {
+	switch c.Type {
+	case Int:
+		return append(dst, tyIntN, 4)
+	case BigInt:
+		return append(dst, tyIntN, 8)
+	case SmallInt:
+		return append(dst, tyIntN, 2)
+	case TinyInt:
+		return append(dst, tyIntN, 1)
+	case Bit:
+		return append(dst, tyBitN, 1)
+	case Float:
+		return append(dst, tyFltN, 8)
+	case Decimal:
+		return append(dst, tyDecimalN, byte(decimalBytes(c.Size)), byte(c.Size), 0)
+	case NVarChar:
+		dst = append(dst, tyNVarChar)
+		if c.Size < 0 {
+			dst = appendU16(dst, 0xFFFF)
+		} else {
+			dst = appendU16(dst, uint16(2*c.Size))
+		}
+		return append(dst, collation[:]...)
+	case VarChar:
+		dst = append(dst, tyBigVarChr)
+		if c.Size < 0 {
+			dst = appendU16(dst, 0xFFFF)
+		} else {
+			dst = appendU16(dst, uint16(c.Size))
+		}
+		return append(dst, collation[:]...)
+	case VarBinary:
+		dst = append(dst, tyBigVarBin)
+		if c.Size < 0 {
+			return appendU16(dst, 0xFFFF)
+		}
+		return appendU16(dst, uint16(c.Size))
+	case DateTime:
+		return append(dst, tyDateTimeN, 8)
+	case DateTime2:
+		return append(dst, tyDateTime2N, 7)
+	case UniqueIdentifier:
+		return append(dst, tyGUID, 16)
+	case Variant:
+		dst = append(dst, tyVariant)
+		return appendU32(dst, variantMax)
+	}
+	return dst
+}
+
+// appendValue appends one ROW value of a normalized column.
+func appendValue(dst []byte, c Column, v any) ([]byte, error) {
+	if v == nil {
+		return appendNull(dst, c), nil
+	}
+	bad := func() ([]byte, error) {
+		return dst, fmt.Errorf("tds: column %q (%s): cannot send Go value of type %T", c.Name, typeName(c.Type), v)
+	}
+	switch c.Type {
+	case Int, BigInt, SmallInt, TinyInt:
+		n, ok := toInt64(v)
+		if !ok {
+			return bad()
+		}
+		return appendIntN(dst, c, n)
+	case Bit:
+		b, ok := v.(bool)
+		if !ok {
+			return bad()
+		}
+		if b {
+			return append(dst, 1, 1), nil
+		}
+		return append(dst, 1, 0), nil
+	case Float:
+		var f float64
+		switch x := v.(type) {
+		case float64:
+			f = x
+		case float32:
+			f = float64(x)
+		default:
+			n, ok := toInt64(v)
+			if !ok {
+				return bad()
+			}
+			f = float64(n)
+		}
+		dst = append(dst, 8)
+		return appendU64(dst, math.Float64bits(f)), nil
+	case Decimal:
+		mag, neg, err := decimalValue(v)
+		if err != nil {
+			return dst, fmt.Errorf("tds: column %q: %w", c.Name, err)
+		}
+		if len(mag.String()) > c.Size {
+			return dst, fmt.Errorf("tds: column %q: value %s exceeds decimal(%d,0)", c.Name, mag.String(), c.Size)
+		}
+		size := decimalBytes(c.Size)
+		dst = append(dst, byte(size))
+		if neg {
+			dst = append(dst, 0)
+		} else {
+			dst = append(dst, 1)
+		}
+		le := make([]byte, size-1)
+		be := mag.Bytes()
+		for i := range be {
+			le[i] = be[len(be)-1-i]
+		}
+		return append(dst, le...), nil
+	case NVarChar:
+		s, ok := v.(string)
+		if !ok {
+			return bad()
+		}
+		units := utf16Len(s)
+		if c.Size < 0 {
+			return appendPLP(dst, appendUCS2(nil, s)), nil
+		}
+		if units > c.Size {
+			return dst, fmt.Errorf("tds: column %q: %d characters do not fit nvarchar(%d)", c.Name, units, c.Size)
+		}
+		dst = appendU16(dst, uint16(2*units))
+		return appendUCS2(dst, s), nil
+	case VarChar:
+		s, ok := v.(string)
+		if !ok {
+			return bad()
+		}
+		b := encodeCP1252(s)
+		if c.Size < 0 {
+			return appendPLP(dst, b), nil
+		}
+		if len(b) > c.Size {
+			return dst, fmt.Errorf("tds: column %q: %d bytes do not fit varchar(%d)", c.Name, len(b), c.Size)
+		}
+		dst = appendU16(dst, uint16(len(b)))
+		return append(dst, b...), nil
+	case VarBinary:
+		b, ok := v.([]byte)
+		if !ok {
+			return bad()
+		}
+		if c.Size < 0 {
+			return appendPLP(dst, b), nil
+		}
+		if len(b) > c.Size {
+			return dst, fmt.Errorf("tds: column %q: %d bytes do not fit varbinary(%d)", c.Name, len(b), c.Size)
+		}
+		dst = appendU16(dst, uint16(len(b)))
+		return append(dst, b...), nil
+	case DateTime:
+		t, ok := v.(time.Time)
+		if !ok {
+			return bad()
+		}
+		b, err := encodeDateTime(t)
+		if err != nil {
+			return dst, fmt.Errorf("tds: column %q: %w", c.Name, err)
+		}
+		return append(append(dst, 8), b...), nil
+	case DateTime2:
+		t, ok := v.(time.Time)
+		if !ok {
+			return bad()
+		}
+		b, err := encodeDateTime2(t)
+		if err != nil {
+			return dst, fmt.Errorf("tds: column %q: %w", c.Name, err)
+		}
+		return append(append(dst, byte(len(b))), b...), nil
+	case UniqueIdentifier:
+		switch g := v.(type) {
+		case [16]byte:
+			return append(append(dst, 16), g[:]...), nil
+		case []byte:
+			if len(g) == 16 {
+				return append(append(dst, 16), g...), nil
+			}
+		}
+		return bad()
+	case Variant:
+		b, err := encodeVariant(v)
+		if err != nil {
+			return dst, fmt.Errorf("tds: column %q: %w", c.Name, err)
+		}
+		dst = appendU32(dst, uint32(len(b)))
+		return append(dst, b...), nil
+	}
+	return bad()
+}
+
+func appendNull(dst []byte, c Column) []byte {
+	switch c.Type {
+	case NVarChar, VarChar, VarBinary:
+		if c.Size < 0 {
+			return appendU64(dst, plpNull)
+		}
+		return appendU16(dst, 0xFFFF)
+	case Variant:
+		return appendU32(dst, 0)
+	default: // every byte-length type: length 0 is NULL
+		return append(dst, 0)
+	}
+}
+
+func appendIntN(dst []byte, c Column, n int64) ([]byte, error) {
+	var lo, hi int64
+	var size byte
+	switch c.Type {
+	case Int:
+		lo, hi, size = math.MinInt32, math.MaxInt32, 4
+	case BigInt:
+		lo, hi, size = math.MinInt64, math.MaxInt64, 8
+	case SmallInt:
+		lo, hi, size = math.MinInt16, math.MaxInt16, 2
+	default:
+		lo, hi, size = 0, 255, 1
+	}
+	if n < lo || n > hi {
+		return dst, fmt.Errorf("tds: column %q: %d out of range for %s", c.Name, n, typeName(c.Type))
+	}
+	dst = append(dst, size)
+	for i := byte(0); i < size; i++ {
+		dst = append(dst, byte(uint64(n)>>(8*i)))
+	}
+	return dst, nil
+}
+
+// appendPLP appends a PLP value of known length in a single chunk.
+func appendPLP(dst, b []byte) []byte {
+	dst = appendU64(dst, uint64(len(b)))
+	if len(b) > 0 {
+		dst = appendU32(dst, uint32(len(b)))
+		dst = append(dst, b...)
+	}
+	return appendU32(dst, 0)
+}
+
+func toInt64(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int64:
+		return x, true
+	case uint8:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case uint64:
+		if x > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(x), true
+	case uint:
+		if uint64(x) > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(x), true
+	}
+	return 0, false
+}
+
+// decimalValue accepts an integer or a string of decimal digits (scale 0).
+func decimalValue(v any) (mag *big.Int, neg bool, err error) {
+	if n, ok := toInt64(v); ok {
+		mag = big.NewInt(n)
+	} else if s, ok := v.(string); ok {
+		t := strings.TrimSpace(s)
+		if i := strings.IndexByte(t, '.'); i >= 0 {
+			// "123.000" is fine: only a non-zero fraction cannot be sent at scale 0.
+			if strings.Trim(t[i+1:], "0") != "" {
+				return nil, false, fmt.Errorf("decimal %q has a fraction but scale is 0", s)
+			}
+			t = t[:i]
+		}
+		if mag, ok = new(big.Int).SetString(t, 10); !ok {
+			return nil, false, fmt.Errorf("invalid decimal %q", s)
+		}
+	} else {
+		return nil, false, fmt.Errorf("cannot send Go value of type %T as decimal", v)
+	}
+	if mag.Sign() < 0 {
+		return new(big.Int).Neg(mag), true, nil
+	}
+	return mag, false, nil
+}
+
+func encodeCP1252(s string) []byte {
+	b, err := charmap.Windows1252.NewEncoder().String(s)
+	if err == nil {
+		return []byte(b)
+	}
+	// Characters outside code page 1252 become '?', as SQL Server does.
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		if e, ok := charmap.Windows1252.EncodeRune(r); ok {
+			out = append(out, e)
+		} else {
+			out = append(out, '?')
+		}
+	}
+	return out
+}
+
+func decodeCP1252(b []byte) string {
+	s, err := charmap.Windows1252.NewDecoder().Bytes(b)
+	if err != nil {
+		return string(b)
+	}
+	return string(s)
+}
+
+// gregorianDays counts days from 0001-01-01 to the given date.
+func gregorianDays(t time.Time) int {
+	y := t.Year() - 1
+	return y*365 + y/4 - y/100 + y/400 + t.YearDay() - 1
+}
+
+var days1900 = gregorianDays(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC))
+
+// encodeDateTime encodes DATETIME: days since 1900-01-01 and 1/300 s ticks,
+// using the wall clock of t (SQL Server's datetime has no zone).
+func encodeDateTime(t time.Time) ([]byte, error) {
+	if t.Year() < 1753 || t.Year() > 9999 {
+		return nil, fmt.Errorf("datetime %s outside 1753..9999", t.Format(time.RFC3339))
+	}
+	days := gregorianDays(t) - days1900
+	secs := t.Hour()*3600 + t.Minute()*60 + t.Second()
+	ticks := secs*300 + int(math.Round(float64(t.Nanosecond())*3/1e7))
+	if ticks >= 300*86400 {
+		days++
+		ticks -= 300 * 86400
+	}
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint32(b, uint32(int32(days)))
+	binary.LittleEndian.PutUint32(b[4:], uint32(ticks))
+	return b, nil
+}
+
+// encodeDateTime2 encodes DATETIME2(7): 100 ns units of the day in 5 bytes,
+// then days since 0001-01-01 in 3 bytes.
+func encodeDateTime2(t time.Time) ([]byte, error) {
+	if t.Year() < 1 || t.Year() > 9999 {
+		return nil, fmt.Errorf("datetime2 %s outside 0001..9999", t.Format(time.RFC3339))
+	}
+	units := uint64(t.Hour()*3600+t.Minute()*60+t.Second())*10_000_000 + uint64(t.Nanosecond()/100)
+	days := gregorianDays(t)
+	b := make([]byte, 8)
+	for i := 0; i < 5; i++ {
+		b[i] = byte(units >> (8 * i))
+	}
+	b[5], b[6], b[7] = byte(days), byte(days>>8), byte(days>>16)
+	return b, nil
+}
+
+// encodeVariant encodes a sql_variant value after its length: base type,
+// property byte count, properties, data.
+func encodeVariant(v any) ([]byte, error) {
+	switch x := v.(type) {
+	case int32:
+		return binary.LittleEndian.AppendUint32([]byte{tyInt4, 0}, uint32(x)), nil
+	case bool:
+		if x {
+			return []byte{tyBit, 0, 1}, nil
+		}
+		return []byte{tyBit, 0, 0}, nil
+	case float64:
+		return binary.LittleEndian.AppendUint64([]byte{tyFlt8, 0}, math.Float64bits(x)), nil
+	case string:
+		u := appendUCS2(nil, x)
+		if len(u) > 8000 {
+			return nil, fmt.Errorf("sql_variant string of %d bytes exceeds 8000", len(u))
+		}
+		b := append([]byte{tyNVarChar, 7}, collation[:]...)
+		b = appendU16(b, 8000)
+		return append(b, u...), nil
+	case []byte:
+		if len(x) > 8000 {
+			return nil, fmt.Errorf("sql_variant binary of %d bytes exceeds 8000", len(x))
+		}
+		b := appendU16([]byte{tyBigVarBin, 2}, 8000)
+		return append(b, x...), nil
+	case time.Time:
+		d, err := encodeDateTime(x)
+		if err != nil {
+			return nil, err
+		}
+		return append([]byte{tyDateTime, 0}, d...), nil
+	}
+	if n, ok := toInt64(v); ok {
+		if n >= math.MinInt32 && n <= math.MaxInt32 {
+			return binary.LittleEndian.AppendUint32([]byte{tyInt4, 0}, uint32(int32(n))), nil
+		}
+		return binary.LittleEndian.AppendUint64([]byte{tyInt8, 0}, uint64(n)), nil
+	}
+	return nil, fmt.Errorf("cannot send Go value of type %T as sql_variant", v)
+}
+
+func typeName(t Type) string {
+	switch t {
+	case Int:
+		return "int"
+	case BigInt:
+		return "bigint"
+	case SmallInt:
+		return "smallint"
+	case TinyInt:
+		return "tinyint"
+	case Bit:
+		return "bit"
+	case Float:
+		return "float"
+	case Decimal:
+		return "decimal"
+	case NVarChar:
+		return "nvarchar"
+	case VarChar:
+		return "varchar"
+	case VarBinary:
+		return "varbinary"
+	case DateTime:
+		return "datetime"
+	case DateTime2:
+		return "datetime2"
+	case UniqueIdentifier:
+		return "uniqueidentifier"
+	case Variant:
+		return "sql_variant"
+	}
+	return fmt.Sprintf("type(%d)", int(t))
+}
