@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
@@ -45,7 +46,7 @@ func (l *loader) functions() map[string]function.Function {
 		"can":        tryfunc.CanFunc,
 		"ceil":       stdlib.CeilFunc,
 		"chomp":      stdlib.ChompFunc,
-		"coalesce":   stdlib.CoalesceFunc,
+		"coalesce":   coalesceFunc,
 		"compact":    stdlib.CompactFunc,
 		"concat":     stdlib.ConcatFunc,
 		"contains":   stdlib.ContainsFunc,
@@ -124,6 +125,50 @@ var lengthFunc = function.New(&function.Spec{
 			return cty.NumberIntVal(int64(len(ty.AttributeTypes()))), nil
 		}
 		return v.Length(), nil
+	},
+})
+
+// coalesceFunc returns its first argument that is neither null nor an
+// empty string, as Terraform's coalesce does (cty's skips only nulls, which
+// would make coalesce(var.x, "default") useless for an empty -var).
+var coalesceFunc = function.New(&function.Spec{
+	Description: "Returns the first argument that is neither null nor an empty string.",
+	VarParam: &function.Parameter{
+		Name:             "vals",
+		Type:             cty.DynamicPseudoType,
+		AllowNull:        true,
+		AllowDynamicType: true,
+		AllowUnknown:     true,
+	},
+	Type: func(args []cty.Value) (cty.Type, error) {
+		types := make([]cty.Type, len(args))
+		for i, a := range args {
+			types[i] = a.Type()
+		}
+		ty, _ := convert.UnifyUnsafe(types)
+		if ty == cty.NilType {
+			return cty.NilType, fmt.Errorf("all arguments must have the same type")
+		}
+		return ty, nil
+	},
+	Impl: func(args []cty.Value, ty cty.Type) (cty.Value, error) {
+		for _, a := range args {
+			if !a.IsKnown() {
+				return cty.UnknownVal(ty), nil
+			}
+			if a.IsNull() {
+				continue
+			}
+			v, err := convert.Convert(a, ty)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			if v.Type() == cty.String && v.AsString() == "" {
+				continue
+			}
+			return v, nil
+		}
+		return cty.NilVal, fmt.Errorf("no non-null, non-empty-string arguments")
 	},
 })
 

@@ -1,0 +1,134 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestLocalsAndFunctions(t *testing.T) {
+	labJSON := `{"servers": [
+  {"name": "mi01", "kind": "managed_instance", "address": "127.0.0.3", "port": 1433, "user": "admin", "password": "MiPassw0rd!!",
+   "mssql_conf": "", "restart_command": [], "backup_directory": "", "profile": "mi"},
+  {"name": "sql01", "kind": "sqlserver", "address": "127.0.0.2", "port": 14333, "user": "sa", "password": "LabPassw0rd!!",
+   "mssql_conf": "/lab/sql01/mssql.conf", "restart_command": ["milink", "lab", "restart", "sql01"],
+   "backup_directory": "/lab/sql01/backup", "profile": "2022"}
+]}`
+	cases := []struct {
+		expr string
+		want string
+	}{
+		{`local.sql01.address`, "127.0.0.2"},
+		{`tostring(local.sql01.port)`, "14333"},
+		{`local.chained`, "sql01-127.0.0.2"},
+		{`tostring(length(local.lab.servers))`, "2"},
+		{`tostring(length("héllo"))`, "5"},
+		{`tostring(length({a = 1, b = 2}))`, "2"},
+		{`upper("abc")`, "ABC"},
+		{`lower("ABC")`, "abc"},
+		{`format("%s:%d", "h", 5)`, "h:5"},
+		{`join(",", ["a", "b"])`, "a,b"},
+		{`join("|", split(",", "a,b,c"))`, "a|b|c"},
+		{`tostring(contains(["a", "b"], "b"))`, "true"},
+		{`lookup({a = "x"}, "a", "d")`, "x"},
+		{`lookup({a = "x"}, "b", "d")`, "d"},
+		{`join(",", concat(["a"], ["b", "c"]))`, "a,b,c"},
+		{`jsonencode({a = [1, true]})`, `{"a":[1,true]}`},
+		{`jsondecode("{\"k\": \"v\"}").k`, "v"},
+		{`coalesce("", "b")`, "b"},
+		{`try(local.lab.nothing, "fallback")`, "fallback"},
+		{`tostring(can(local.lab.nothing))`, "false"},
+		{`tostring(can(local.lab.servers))`, "true"},
+		{`tostring(tonumber("42") + 1)`, "43"},
+		{`tostring(min(3, 1, 2))`, "1"},
+		{`tostring(max(3, 1, 2))`, "3"},
+		{`trimspace(file("note.txt"))`, "hello"},
+		{`var.region`, "westeurope"},
+		{`path.module == "` + "DIR" + `" ? "module" : "other"`, "module"},
+		{`path.cwd != "" ? "cwd" : ""`, "cwd"},
+		{`replace(local.sql01.mssql_conf, "/lab", "")`, "/sql01/mssql.conf"},
+	}
+	src := `
+variable "region" {
+  default = "westeurope"
+}
+locals {
+  lab   = jsondecode(file(".milink-lab/lab.json"))
+  sql01 = [for s in local.lab.servers : s if s.name == "sql01"][0]
+}
+locals {
+  chained = "${local.sql01.name}-${local.sql01.address}"
+}
+` + srv
+	for i, c := range cases {
+		src += "sql_server \"c" + itoa(i) + "\" {\n  address = " + c.expr + "\n  authentication {\n    method = \"windows\"\n  }\n}\n"
+	}
+	dir := t.TempDir()
+	src = strings.ReplaceAll(src, "DIR", dir)
+	files := map[string]string{
+		"main.milink.hcl":       src,
+		".milink-lab/lab.json": labJSON,
+		"note.txt":              " hello\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, s, diags := Load(dir, Vars{})
+	if diags.HasErrors() {
+		t.Fatal(render(t, s, diags))
+	}
+	for i, c := range cases {
+		if got := cfg.Server("c" + itoa(i)).Address; got != c.want {
+			t.Errorf("%s = %q, want %q", c.expr, got, c.want)
+		}
+	}
+	if _, ok := cfg.read[".milink-lab/lab.json"]; !ok {
+		t.Errorf("file() reads not recorded: %v", sortedKeys(cfg.read))
+	}
+}
+
+func TestSQLServerReference(t *testing.T) {
+	cfg := mustLoad(t, `
+sql_server "s1" {
+  address = "db.example"
+  port    = 1500
+  authentication {
+    user     = "sa"
+    password = "p4ss"
+  }
+}
+database "d" {
+  server = sql_server.s1
+  name   = "${sql_server.s1.name}_${sql_server.s1.address}_${sql_server.s1.port}"
+}
+`, Vars{})
+	if got := cfg.SQLServers[0].Databases[0].DatabaseName; got != "s1_db.example_1500" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestLabJSONShape(t *testing.T) {
+	// The lab example's expressions against the documented lab.json shape.
+	dir := copyExample(t, "lab")
+	cfg, s, diags := Load(dir, Vars{})
+	if diags.HasErrors() {
+		t.Fatal(render(t, s, diags))
+	}
+	sv := cfg.Server("sql01")
+	if sv.Address != "127.0.0.2" || sv.Port != 14333 || sv.Auth.User != "sa" || sv.Auth.Password != "LabPassw0rd!!" {
+		t.Errorf("server: %+v", sv)
+	}
+	if sv.Host.MssqlConf != "/lab/sql01/mssql.conf" || !reflect.DeepEqual(sv.Host.RestartCommand, []string{"milink", "lab", "restart", "sql01"}) {
+		t.Errorf("host: %+v", sv.Host)
+	}
+}
+
+func itoa(i int) string {
+	return string(rune('a'+i/26)) + string(rune('a'+i%26))
+}

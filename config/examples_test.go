@@ -1,0 +1,122 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// fakeLabJSON has the shape `milink lab up` writes.
+const fakeLabJSON = `{"servers": [
+  {"name": "mi01", "kind": "managed_instance", "address": "127.0.0.3", "port": 1433, "user": "admin", "password": "MiPassw0rd!!",
+   "mssql_conf": "", "restart_command": [], "backup_directory": "", "profile": "mi"},
+  {"name": "sql01", "kind": "sqlserver", "address": "127.0.0.2", "port": 14333, "user": "sa", "password": "LabPassw0rd!!",
+   "mssql_conf": "/lab/sql01/mssql.conf", "restart_command": ["milink", "lab", "restart", "sql01"],
+   "backup_directory": "/lab/sql01/backup", "profile": "2022"}
+]}`
+
+// copyExample copies examples/NAME into a temporary directory; the lab gets
+// a fake .milink-lab/lab.json.
+func copyExample(t *testing.T, name string) string {
+	t.Helper()
+	src := filepath.Join("..", "examples", name)
+	dir := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if name == "lab" {
+		if err := os.MkdirAll(filepath.Join(dir, ".milink-lab"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ".milink-lab", "lab.json"), []byte(fakeLabJSON), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestExamples(t *testing.T) {
+	secrets := []string{"sql_password=Sql-Passw0rd-123", "master_key_password=Master-Key-Passw0rd"}
+	tests := []struct {
+		name   string
+		args   []string // the -var values its README documents
+		server string
+		check  func(t *testing.T, s *SQLServer)
+	}{
+		{"lab", nil, "sql01", func(t *testing.T, s *SQLServer) {
+			if s.Host.OS != "linux" || s.Host.Transport != "local" || s.Host.MssqlConf != "/lab/sql01/mssql.conf" ||
+				s.Host.MssqlConfTool != DefaultMssqlConfTool ||
+				!reflect.DeepEqual(s.Host.RestartCommand, []string{"milink", "lab", "restart", "sql01"}) {
+				t.Errorf("host: %+v", s.Host)
+			}
+			if s.MasterKey == nil || len(s.MasterKey.Password) < 12 || s.Hadr == nil || !s.Hadr.Enabled ||
+				!reflect.DeepEqual(s.StartupTraceFlags.Flags, []int{1800, 9567}) {
+				t.Errorf("server resources: %+v %+v %+v", s.MasterKey, s.Hadr, s.StartupTraceFlags)
+			}
+			var names []string
+			for _, d := range s.Databases {
+				names = append(names, d.DatabaseName)
+				if d.RecoveryModel != "FULL" || d.Backup == nil || d.Backup.Directory != "/lab/sql01/backup" {
+					t.Errorf("database %s: %+v", d.Name, d)
+				}
+			}
+			if !reflect.DeepEqual(names, []string{"sales", "inventory", "payroll"}) {
+				t.Errorf("databases %v", names)
+			}
+		}},
+		{"linux-2022-azure-vm", secrets, "vm01", func(t *testing.T, s *SQLServer) {
+			if s.Host.OS != "linux" || len(s.Databases) != 2 || s.Databases[1].DatabaseName != "inventory" {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{"windows-2019-on-premises", secrets, "sql2019", func(t *testing.T, s *SQLServer) {
+			if s.Host.OS != "windows" || s.Instance != "SALES" || s.Host.RestartCommand[4] != "Restart-Service -Name 'MSSQL$SALES' -Force" ||
+				s.Databases[0].Backup.Directory != `D:\Backup` {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{"windows-2016", secrets, "sql2016", func(t *testing.T, s *SQLServer) {
+			if s.Host.OS != "windows" || s.Restart != "never" || s.Databases[0].DatabaseName != "CRM" ||
+				!reflect.DeepEqual(s.Databases[0].DependsOn, []string{"master_key.sql2016", "hadr.sql2016"}) {
+				t.Errorf("%+v", s)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyExample(t, tt.name)
+			for _, f := range []string{"main.milink.hcl", "README.md"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, s, diags := Load(dir, Vars{Args: tt.args})
+			if len(diags) > 0 {
+				t.Fatal(render(t, s, diags))
+			}
+			sv := cfg.Server(tt.server)
+			if sv == nil {
+				t.Fatalf("no sql_server %q", tt.server)
+			}
+			tt.check(t, sv)
+			// Examples are canonically formatted.
+			if changed, diags, err := FormatDir(dir, true); err != nil || diags.HasErrors() || len(changed) > 0 {
+				t.Errorf("fmt: changed %v, %v, %v", changed, diags, err)
+			}
+		})
+	}
+}
