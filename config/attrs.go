@@ -17,6 +17,9 @@ type body struct {
 	l     *loader
 	attrs hcl.Attributes
 	ctx   *hcl.EvalContext
+	// marked names the attributes whose value came from a sensitive
+	// variable: messages about them must not quote the value.
+	marked map[string]bool
 }
 
 func (l *loader) content(b hcl.Body, schema *hcl.BodySchema, ctx *hcl.EvalContext) (*body, hcl.Blocks) {
@@ -52,7 +55,14 @@ func (b *body) value(name string, ty cty.Type, sensitive bool) (v cty.Value, a *
 	if diags.HasErrors() {
 		return cty.NilVal, a, failed
 	}
-	raw, _ = unmarked(raw)
+	raw, isMarked := unmarked(raw)
+	if isMarked {
+		if b.marked == nil {
+			b.marked = map[string]bool{}
+		}
+		b.marked[name] = true
+		sensitive = true
+	}
 	if !raw.IsWhollyKnown() {
 		return cty.NilVal, a, failed // an earlier error made it unknown
 	}
@@ -73,8 +83,8 @@ func (b *body) value(name string, ty cty.Type, sensitive bool) (v cty.Value, a *
 		b.l.diags = append(b.l.diags, d)
 		return cty.NilVal, a, failed
 	}
-	if sensitive && conv.Type() == cty.String {
-		b.l.addSecret(conv.AsString())
+	if sensitive {
+		b.l.addSecret(valueText(conv))
 	}
 	return conv, a, good
 }
@@ -158,7 +168,7 @@ func (b *body) duration(name string, def time.Duration) time.Duration {
 	}
 	d, err := time.ParseDuration(v.AsString())
 	if err != nil || d <= 0 {
-		b.errorf(a, "Invalid duration", "The argument %q must be a positive duration such as \"30s\" or \"5m\"; %q is not.", name, v.AsString())
+		b.errorf(a, "Invalid duration", "The argument %q must be a positive duration such as \"30s\" or \"5m\"; %s is not.", name, b.quote(name, v.AsString()))
 		return def
 	}
 	return d
@@ -198,8 +208,19 @@ func (b *body) oneOf(name, def string, allowed ...string) string {
 	if sug := suggest(s, allowed); sug != "" {
 		hint = fmt.Sprintf(" Did you mean %q?", sug)
 	}
-	b.errorf(a, "Invalid value", "The argument %q must be one of %s; %q is not.%s", name, quoteList(allowed), s, hint)
+	if b.marked[name] {
+		hint = ""
+	}
+	b.errorf(a, "Invalid value", "The argument %q must be one of %s; %s is not.%s", name, quoteList(allowed), b.quote(name, s), hint)
 	return def
+}
+
+// quote is a value for a message, unless it is sensitive.
+func (b *body) quote(name, s string) string {
+	if b.marked[name] {
+		return "the sensitive value given"
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 func quoteList(xs []string) string {

@@ -68,9 +68,9 @@ locals {
 	dir := t.TempDir()
 	src = strings.ReplaceAll(src, "DIR", dir)
 	files := map[string]string{
-		"main.milink.hcl":       src,
+		"main.milink.hcl":      src,
 		".milink-lab/lab.json": labJSON,
-		"note.txt":              " hello\n",
+		"note.txt":             " hello\n",
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
