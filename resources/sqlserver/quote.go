@@ -11,8 +11,11 @@ func QuoteIdent(s string) string {
 	return "[" + strings.ReplaceAll(s, "]", "]]") + "]"
 }
 
-// QuoteString is a Unicode string literal: N'it''s'. Secrets travel as
-// literals because CREATE MASTER KEY accepts no variable.
+// QuoteString is a Unicode string literal, quotes doubled:
+//
+//	QuoteString("it's") == "N'it''s'"
+//
+// Secrets travel as literals because CREATE MASTER KEY accepts no variable.
 func QuoteString(s string) string {
 	return "N'" + strings.ReplaceAll(s, "'", "''") + "'"
 }

@@ -1,0 +1,65 @@
+package sqlserver
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/milink/milink/resources"
+)
+
+// TestStatementsGolden keeps every statement milink sends under review:
+// the lab engine must answer exactly these.
+func TestStatementsGolden(t *testing.T) {
+	tests := []struct{ file, got string }{
+		{"master-key-create.sql", CreateMasterKeySQL(testMKPassword, false)},
+		{"master-key-create.plan.sql", CreateMasterKeySQL(testMKPassword, true)},
+		{"master-key-regenerate.sql", RegenerateMasterKeySQL(testMKPassword, false)},
+		{"master-key-regenerate.plan.sql", RegenerateMasterKeySQL(testMKPassword, true)},
+		{"recovery-full.sql", RecoveryFullSQL("sales")},
+		{"backup.sql", BackupSQL("sales", BackupFile("/var/opt/mssql/backup", "sales", "linux", backupTime), true, true)},
+		{"backup-checksum-only.sql", BackupSQL("sales", BackupFile("/var/opt/mssql/backup/", "sales", "linux", backupTime), true, false)},
+		{"backup-plain.sql", BackupSQL("sales", BackupFile("/var/opt/mssql/backup", "sales", "linux", backupTime), false, false)},
+		{"backup-windows.sql", BackupSQL("it's", BackupFile(`D:\Backup\`, "it's", "windows", backupTime), true, true)},
+		{"backup.plan.sql", BackupSQL("sales", BackupFile("/var/opt/mssql/backup", "sales", "linux", time.Time{}), true, true)},
+		{"restart-probe.sql", probeSQL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got := tt.got
+			if !strings.HasSuffix(got, "\n") {
+				got += "\n"
+			}
+			golden(t, tt.file, got)
+			if strings.HasSuffix(tt.file, ".plan.sql") && strings.Contains(tt.got, testMKPassword) {
+				t.Error("plan text holds the password")
+			}
+		})
+	}
+}
+
+func TestRedactedStatements(t *testing.T) {
+	for _, q := range []string{CreateMasterKeySQL(testMKPassword, true), RegenerateMasterKeySQL(testMKPassword, true)} {
+		if strings.Contains(q, "Mk-Secret") || !strings.Contains(q, resources.Redacted) {
+			t.Errorf("not redacted: %s", q)
+		}
+	}
+	if q := CreateMasterKeySQL(testMKPassword, false); !strings.Contains(q, "N'Mk-Secret''42-xyz'") {
+		t.Errorf("real statement does not carry the quoted password: %s", q)
+	}
+}
+
+func TestBackupFile(t *testing.T) {
+	tests := []struct{ dir, db, os, want string }{
+		{"/var/opt/mssql/backup", "sales", "linux", "/var/opt/mssql/backup/sales_20260301T120000Z.bak"},
+		{"/var/opt/mssql/backup/", "sales", "linux", "/var/opt/mssql/backup/sales_20260301T120000Z.bak"},
+		{"/", "sales", "linux", "/sales_20260301T120000Z.bak"},
+		{`D:\Backup`, "sales", "windows", `D:\Backup\sales_20260301T120000Z.bak`},
+		{`D:\Backup\`, `a/b:c`, "windows", `D:\Backup\a_b_c_20260301T120000Z.bak`},
+	}
+	for _, tt := range tests {
+		if got := BackupFile(tt.dir, tt.db, tt.os, backupTime); got != tt.want {
+			t.Errorf("BackupFile(%q, %q, %s) = %s, want %s", tt.dir, tt.db, tt.os, got, tt.want)
+		}
+	}
+}
