@@ -80,6 +80,7 @@ func TestDiagnostics(t *testing.T) {
 		{"locals cycle", "locals {\n  a = local.b\n  b = local.a\n}\n" + srv, Vars{}, "Cycle in local values", 0, "local.a → local.b → local.a"},
 		{"duplicate local", "locals {\n  a = 1\n}\nlocals {\n  a = 2\n}\n" + srv, Vars{}, "Duplicate local value", 5, ""},
 		{"file missing", "locals {\n  a = file(\"nope.json\")\n}\n" + srv, Vars{}, "Invalid function argument", 2, "no file exists"},
+		{"file not regular", "locals {\n  a = file(\".\")\n}\n" + srv, Vars{}, "Invalid function argument", 2, "not a regular file"},
 		{"jsondecode bad", "locals {\n  a = jsondecode(\"{\")\n}\n" + srv, Vars{}, "Error in function call", 2, ""},
 		{"required variable", "variable \"master_key_password\" {\n  type = string\n}\n" + srv, Vars{}, "No value for required variable", 1,
 			"-var master_key_password=..., in a -var-file, or with the environment variable MILINK_VAR_master_key_password"},

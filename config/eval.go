@@ -172,6 +172,9 @@ var coalesceFunc = function.New(&function.Spec{
 	},
 })
 
+// maxFileSize bounds what file() reads.
+const maxFileSize = 16 << 20
+
 // fileFunc reads a UTF-8 file, relative paths resolved against the
 // configuration directory; what it read feeds Hash.
 func (l *loader) fileFunc() function.Function {
@@ -185,11 +188,23 @@ func (l *loader) fileFunc() function.Function {
 			if !filepath.IsAbs(full) {
 				full = filepath.Join(l.dir, p)
 			}
-			data, err := os.ReadFile(full)
+			// Only regular files of sane size: /dev/zero or a FIFO would
+			// hang the loader.
+			fi, err := os.Stat(full)
 			if err != nil {
 				if os.IsNotExist(err) {
 					return cty.NilVal, function.NewArgErrorf(0, "no file exists at %s", full)
 				}
+				return cty.NilVal, function.NewArgErrorf(0, "reading %s: %s", full, err)
+			}
+			if !fi.Mode().IsRegular() {
+				return cty.NilVal, function.NewArgErrorf(0, "%s is not a regular file", full)
+			}
+			if fi.Size() > maxFileSize {
+				return cty.NilVal, function.NewArgErrorf(0, "%s is larger than %d bytes", full, maxFileSize)
+			}
+			data, err := os.ReadFile(full)
+			if err != nil {
 				return cty.NilVal, function.NewArgErrorf(0, "reading %s: %s", full, err)
 			}
 			if !utf8.Valid(data) {
