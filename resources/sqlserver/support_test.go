@@ -41,7 +41,11 @@ func TestSupport(t *testing.T) {
 		{"2016 on linux", "current", obs("13.0.7000.253", "SP3", "", ent, "linux", true), "", "SQL Server 2016 on Linux is not supported for the link (current matrix, 2026-03); it is supported on Windows only"},
 		{"2014", "current", obs("12.0.6024.0", "SP3", "", ent, "windows", false), "", "SQL Server 2014 12.0.6024.0 is not supported for the link (current matrix, 2026-03); supported versions: 2016, 2017, 2019, 2022 or 2025"},
 		{"bad version", "current", obs("15.0", "RTM", "", dev, "linux", false), "", "cannot read the product version"},
-		{"managed instance", "current", func() *Observed { o := obs("16.0.9000.0", "RTM", "", "Enterprise Edition", "linux", false); o.EngineEdition = 8; return o }(), "", "Managed Instance"},
+		{"managed instance", "current", func() *Observed {
+			o := obs("16.0.9000.0", "RTM", "", "Enterprise Edition", "linux", false)
+			o.EngineEdition = 8
+			return o
+		}(), "", "Managed Instance"},
 
 		// 2022-06 matrix, every row
 		{"06 2022 evaluation", "2022-06", obs("16.0.600.9", "CTP2.0", "", eval, "windows", false), "SQL Server 2022 preview or later (2022-06 matrix, 2022-06-05)", ""},

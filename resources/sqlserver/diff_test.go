@@ -1,0 +1,286 @@
+package sqlserver
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/milink/milink/config"
+	"github.com/milink/milink/resources"
+)
+
+// brief is a change reduced to what a table can state.
+type brief struct {
+	Address string
+	Kind    string
+	Action  resources.Action
+	Restart resources.RestartNeed
+	Steps   int
+}
+
+func briefs(chs []resources.Change) []brief {
+	var out []brief
+	for _, c := range chs {
+		out = append(out, brief{c.Address, c.Kind, c.Action, c.Restart, len(c.Steps)})
+	}
+	return out
+}
+
+func mkPrior(pw string) map[string]resources.Prior {
+	return map[string]resources.Prior{"master_key.sql01": {Attributes: map[string]any{"exists": true, "password": resources.Fingerprint(testSalt, pw)}}}
+}
+
+func TestDiff(t *testing.T) {
+	fresh := []brief{
+		{"master_key.sql01", "master_key", resources.Create, "", 1},
+		{"hadr.sql01", "hadr", resources.Update, resources.NeedsRestart, 1},
+		{"startup_trace_flags.sql01", "startup_trace_flags", resources.Update, resources.NeedsRestart, 1},
+		{"sql_server.sql01", "restart", resources.Restart, resources.NeedsRestart, 2},
+		{"sql_server.sql01", "verify", resources.Verify, "", 1},
+		{"database.sales", "database", resources.Update, "", 2},
+		{"database.inventory", "database", resources.Update, "", 1},
+		{"database.payroll", "database", resources.Update, "", 1},
+	}
+	converged := []brief{
+		{"master_key.sql01", "master_key", resources.NoOp, "", 0},
+		{"hadr.sql01", "hadr", resources.NoOp, "", 0},
+		{"startup_trace_flags.sql01", "startup_trace_flags", resources.NoOp, "", 0},
+		{"database.sales", "database", resources.NoOp, "", 0},
+		{"database.inventory", "database", resources.NoOp, "", 0},
+		{"database.payroll", "database", resources.NoOp, "", 0},
+	}
+	tests := []struct {
+		name    string
+		cfg     func(*config.SQLServer)
+		obs     func() *Observed
+		prior   map[string]resources.Prior
+		want    []brief
+		reasons map[int]string // index → substring of Reason
+	}{
+		{name: "fresh sql01", obs: freshObserved, want: fresh, reasons: map[int]string{
+			0: "no database master key", 3: "restart once so that hadr.sql01 and startup_trace_flags.sql01 take effect",
+			4: "HADR enabled, trace flags 1800, 9567 active", 5: "recovery model SIMPLE → FULL", 6: "COPY_ONLY backups do not count"}},
+		{name: "pending restart", obs: func() *Observed {
+			o := convergedObserved()
+			o.HadrRunning, o.FlagsRunning = false, nil
+			return o
+		}, prior: mkPrior(testMKPassword), want: []brief{
+			{"master_key.sql01", "master_key", resources.NoOp, "", 0},
+			{"hadr.sql01", "hadr", resources.NoOp, resources.PendingRestart, 0},
+			{"startup_trace_flags.sql01", "startup_trace_flags", resources.NoOp, resources.PendingRestart, 0},
+			{"sql_server.sql01", "restart", resources.Restart, resources.NeedsRestart, 2},
+			{"sql_server.sql01", "verify", resources.Verify, "", 1},
+			converged[3], converged[4], converged[5],
+		}, reasons: map[int]string{1: "configured enabled, not yet running: restart pending", 2: "1800, 9567 configured, not yet running"}},
+		{name: "restart never", cfg: func(s *config.SQLServer) { s.Restart = "never" }, obs: freshObserved, want: []brief{
+			fresh[0], fresh[1], fresh[2],
+			{"sql_server.sql01", "restart", resources.NoOp, resources.PendingRestart, 0},
+			fresh[5], fresh[6], fresh[7],
+		}, reasons: map[int]string{3: `restart forbidden (restart = "never")`}},
+		{name: "converged", obs: convergedObserved, prior: mkPrior(testMKPassword), want: converged},
+		{name: "drift: sales SIMPLE again", obs: func() *Observed {
+			o := convergedObserved()
+			d := o.Databases["sales"]
+			d.RecoveryModel, d.LogChain = "SIMPLE", false
+			o.Databases["sales"] = d
+			return o
+		}, prior: mkPrior(testMKPassword), want: []brief{converged[0], converged[1], converged[2],
+			{"database.sales", "database", resources.Update, "", 2}, converged[4], converged[5]},
+			reasons: map[int]string{3: "recovery model SIMPLE → FULL; a full backup after switching to FULL starts the log chain"}},
+		{name: "COPY_ONLY backup does not count", obs: func() *Observed {
+			o := convergedObserved()
+			d := o.Databases["inventory"]
+			// msdb has only a COPY_ONLY backup: the batch (is_copy_only = 0)
+			// reports none, and no log chain started.
+			d.LastFullBackup, d.LogChain = time.Time{}, false
+			o.Databases["inventory"] = d
+			return o
+		}, prior: mkPrior(testMKPassword), want: []brief{converged[0], converged[1], converged[2], converged[3],
+			{"database.inventory", "database", resources.Update, "", 1}, converged[5]},
+			reasons: map[int]string{4: "no full backup (COPY_ONLY backups do not count)"}},
+		{name: "full backup taken in SIMPLE: no log chain", obs: func() *Observed {
+			o := convergedObserved()
+			d := o.Databases["payroll"]
+			d.LogChain = false
+			o.Databases["payroll"] = d
+			return o
+		}, prior: mkPrior(testMKPassword), want: []brief{converged[0], converged[1], converged[2], converged[3], converged[4],
+			{"database.payroll", "database", resources.Update, "", 1}}},
+		{name: "master key adopted", obs: convergedObserved, prior: nil, want: converged,
+			reasons: map[int]string{0: "exists; created outside milink"}},
+		{name: "master key password changed", obs: convergedObserved, prior: mkPrior("the old password"), want: append([]brief{
+			{"master_key.sql01", "master_key", resources.Update, "", 1}}, converged[1:]...),
+			reasons: map[int]string{0: "password changed"}},
+		{name: "master key dropped outside milink", obs: func() *Observed { o := convergedObserved(); o.MasterKey = false; return o },
+			prior: mkPrior(testMKPassword), want: append([]brief{{"master_key.sql01", "master_key", resources.Create, "", 1}}, converged[1:]...),
+			reasons: map[int]string{0: "dropped outside milink"}},
+		{name: "exclusive flags remove a running one", cfg: func(s *config.SQLServer) { s.StartupTraceFlags.Exclusive = true }, obs: func() *Observed {
+			o := convergedObserved()
+			o.FlagsRunning, o.FlagsConfigured = []int{1800, 3226, 9567}, []int{1800, 3226, 9567}
+			return o
+		}, prior: mkPrior(testMKPassword), want: []brief{converged[0], converged[1],
+			{"startup_trace_flags.sql01", "startup_trace_flags", resources.Update, resources.NeedsRestart, 1},
+			{"sql_server.sql01", "restart", resources.Restart, resources.NeedsRestart, 2},
+			{"sql_server.sql01", "verify", resources.Verify, "", 1},
+			converged[3], converged[4], converged[5]},
+			reasons: map[int]string{2: "remove startup trace flags 3226"}},
+		{name: "extra flags kept when not exclusive", obs: func() *Observed {
+			o := convergedObserved()
+			o.FlagsRunning, o.FlagsConfigured = []int{1800, 3226, 9567}, []int{1800, 3226, 9567}
+			return o
+		}, prior: mkPrior(testMKPassword), want: converged},
+		{name: "configured but running differs only for hadr", obs: func() *Observed {
+			o := convergedObserved()
+			o.HadrConfigured = false // running on, configured off: fix the file, no restart
+			return o
+		}, prior: mkPrior(testMKPassword), want: []brief{converged[0], {"hadr.sql01", "hadr", resources.Update, "", 1}, converged[2], converged[3], converged[4], converged[5]}},
+		{name: "no managed settings", cfg: func(s *config.SQLServer) { s.MasterKey, s.Hadr, s.StartupTraceFlags, s.Databases = nil, nil, nil, nil }, obs: freshObserved, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := sql01()
+			if tt.cfg != nil {
+				tt.cfg(s)
+			}
+			o := tt.obs()
+			chs, diags := Diff(s, o, tt.prior, testSalt)
+			if diags.HasErrors() {
+				t.Fatalf("diagnostics: %v", diags)
+			}
+			if got := briefs(chs); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("changes:\n%v\nwant:\n%v", got, tt.want)
+			}
+			for i, want := range tt.reasons {
+				if !strings.Contains(chs[i].Reason, want) {
+					t.Errorf("change %d (%s) reason %q, want %q", i, chs[i].Address, chs[i].Reason, want)
+				}
+			}
+			// Secrets never appear anywhere in a change; the fingerprint does.
+			b, err := json.Marshal(chs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), "Mk-Secret") || strings.Contains(string(b), "L0gin") {
+				t.Errorf("a secret leaked into the changes: %s", b)
+			}
+			for _, c := range chs {
+				if c.Kind == KindMasterKey && (!c.IsSensitive("password") || c.After["password"] != resources.Fingerprint(testSalt, testMKPassword)) {
+					t.Errorf("master key change %+v: password must be a sensitive fingerprint", c)
+				}
+				if c.Server != "sql01" {
+					t.Errorf("%s: server %q", c.Address, c.Server)
+				}
+			}
+			// Pure: observing twice gives the same plan.
+			again, _ := Diff(s, tt.obs(), tt.prior, testSalt)
+			if !reflect.DeepEqual(briefs(again), briefs(chs)) {
+				t.Error("Diff is not deterministic")
+			}
+		})
+	}
+}
+
+func TestDiffDatabaseDiagnostics(t *testing.T) {
+	tests := []struct {
+		name     string
+		mutate   func(*config.SQLServer, *Observed)
+		severity hcl.DiagnosticSeverity
+		detail   string
+	}{
+		{"missing database", func(s *config.SQLServer, o *Observed) { s.Databases[0].DatabaseName = "saels" },
+			hcl.DiagError, "database.sales: there is no database [saels] on sql_server.sql01 (127.0.0.2:1433). Databases there: inventory, payroll, sales."},
+		{"offline", func(s *config.SQLServer, o *Observed) { d := o.Databases["sales"]; d.State = "OFFLINE"; o.Databases["sales"] = d },
+			hcl.DiagError, "database [sales] is OFFLINE"},
+		{"read-only in SIMPLE", func(s *config.SQLServer, o *Observed) { d := o.Databases["sales"]; d.ReadOnly = true; o.Databases["sales"] = d },
+			hcl.DiagError, "read-only"},
+		{"no backup block", func(s *config.SQLServer, o *Observed) { s.Databases[0].Backup = nil },
+			hcl.DiagWarning, "add a backup block"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, o := sql01(), freshObserved()
+			tt.mutate(s, o)
+			chs, diags := Diff(s, o, nil, testSalt)
+			if len(diags) != 1 || diags[0].Severity != tt.severity || !strings.Contains(diags[0].Detail, tt.detail) {
+				t.Fatalf("diagnostics %v, want one with %q", diags, tt.detail)
+			}
+			if *diags[0].Subject != s.Databases[0].DeclRange {
+				t.Errorf("subject %v, want the database block", diags[0].Subject)
+			}
+			found := false
+			for _, c := range chs {
+				found = found || c.Address == "database.sales"
+			}
+			if found != (tt.severity == hcl.DiagWarning) {
+				t.Errorf("database.sales change present = %v", found)
+			}
+		})
+	}
+}
+
+func TestDiffCaseInsensitiveName(t *testing.T) {
+	s, o := sql01(), freshObserved()
+	s.Databases[0].DatabaseName = "SALES"
+	chs, diags := Diff(s, o, nil, testSalt)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	last := chs[5]
+	if last.Address != "database.sales" || last.Steps[0].Text != "ALTER DATABASE [sales] SET RECOVERY FULL;" {
+		t.Errorf("got %+v", last)
+	}
+}
+
+func TestDiffAttributes(t *testing.T) {
+	s, o := sql01(), freshObserved()
+	chs, _ := Diff(s, o, nil, testSalt)
+	byAddr := map[string]resources.Change{}
+	for _, c := range chs {
+		if c.Kind != KindVerify {
+			byAddr[c.Address] = c
+		}
+	}
+	check := func(addr string, before, after map[string]any) {
+		t.Helper()
+		c := byAddr[addr]
+		if !reflect.DeepEqual(c.Before, before) || !reflect.DeepEqual(c.After, after) {
+			t.Errorf("%s:\nbefore %v\nafter  %v\nwant\nbefore %v\nafter  %v", addr, c.Before, c.After, before, after)
+		}
+	}
+	check("master_key.sql01", map[string]any{"exists": false, "password": ""}, map[string]any{"exists": true, "password": resources.Fingerprint(testSalt, testMKPassword)})
+	check("hadr.sql01", map[string]any{"enabled_running": false, "enabled_configured": false}, map[string]any{"enabled_running": true, "enabled_configured": true})
+	check("startup_trace_flags.sql01", map[string]any{"running": []any{}, "configured": []any{}}, map[string]any{"running": []any{1800, 9567}, "configured": []any{1800, 9567}})
+	check("database.sales", map[string]any{"name": "sales", "recovery_model": "SIMPLE", "last_full_backup": ""},
+		map[string]any{"name": "sales", "recovery_model": "FULL", "last_full_backup": knownAfterApply, "backup_file": knownAfterApply})
+
+	// The plan shows the exact statements and commands (secrets redacted).
+	var text []string
+	for _, c := range chs {
+		for _, st := range c.Steps {
+			text = append(text, "# "+c.Address+" ("+st.Kind+" on "+st.On+")\n"+st.Text)
+		}
+	}
+	golden(t, "plan-fresh-sql01.txt", strings.Join(text, "\n")+"\n")
+
+	// Without mssql-conf the plan shows the file edit; on Windows, the scripts.
+	o.ConfTool = false
+	chs, _ = Diff(s, o, nil, testSalt)
+	if st := chs[1].Steps[0]; st.Kind != "file" || st.Text != "edit /var/opt/mssql/mssql.conf: [hadr] hadrenabled = 1" {
+		t.Errorf("hadr step without the tool: %+v", st)
+	}
+	s.Host.OS, s.Host.RestartCommand = "windows", nil
+	chs, _ = Diff(s, o, nil, testSalt)
+	if st := chs[2].Steps[0]; !strings.Contains(st.Text, `New-ItemProperty -LiteralPath $params -Name "SQLArg$next" -Value "-T$flag"`) {
+		t.Errorf("windows trace flag step: %s", st.Text)
+	}
+	if st := chs[3].Steps[0]; !strings.Contains(st.Text, "Restart-Service -InputObject $svc -Force") {
+		t.Errorf("windows restart step: %s", st.Text)
+	}
+	if st := chs[5].Steps[1]; !strings.Contains(st.Text, `N'/var/opt/mssql/backup\sales_<UTC yyyymmddThhmmssZ>.bak'`) {
+		t.Errorf("windows backup path: %s", st.Text)
+	}
+}
