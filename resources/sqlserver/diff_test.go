@@ -193,9 +193,17 @@ func TestDiffDatabaseDiagnostics(t *testing.T) {
 	}{
 		{"missing database", func(s *config.SQLServer, o *Observed) { s.Databases[0].DatabaseName = "saels" },
 			hcl.DiagError, "database.sales: there is no database [saels] on sql_server.sql01 (127.0.0.2:1433). Databases there: inventory, payroll, sales."},
-		{"offline", func(s *config.SQLServer, o *Observed) { d := o.Databases["sales"]; d.State = "OFFLINE"; o.Databases["sales"] = d },
+		{"offline", func(s *config.SQLServer, o *Observed) {
+			d := o.Databases["sales"]
+			d.State = "OFFLINE"
+			o.Databases["sales"] = d
+		},
 			hcl.DiagError, "database [sales] is OFFLINE"},
-		{"read-only in SIMPLE", func(s *config.SQLServer, o *Observed) { d := o.Databases["sales"]; d.ReadOnly = true; o.Databases["sales"] = d },
+		{"read-only in SIMPLE", func(s *config.SQLServer, o *Observed) {
+			d := o.Databases["sales"]
+			d.ReadOnly = true
+			o.Databases["sales"] = d
+		},
 			hcl.DiagError, "read-only"},
 		{"no backup block", func(s *config.SQLServer, o *Observed) { s.Databases[0].Backup = nil },
 			hcl.DiagWarning, "add a backup block"},
