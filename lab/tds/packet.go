@@ -88,10 +88,10 @@ func readMessage(r io.Reader) (message, error) {
 
 // packetWriter frames reply bytes into packets of the negotiated size.
 type packetWriter struct {
-	w      io.Writer
-	size   int // whole packet, header included
-	spid   uint16
-	seq    byte
+	w    io.Writer
+	size int // whole packet, header included
+	spid uint16
+	seq  byte
 }
 
 // write sends b as packets; the last one carries end of message if eom.
