@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"math/big"
+	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -24,8 +26,42 @@ type body struct {
 
 func (l *loader) content(b hcl.Body, schema *hcl.BodySchema, ctx *hcl.EvalContext) (*body, hcl.Blocks) {
 	c, diags := b.Content(schema)
-	l.diags = append(l.diags, diags...)
+	l.diags = append(l.diags, suggestArguments(diags, schema)...)
 	return &body{l: l, attrs: c.Attributes, ctx: ctx}, c.Blocks
+}
+
+var unsupportedArg = regexp.MustCompile(`^An argument named "([^"]+)" is not expected here\.$`)
+
+// suggestArguments completes HCL's "Unsupported argument" diagnostics: HCL
+// suggests only arguments not yet set, so `adress` next to `address` got
+// no hint. It also orders the diagnostics by position, as HCL reports them
+// in map order.
+func suggestArguments(diags hcl.Diagnostics, schema *hcl.BodySchema) hcl.Diagnostics {
+	names := make([]string, len(schema.Attributes))
+	for i, a := range schema.Attributes {
+		names[i] = a.Name
+	}
+	for _, d := range diags {
+		if d.Summary != "Unsupported argument" {
+			continue
+		}
+		if m := unsupportedArg.FindStringSubmatch(d.Detail); m != nil {
+			if s := suggest(m[1], names); s != "" {
+				d.Detail += fmt.Sprintf(" Did you mean %q?", s)
+			}
+		}
+	}
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		if a == nil || b == nil {
+			return false
+		}
+		if a.Filename != b.Filename {
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+	return diags
 }
 
 // status is what became of an attribute.

@@ -30,6 +30,7 @@ func TestDiagnostics(t *testing.T) {
 		{"syntax error", "sql_server \"x\" {\n  address = \n}\n", Vars{}, "Invalid expression", 2, ""},
 		{"unknown block", srv + "databse \"d\" {}\n", Vars{}, "Unsupported block type", 8, `Did you mean "database"?`},
 		{"misspelled attribute", "sql_server \"s1\" {\n  adress = \"x\"\n}\n", Vars{}, "Unsupported argument", 2, `Did you mean "address"?`},
+		{"misspelled next to the right one", strings.Replace(srv, "  address", "  adress = \"y\"\n  address", 1), Vars{}, "Unsupported argument", 2, `Did you mean "address"?`},
 		{"missing address", "sql_server \"s1\" {\n  authentication {\n    user = \"u\"\n    password = \"p\"\n  }\n}\n", Vars{}, "Missing required argument", 1, `"address" is required`},
 		{"missing authentication", "sql_server \"s1\" {\n  address = \"a\"\n}\n", Vars{}, "Missing authentication block", 1, "authentication block"},
 		{"duplicate authentication", "sql_server \"s1\" {\n  address = \"a\"\n  authentication {\n    user = \"u\"\n    password = \"p\"\n  }\n  authentication {}\n}\n", Vars{}, "Duplicate authentication block", 7, ""},
