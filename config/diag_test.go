@@ -165,3 +165,30 @@ hadr "h" {
 		}
 	}
 }
+
+// The same configuration gives the same diagnostics in the same order
+// (HCL reports unexpected arguments in map order; we sort them).
+func TestDiagnosticsDeterministic(t *testing.T) {
+	src := "sql_server \"s1\" {\n  adress = 1\n  prot = 2\n  encrypt = \"x\"\n  zz = 3\n  yy = 4\n}\nx = 1\ny = 2\n"
+	dir := writeDir(t, map[string]string{"main.milink.hcl": src})
+	_, s, diags := Load(dir, Vars{})
+	first := render(t, s, diags)
+	for i := 0; i < 20; i++ {
+		_, s, diags := Load(dir, Vars{})
+		if got := render(t, s, diags); got != first {
+			t.Fatalf("run %d differs:\n%s\n---\n%s", i, got, first)
+		}
+	}
+	if !strings.Contains(first, `Did you mean "port"?`) {
+		t.Errorf("no suggestion for prot:\n%s", first)
+	}
+}
+
+func TestWriteDiagnosticsWithoutSources(t *testing.T) {
+	var s *Sources
+	var b strings.Builder
+	err := s.WriteDiagnostics(&b, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Boom", Detail: "d"}}, false, 0)
+	if err != nil || !strings.Contains(b.String(), "Error: Boom") {
+		t.Fatalf("%q %v", b.String(), err)
+	}
+}

@@ -130,7 +130,7 @@ func (l *loader) load(vars Vars) *Config {
 	}
 	body := hcl.MergeFiles(files)
 	content, diags := body.Content(rootSchema)
-	l.diags = append(l.diags, diags...)
+	l.diags = append(l.diags, suggestArguments(diags, rootSchema)...)
 
 	blocks := map[string][]*hcl.Block{}
 	for _, b := range content.Blocks {
