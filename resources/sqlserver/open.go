@@ -197,7 +197,7 @@ func (i *Instance) Close() error {
 func connectError(s *config.SQLServer, err error, timeout time.Duration) error {
 	var se mssql.Error
 	if errors.As(err, &se) {
-		return redact(s, fmt.Errorf("%s (%s): %s", s.Addr(), target(s), sqlText(se)))
+		return redact(s, &messageError{fmt.Sprintf("%s (%s): %s", s.Addr(), target(s), sqlText(se)), err})
 	}
 	var op *net.OpError
 	if errors.As(err, &op) {
@@ -214,7 +214,7 @@ func connectError(s *config.SQLServer, err error, timeout time.Duration) error {
 				reason = sys.Err.Error()
 			}
 		}
-		return redact(s, fmt.Errorf("%s: cannot connect to %s: %s", s.Addr(), target(s), reason))
+		return redact(s, &messageError{fmt.Sprintf("%s: cannot connect to %s: %s", s.Addr(), target(s), reason), err})
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return redact(s, fmt.Errorf("%s: cannot connect to %s: no answer within %s", s.Addr(), target(s), timeout))
@@ -255,19 +255,20 @@ func SQLErrorNumber(err error) int {
 func sqlError(s *config.SQLServer, addr, what string, err error) error {
 	var se mssql.Error
 	if errors.As(err, &se) {
-		return redact(s, fmt.Errorf("%s: %s: %s", addr, what, sqlText(se)))
+		return redact(s, &messageError{fmt.Sprintf("%s: %s: %s", addr, what, sqlText(se)), err})
 	}
 	return redact(s, fmt.Errorf("%s: %s: %w", addr, what, err))
 }
 
-// redactedError hides secrets that a driver might have echoed.
-type redactedError struct {
+// messageError is a sentence of our own that keeps the driver's error
+// underneath (SQLErrorNumber, errors.Is) without printing it twice.
+type messageError struct {
 	msg string
 	err error
 }
 
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
+func (e *messageError) Error() string { return e.msg }
+func (e *messageError) Unwrap() error { return e.err }
 
 // redact removes the login and master key passwords from an error's text,
 // whatever produced it. Very short secrets are not searched for: they would
@@ -296,7 +297,7 @@ func redact(s *config.SQLServer, err error) error {
 	if !changed {
 		return err
 	}
-	return &redactedError{msg: msg, err: err}
+	return &messageError{msg: msg, err: err}
 }
 
 // Refresh reads the instance in one round trip, plus its configured

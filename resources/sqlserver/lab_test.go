@@ -1,0 +1,384 @@
+package sqlserver
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/milink/milink/config"
+	"github.com/milink/milink/lab/engine"
+	"github.com/milink/milink/lab/tds"
+	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/host"
+)
+
+// labHost lets the engine's endpoints listen on loopback; milink's tests
+// never create endpoints, so it is a plain listener.
+type labHost struct{}
+
+func (labHost) Listen(port int) (io.Closer, error) { return net.Listen("tcp", "127.0.0.1:0") }
+func (labHost) Dial(ctx context.Context, address string, port int) bool {
+	return false
+}
+
+// lab is an in-process SQL Server: the engine behind a real TDS listener,
+// restarted (by the fake restart command) with the settings of mssql.conf,
+// as SQL Server on Linux does.
+type lab struct {
+	t      *testing.T
+	inst   *engine.Instance
+	srv    *tds.Server
+	port   int
+	conf   string
+	fsroot string
+
+	mu       sync.Mutex
+	restarts int
+	failNext bool // the restart command fails
+	noReturn bool // the instance never comes back
+}
+
+const labPassword = "LabPassw0rd!!"
+
+func startLab(t *testing.T, profile string) *lab {
+	t.Helper()
+	dir := t.TempDir()
+	p, ok := engine.LookupProfile(profile)
+	if !ok {
+		t.Fatalf("no lab profile %s", profile)
+	}
+	l := &lab{t: t, conf: filepath.Join(dir, "mssql.conf"), fsroot: filepath.Join(dir, "fs")}
+	if err := os.MkdirAll(filepath.Join(l.fsroot, "var", "opt", "mssql", "backup"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := engine.Open(engine.Options{Name: "sql01", Profile: p, DataDir: filepath.Join(dir, "data"), FSRoot: l.fsroot,
+		Host: labHost{}, Login: "sa", Password: labPassword, Seed: "sql01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Start(engine.Startup{}); err != nil {
+		t.Fatal(err)
+	}
+	l.inst = inst
+	l.srv = tds.NewServer(inst.Handler(), tds.Options{ServerName: "sql01"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.port = ln.Addr().(*net.TCPAddr).Port
+	go l.srv.Serve(ln)
+	t.Cleanup(func() { l.srv.Close(); inst.Stop() })
+	return l
+}
+
+// Run is the host Runner: the restart command restarts the engine.
+func (l *lab) Run(ctx context.Context, argv []string) ([]byte, []byte, error) {
+	if len(argv) < 2 || argv[0] != "systemctl" || argv[1] != "restart" {
+		return host.Local{}.Run(ctx, argv)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failNext {
+		return nil, []byte("Failed to restart mssql-server.service: Unit not found."), &exitError{1}
+	}
+	l.restarts++
+	l.srv.CloseConnections()
+	l.inst.Stop()
+	if l.noReturn {
+		return nil, nil, nil
+	}
+	b, err := os.ReadFile(l.conf)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, nil, err
+	}
+	st, err := host.ParseStartup(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nil, nil, l.inst.Start(engine.Startup{Hadr: st.Hadr, TraceFlags: st.TraceFlags})
+}
+
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return "exit status " + strconv.Itoa(e.code) }
+
+func (l *lab) config() *config.SQLServer {
+	s := sql01()
+	s.Address, s.Port = "127.0.0.1", l.port
+	s.Auth.Password = labPassword
+	s.Host.MssqlConf = l.conf
+	s.Host.MssqlConfTool = filepath.Join(filepath.Dir(l.conf), "no-mssql-conf") // edit the file
+	s.Host.RestartTimeout = 10 * time.Second
+	return s
+}
+
+func (l *lab) open(t *testing.T, s *config.SQLServer) *Instance {
+	t.Helper()
+	i, err := Open(context.Background(), s, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { i.Close() })
+	i.SetRunner(l)
+	i.pollInterval = 50 * time.Millisecond
+	return i
+}
+
+func (l *lab) changed() []string {
+	var out []string
+	for _, s := range l.inst.StatementLog() {
+		if s.Changed {
+			out = append(out, s.Text)
+		}
+	}
+	return out
+}
+
+// applyAll runs the changes like the planner does, recording state.
+func applyAll(t *testing.T, i *Instance, s *config.SQLServer, chs []resources.Change, prior map[string]resources.Prior) (map[string]resources.Prior, []string) {
+	t.Helper()
+	var progress []string
+	for _, ch := range chs {
+		res, err := i.Apply(context.Background(), s, ch, testSalt, func(m string) { progress = append(progress, m) })
+		if err != nil {
+			t.Fatalf("apply %s (%s): %v", ch.Address, ch.Kind, err)
+		}
+		if ch.Kind != KindRestart && ch.Kind != KindVerify {
+			prior[ch.Address] = resources.Prior{Attributes: res.Attributes}
+		}
+	}
+	return prior, progress
+}
+
+func TestLabEndToEnd(t *testing.T) {
+	l := startLab(t, "2019-cu22-linux")
+	s := l.config()
+	i := l.open(t, s)
+	ctx := context.Background()
+
+	before := l.inst.Counters().RoundTrips
+	o, err := i.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := l.inst.Counters().RoundTrips - before; n != 1 {
+		t.Errorf("refresh took %d round trips, want 1", n)
+	}
+	if o.ProductVersion != "15.0.4322.2" || o.Platform != "linux" || o.MasterKey || o.HadrRunning || o.HadrConfigured {
+		t.Fatalf("observed %+v", o)
+	}
+	if d := CheckSupport(s, o); len(d) != 0 {
+		t.Fatal(d)
+	}
+	chs, diags := Diff(s, o, nil, testSalt)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	wantKinds := []string{"master_key", "hadr", "startup_trace_flags", "restart", "verify", "database", "database", "database"}
+	var kinds []string
+	for _, c := range chs {
+		kinds = append(kinds, c.Kind)
+	}
+	if !reflect.DeepEqual(kinds, wantKinds) {
+		t.Fatalf("kinds %v", kinds)
+	}
+	prior, progress := applyAll(t, i, s, chs, map[string]resources.Prior{})
+	if l.restarts != 1 {
+		t.Errorf("%d restarts, want 1", l.restarts)
+	}
+	joined := strings.Join(progress, "\n")
+	if !strings.Contains(joined, "percent processed.") {
+		t.Errorf("no backup progress in %q", joined)
+	}
+	if b := prior["database.sales"].Attributes; b["recovery_model"] != "FULL" || b["last_full_backup"] == "" || !strings.HasPrefix(b["backup_file"].(string), "/var/opt/mssql/backup/sales_") {
+		t.Errorf("sales result %v", b)
+	}
+	if mk := prior["master_key.sql01"].Attributes; mk["password"] != resources.Fingerprint(testSalt, testMKPassword) {
+		t.Errorf("master key result %v", mk)
+	}
+	for _, q := range l.changed() {
+		if strings.Contains(q, "RECOVERY") || strings.Contains(q, "MASTER KEY") || strings.HasPrefix(q, "BACKUP") {
+			continue
+		}
+		t.Errorf("unexpected change statement %q", q)
+	}
+	conf, _ := os.ReadFile(l.conf)
+	if st, _ := host.ParseStartup(conf); !st.Hadr || !reflect.DeepEqual(st.TraceFlags, []int{1800, 9567}) {
+		t.Errorf("mssql.conf after apply:\n%s", conf)
+	}
+
+	// Converged: a second plan is all no-ops, and applying it changes nothing.
+	o, err = i.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chs, diags = Diff(s, o, prior, testSalt)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for _, c := range chs {
+		if c.Action != resources.NoOp {
+			t.Errorf("after apply: %s %s (%s)", c.Action, c.Address, c.Reason)
+		}
+	}
+	nChanged := len(l.changed())
+	applyAll(t, i, s, chs, prior)
+	if len(l.changed()) != nChanged || l.restarts != 1 {
+		t.Errorf("converged apply changed something")
+	}
+
+	// Drift: sales set back to SIMPLE by someone else is repaired.
+	if _, err := i.conn.ExecContext(ctx, "ALTER DATABASE [sales] SET RECOVERY SIMPLE;"); err != nil {
+		t.Fatal(err)
+	}
+	o, _ = i.Refresh(ctx)
+	chs, _ = Diff(s, o, prior, testSalt)
+	var drift []string
+	for _, c := range chs {
+		if c.Action != resources.NoOp {
+			drift = append(drift, c.Address)
+		}
+	}
+	if !reflect.DeepEqual(drift, []string{"database.sales"}) {
+		t.Fatalf("drift changes %v", drift)
+	}
+	applyAll(t, i, s, chs, prior)
+	o, _ = i.Refresh(ctx)
+	if d, _ := o.Database("sales"); d.RecoveryModel != "FULL" || !d.LogChain {
+		t.Errorf("sales after repair %+v", d)
+	}
+
+	// Re-running a database change after a crash does not back up again.
+	before = int64(len(l.changed()))
+	sales := chs[len(chs)-3]
+	if sales.Address != "database.sales" {
+		t.Fatalf("unexpected order: %s", sales.Address)
+	}
+	if _, err := i.Apply(ctx, s, sales, testSalt, nil); err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(l.changed())) != before {
+		t.Errorf("re-run changed: %v", l.changed()[before:])
+	}
+}
+
+func TestLabErrors(t *testing.T) {
+	l := startLab(t, "2019-cu22-linux")
+	ctx := context.Background()
+
+	// Wrong password: SQL Server's words and number, no password.
+	s := l.config()
+	s.Auth.Password = "Wr0ng-Secret-Pass"
+	_, err := Open(ctx, s, nil)
+	want := "sql_server.sql01 (127.0.0.1:" + strconv.Itoa(l.port) + "): login failed for user 'sa' (SQL Server error 18456)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+	if strings.Contains(err.Error(), "Wr0ng") {
+		t.Error("password in error")
+	}
+
+	// Nothing listening.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	free := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s = l.config()
+	s.Port = free
+	_, err = Open(ctx, s, nil)
+	want = "sql_server.sql01: cannot connect to 127.0.0.1:" + strconv.Itoa(free) + ": connection refused"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+
+	// A backup directory that does not exist: 3201 kept, named by the database.
+	s = l.config()
+	s.Databases[0].Backup.Directory = "/no/such/dir"
+	i := l.open(t, s)
+	o, err := i.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chs, _ := Diff(s, o, nil, testSalt)
+	var sales resources.Change
+	for _, c := range chs {
+		if c.Address == "database.sales" {
+			sales = c
+		}
+	}
+	_, err = i.Apply(ctx, s, sales, testSalt, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "database.sales: backup to /no/such/dir/sales_") ||
+		!strings.Contains(err.Error(), "cannot open backup device") || !strings.HasSuffix(err.Error(), "(SQL Server error 3201)") {
+		t.Fatalf("err = %v", err)
+	}
+	if SQLErrorNumber(err) != 3201 {
+		t.Errorf("number %d", SQLErrorNumber(err))
+	}
+
+	// The restart command fails: its stderr is in the error.
+	s = l.config()
+	i = l.open(t, s)
+	l.failNext = true
+	_, err = i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, nil)
+	if err == nil || !strings.Contains(err.Error(), "Unit not found") {
+		t.Fatalf("err = %v", err)
+	}
+	l.failNext = false
+
+	// The instance never comes back: a clear timeout, with progress meanwhile.
+	s.Host.RestartTimeout = 400 * time.Millisecond
+	l.noReturn = true
+	var progress []string
+	_, err = i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, func(m string) { progress = append(progress, m) })
+	if err == nil || !strings.Contains(err.Error(), "sql_server.sql01 did not accept logins within 400ms after the restart") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(progress) < 2 || !strings.HasPrefix(progress[1], "waiting for sql_server.sql01 to accept logins (") {
+		t.Errorf("progress %q", progress)
+	}
+}
+
+func TestLabRestartRefusedAfterFailedSetting(t *testing.T) {
+	l := startLab(t, "2019-cu22-linux")
+	s := l.config()
+	// mssql.conf is a directory: the setting cannot be written.
+	if err := os.Mkdir(l.conf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	i := l.open(t, s)
+	ctx := context.Background()
+	_, err := i.Apply(ctx, s, resources.Change{Address: "hadr.sql01", Kind: KindHadr, Action: resources.Update}, testSalt, nil)
+	if err == nil {
+		t.Fatal("setting HADR succeeded on a directory")
+	}
+	_, err = i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, nil)
+	if err == nil || !strings.Contains(err.Error(), "not restarting") || l.restarts != 0 {
+		t.Fatalf("err = %v, restarts %d", err, l.restarts)
+	}
+}
+
+func TestLabUnsupportedVersion(t *testing.T) {
+	l := startLab(t, "2019-cu15-linux")
+	s := l.config()
+	i := l.open(t, s)
+	o, err := i.Refresh(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := CheckSupport(s, o)
+	if !d.HasErrors() || !strings.Contains(d[0].Detail, "SQL Server 2019 15.0.4198.2 (CU15) is below the minimum 15.0.4312.2 (CU20) for the link; install CU20 or later") {
+		t.Fatalf("diagnostics %v", d)
+	}
+	if len(l.changed()) != 0 {
+		t.Errorf("changes: %v", l.changed())
+	}
+}
