@@ -47,6 +47,9 @@ func (i *Instance) Apply(ctx context.Context, s *config.SQLServer, ch resources.
 // exec runs one batch on the pinned connection, logging it redacted.
 func (i *Instance) exec(ctx context.Context, redacted, real string) error {
 	i.log.Debug("executing", "sql", redacted)
+	if err := i.ensureConn(ctx); err != nil {
+		return err
+	}
 	_, err := i.conn.ExecContext(ctx, real)
 	return err
 }
@@ -299,6 +302,9 @@ func rfc3339(t time.Time) string {
 // messages to progress as they arrive.
 func (i *Instance) backup(ctx context.Context, q string, progress func(string)) error {
 	i.log.Debug("executing", "sql", q)
+	if err := i.ensureConn(ctx); err != nil {
+		return err
+	}
 	msgs := &sqlexp.ReturnMessage{}
 	rows, err := i.conn.QueryContext(ctx, q, msgs)
 	if err != nil {

@@ -382,3 +382,38 @@ func TestLabUnsupportedVersion(t *testing.T) {
 		t.Errorf("changes: %v", l.changed())
 	}
 }
+
+// On Windows the configured settings come from sys.dm_server_registry rows
+// of the same batch; -t (lower case) is not a trace flag.
+func TestLabWindowsRefresh(t *testing.T) {
+	l := startLab(t, "2019-cu20-windows")
+	key := `HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL15.MSSQLSERVER\MSSQLServer\Parameters`
+	if err := l.inst.Start(engine.Startup{Hadr: false, TraceFlags: nil, Registry: []engine.RegistryValue{
+		{Key: key, Name: "SQLArg0", Data: `-dC:\Program Files\Microsoft SQL Server\MSSQL15.MSSQLSERVER\MSSQL\DATA\master.mdf`},
+		{Key: key, Name: "SQLArg3", Data: "-T1800"},
+		{Key: key, Name: "SQLArg4", Data: "-t9567"},
+		{Key: `HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL15.MSSQLSERVER\MSSQLServer\HADR`, Name: "HADR_Enabled", Data: "1"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	s := l.config()
+	s.Host.OS = "windows"
+	i := l.open(t, s)
+	o, err := i.Refresh(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Platform != "windows" || !o.HadrConfigured || o.HadrRunning || !reflect.DeepEqual(o.FlagsConfigured, []int{1800}) {
+		t.Fatalf("observed platform %s hadr configured %v running %v flags %v", o.Platform, o.HadrConfigured, o.HadrRunning, o.FlagsConfigured)
+	}
+	if d := CheckSupport(s, o); len(d) != 0 {
+		t.Fatal(d)
+	}
+	chs, _ := Diff(s, o, nil, testSalt)
+	if chs[1].Kind != KindHadr || chs[1].Restart != resources.PendingRestart || chs[2].Kind != KindTraceFlags || chs[2].Restart != resources.NeedsRestart {
+		t.Errorf("hadr %+v\nflags %+v", chs[1], chs[2])
+	}
+	if !strings.Contains(chs[2].Steps[0].Text, "foreach ($flag in @(9567))") {
+		t.Errorf("flags step %s", chs[2].Steps[0].Text)
+	}
+}

@@ -179,6 +179,14 @@ func (i *Instance) connect(ctx context.Context) error {
 	return nil
 }
 
+// ensureConn logs in again when a failed restart wait left no connection.
+func (i *Instance) ensureConn(ctx context.Context) error {
+	if i.conn != nil {
+		return nil
+	}
+	return i.connect(ctx)
+}
+
 // Close releases the connection.
 func (i *Instance) Close() error {
 	var errs []error
@@ -304,6 +312,9 @@ func redact(s *config.SQLServer, err error) error {
 // startup settings: mssql.conf on Linux, the registry rows of the same
 // batch on Windows.
 func (i *Instance) Refresh(ctx context.Context) (*Observed, error) {
+	if err := i.ensureConn(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := i.conn.QueryContext(ctx, refreshSQL)
 	if err != nil {
 		return nil, sqlError(i.s, i.s.Addr(), "reading the instance", err)
