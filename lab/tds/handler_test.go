@@ -206,6 +206,13 @@ func (s *testSession) RPC(ctx context.Context, proc string, params []Param, w Re
 // startServer serves h on a free loopback port until the test ends.
 func startServer(t testing.TB, h Handler, opts Options) (*Server, string) {
 	t.Helper()
+	return startServerHook(t, h, opts, func(r any) { t.Errorf("server panicked: %v", r) })
+}
+
+// startServerHook is startServer with a chosen panic hook (the fuzz target
+// checks for panics itself, from its own goroutine).
+func startServerHook(t testing.TB, h Handler, opts Options, onPanic func(any)) (*Server, string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +221,7 @@ func startServer(t testing.TB, h Handler, opts Options) (*Server, string) {
 		opts.ServerName = "LABSQL"
 	}
 	srv := NewServer(h, opts)
-	srv.onPanic = func(r any) { t.Errorf("server panicked: %v", r) }
+	srv.onPanic = onPanic
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	t.Cleanup(func() {
