@@ -35,11 +35,16 @@ func (s *Session) execExec(x *execStmt) *sqlError {
 				}
 				pa.varName = ve.name
 			}
-			v, err := ctx.eval(a.e)
-			if err != nil {
-				return err
+			if cr, ok := a.e.(*colRef); ok && len(cr.parts) == 1 && !a.output {
+				// EXEC p word: an unquoted word is a string argument.
+				pa.v = cr.parts[0]
+			} else {
+				v, err := ctx.eval(a.e)
+				if err != nil {
+					return err
+				}
+				pa.v = v
 			}
-			pa.v = v
 		}
 		args[n] = pa
 	}
