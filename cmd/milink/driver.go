@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/milink/milink/config"
+	"github.com/milink/milink/plan"
+	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/sqlserver"
+)
+
+// sqlServerConnector opens the real SQL Server driver for the planner.
+func sqlServerConnector(log hclog.Logger) plan.Connector {
+	return func(ctx context.Context, s *config.SQLServer) (plan.Driver, error) {
+		inst, err := sqlserver.Open(ctx, s, log.Named(s.Name))
+		if err != nil {
+			return nil, err
+		}
+		return sqlServerDriver{inst}, nil
+	}
+}
+
+// sqlServerDriver adapts resources/sqlserver to plan.Driver: refresh, the
+// version gate, then the diff.
+type sqlServerDriver struct{ inst *sqlserver.Instance }
+
+func (d sqlServerDriver) Plan(ctx context.Context, s *config.SQLServer, prior map[string]resources.Prior, salt string) (plan.Server, []resources.Change, hcl.Diagnostics) {
+	srv := plan.Server{Name: s.Name, Address: s.Address}
+	obs, err := d.inst.Refresh(ctx)
+	if err != nil {
+		return srv, nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read " + s.Addr(),
+			Detail:   err.Error(),
+			Subject:  s.DeclRange.Ptr(),
+		}}
+	}
+	srv.Banner, _, _ = strings.Cut(obs.Banner, "\n")
+	srv.ProductVersion = obs.ProductVersion
+	srv.Edition = obs.Edition
+	srv.Platform = obs.Platform
+	if summary, problem := sqlserver.Support(s, obs); problem == nil {
+		srv.Support = summary
+	}
+	diags := sqlserver.CheckSupport(s, obs)
+	if diags.HasErrors() {
+		return srv, nil, diags
+	}
+	changes, more := sqlserver.Diff(s, obs, prior, salt)
+	return srv, changes, append(diags, more...)
+}
+
+func (d sqlServerDriver) Apply(ctx context.Context, s *config.SQLServer, ch resources.Change, salt string, progress func(string)) (resources.Result, error) {
+	return d.inst.Apply(ctx, s, ch, salt, progress)
+}
+
+func (d sqlServerDriver) Close() error { return d.inst.Close() }

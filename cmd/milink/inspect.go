@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/milink/milink/config"
+	"github.com/milink/milink/plan"
+	"github.com/milink/milink/plan/render"
+	"github.com/milink/milink/state"
+)
+
+const showHelp = `show [options] [PLAN_FILE]
+
+Without an argument, prints every object in the state. With a plan file
+from 'milink plan -out', prints that plan (-json: as versioned JSON).`
+
+func cmdShow(ctx context.Context, g *globals, args []string) int {
+	fs := newFlags(g, "show", showHelp)
+	asJSON := fs.Bool("json", false, "Print a plan file as versioned JSON.")
+	noColor := fs.Bool("no-color", false, "Never use colour.")
+	verbose := fs.Bool("verbose", false, "Show the exact T-SQL and commands of every step.")
+	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	opts := render.Options{Color: render.UseColor(*noColor, g.io.outFile), Verbose: *verbose, Width: 100}
+	if fs.NArg() == 1 {
+		p, _, err := plan.Load(fs.Arg(0))
+		if err != nil {
+			return g.errorf("%v", err)
+		}
+		if *asJSON {
+			if err := render.JSON(g.io.out, p); err != nil {
+				return g.errorf("%v", err)
+			}
+			return exitOK
+		}
+		render.Plan(g.io.out, p, opts)
+		return exitOK
+	}
+	if *asJSON {
+		return g.errorf("show -json needs a plan file")
+	}
+	st, err := g.backend(*statePath).Load(ctx)
+	if err != nil {
+		return g.errorf("%v", err)
+	}
+	if len(st.Resources) == 0 {
+		fmt.Fprintln(g.io.out, "The state is empty: milink manages nothing here yet.")
+		return exitOK
+	}
+	for i, addr := range st.Addresses() {
+		if i > 0 {
+			fmt.Fprintln(g.io.out)
+		}
+		if err := render.StateShow(g.io.out, st, addr, opts); err != nil {
+			return g.errorf("%v", err)
+		}
+	}
+	return exitOK
+}
+
+func (g *globals) backend(path string) state.Backend {
+	if path == "" {
+		path = filepath.Join(g.dir(), "milink.state.json")
+	}
+	return state.NewLocal(path)
+}
+
+const stateHelp = `state <list | show ADDRESS> [options]
+
+  list           List the addresses milink manages.
+  show ADDRESS   Show one object's recorded attributes (secrets appear only
+                 as (sensitive)).`
+
+func cmdState(ctx context.Context, g *globals, args []string) int {
+	fs := newFlags(g, "state", stateHelp)
+	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
+	noColor := fs.Bool("no-color", false, "Never use colour.")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return exitError
+	}
+	// Flags may also follow the subcommand.
+	sub := rest[0]
+	if ok, code := parseFlags(fs, rest[1:]); !ok {
+		return code
+	}
+	rest = fs.Args()
+	st, err := g.backend(*statePath).Load(ctx)
+	if err != nil {
+		return g.errorf("%v", err)
+	}
+	switch sub {
+	case "list":
+		render.StateList(g.io.out, st)
+		return exitOK
+	case "show":
+		if len(rest) != 1 {
+			return g.errorf("state show needs exactly one address, e.g. milink state show database.sales")
+		}
+		opts := render.Options{Color: render.UseColor(*noColor, g.io.outFile), Width: 100}
+		if err := render.StateShow(g.io.out, st, rest[0], opts); err != nil {
+			return g.errorf("%v", err)
+		}
+		return exitOK
+	}
+	return g.errorf("unknown state subcommand %q (want list or show)", sub)
+}
+
+const validateHelp = `validate [options]
+
+Checks the configuration: syntax, attribute names and types, values,
+references and variables. Connects to nothing.`
+
+func cmdValidate(_ context.Context, g *globals, args []string) int {
+	var c common
+	fs := newFlags(g, "validate", validateHelp)
+	c.register(fs, false)
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	w, code := g.openWorkspace(&c)
+	if w == nil {
+		return code
+	}
+	fmt.Fprintf(g.io.out, "Success! The configuration is valid (%d sql_server block(s)).\n", len(w.cfg.SQLServers))
+	return exitOK
+}
+
+const fmtHelp = `fmt [-check]
+
+Rewrites *.milink.hcl files in the canonical layout. With -check, changes
+nothing and exits 3 if any file needs formatting (listing them).`
+
+func cmdFmt(_ context.Context, g *globals, args []string) int {
+	fs := newFlags(g, "fmt", fmtHelp)
+	check := fs.Bool("check", false, "List files that need formatting; exit 3 if any; change nothing.")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	changed, diags, err := config.FormatDir(g.dir(), *check)
+	if len(diags) > 0 {
+		for _, d := range diags {
+			fmt.Fprintln(g.io.err, d.Error())
+		}
+		return exitError
+	}
+	if err != nil {
+		return g.errorf("%v", err)
+	}
+	for _, f := range changed {
+		fmt.Fprintln(g.io.out, f)
+	}
+	if *check && len(changed) > 0 {
+		return 3
+	}
+	return exitOK
+}
+
+const unlockHelp = `force-unlock LOCK_ID
+
+Removes a state lock left behind by a milink that died. Only use it when no
+other milink is running: the lock ID is printed by the command that was
+refused the lock.`
+
+func cmdForceUnlock(ctx context.Context, g *globals, args []string) int {
+	fs := newFlags(g, "force-unlock", unlockHelp)
+	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitError
+	}
+	if err := g.backend(*statePath).ForceUnlock(ctx, fs.Arg(0)); err != nil {
+		return g.errorf("%v", err)
+	}
+	fmt.Fprintln(g.io.out, "The state lock was released.")
+	return exitOK
+}

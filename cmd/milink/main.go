@@ -1,0 +1,180 @@
+// Command milink prepares a SQL Server and its network for the Azure SQL
+// Managed Instance link, declaratively: `milink plan` shows what would
+// change, `milink apply` makes it so. This package parses flags and prints;
+// the work is done in config, plan, state and the resource drivers.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit codes, documented in the README.
+const (
+	exitOK      = 0 // success; with -detailed-exitcode: no changes
+	exitError   = 1 // any error: configuration, connection, apply failure
+	exitChanges = 2 // -detailed-exitcode only: the plan has changes
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], newIO(os.Stdin, os.Stdout, os.Stderr))
+	stop()
+	os.Exit(code)
+}
+
+// stdio is where a command reads and writes; tests substitute their own.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+	outFile  *os.File // for terminal detection; nil when not a file
+	errFile  *os.File
+	getenv   func(string) string
+	environ  func() []string
+}
+
+func newIO(in *os.File, out, errw *os.File) *stdio {
+	return &stdio{in: in, out: out, err: errw, outFile: out, errFile: errw, getenv: os.Getenv, environ: os.Environ}
+}
+
+type command struct {
+	name     string
+	synopsis string
+	run      func(ctx context.Context, g *globals, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"plan", "Show what apply would change", cmdPlan},
+		{"apply", "Make the environment match the configuration", cmdApply},
+		{"show", "Show the state, or a saved plan", cmdShow},
+		{"validate", "Check the configuration without connecting to anything", cmdValidate},
+		{"fmt", "Rewrite configuration files in the canonical format", cmdFmt},
+		{"state", "Inspect the state (list, show)", cmdState},
+		{"force-unlock", "Release a stuck state lock", cmdForceUnlock},
+		{"lab", "Run the built-in lab: a simulated SQL Server and managed instance", cmdLab},
+		{"version", "Print the milink version", cmdVersion},
+	}
+}
+
+// globals are the options that come before the subcommand.
+type globals struct {
+	io    *stdio
+	chdir string
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `Usage: milink [-chdir=DIR] <command> [options]
+
+milink prepares a SQL Server instance and its network for the Azure SQL
+Managed Instance link. Describe the environment in *.milink.hcl files; plan
+shows the ordered changes, apply carries them out (restarting SQL Server at
+most once) and records the result in milink.state.json.
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.synopsis)
+	}
+	fmt.Fprint(w, `
+Global options:
+  -chdir=DIR   Work in DIR (configuration, state) instead of the current directory.
+  -help        Show this help; "milink <command> -help" shows a command's.
+  -version     Print the version.
+
+Start here: "milink lab demo" runs the whole thing against the built-in lab.
+Logs: MILINK_LOG=debug|trace (to stderr), MILINK_LOG_PATH=FILE.
+`)
+}
+
+func run(ctx context.Context, args []string, sio *stdio) int {
+	g := &globals{io: sio}
+	fs := flag.NewFlagSet("milink", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&g.chdir, "chdir", "", "")
+	showVersion := fs.Bool("version", false, "")
+	help := fs.Bool("help", false, "")
+	fs.BoolVar(help, "h", false, "")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(sio.err, "milink: %v\n\n", err)
+		usage(sio.err)
+		return exitError
+	}
+	if *showVersion {
+		return cmdVersion(ctx, g, nil)
+	}
+	rest := fs.Args()
+	if *help || len(rest) == 0 {
+		usage(sio.out)
+		if len(rest) == 0 && !*help {
+			return exitError
+		}
+		return exitOK
+	}
+	if g.chdir != "" {
+		if st, err := os.Stat(g.chdir); err != nil || !st.IsDir() {
+			fmt.Fprintf(sio.err, "milink: -chdir=%s: not a directory\n", g.chdir)
+			return exitError
+		}
+	}
+	for _, c := range commands() {
+		if c.name == rest[0] {
+			return c.run(ctx, g, rest[1:])
+		}
+	}
+	fmt.Fprintf(sio.err, "milink: unknown command %q\n\n", rest[0])
+	usage(sio.err)
+	return exitError
+}
+
+// dir is the configuration directory.
+func (g *globals) dir() string {
+	if g.chdir != "" {
+		return g.chdir
+	}
+	return "."
+}
+
+// newFlags makes a subcommand's flag set whose -help prints the given text.
+func newFlags(g *globals, name, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(g.io.err)
+	fs.Usage = func() {
+		fmt.Fprintf(g.io.err, "Usage: milink %s\n\nOptions:\n", strings.TrimSpace(help))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses and reports whether the command should go on; the exit
+// code to return otherwise.
+func parseFlags(fs *flag.FlagSet, args []string) (bool, int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, exitOK
+		}
+		return false, exitError
+	}
+	return true, 0
+}
+
+func cmdVersion(_ context.Context, g *globals, _ []string) int {
+	fmt.Fprintf(g.io.out, "milink %s\n", version)
+	return exitOK
+}
+
+// errorf prints one clear error line.
+func (g *globals) errorf(format string, a ...any) int {
+	fmt.Fprintf(g.io.err, "Error: "+format+"\n", a...)
+	return exitError
+}

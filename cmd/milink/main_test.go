@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/microsoft/go-mssqldb"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/milink/milink/examples"
+)
+
+// cmdExample writes examples/NAME's configuration into the work directory.
+func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || args[0] != "lab" {
+		ts.Fatalf("usage: example lab")
+	}
+	ts.Check(examples.WriteLab(ts.MkAbs(".")))
+}
+
+// The end-to-end tests run the real milink binary (this test binary,
+// re-executed under the name "milink") against a real lab started by the
+// script itself, through the real go-mssqldb client.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"milink": func() {
+			ctx := context.Background()
+			os.Exit(run(ctx, os.Args[1:], newIO(os.Stdin, os.Stdout, os.Stderr)))
+		},
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			base, err := freeLabAddress()
+			if err != nil {
+				return err
+			}
+			env.Setenv("LABADDR", base)
+			env.Setenv("NO_COLOR", "1")
+			work := env.WorkDir
+			env.Defer(func() {
+				// Whatever the script did, leave no lab running.
+				if _, err := os.Stat(filepath.Join(work, ".milink-lab")); err == nil {
+					cmd := exec.Command("milink", "-chdir="+work, "lab", "down")
+					_ = cmd.Run()
+				}
+			})
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"sql":     cmdSQL,
+			"example": cmdExample,
+		},
+	})
+}
+
+// freeLabAddress picks a random 127.a.b.2 whose .2 and .3 addresses can
+// be bound on the lab's ports, so scripts can run in parallel.
+func freeLabAddress() (string, error) {
+	for range 50 {
+		a, b := 1+rand.IntN(250), 1+rand.IntN(250)
+		base := fmt.Sprintf("127.%d.%d.", a, b)
+		ok := true
+		for _, host := range []string{base + "2", base + "3"} {
+			for _, port := range []int{1433, 5022} {
+				l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+				if err != nil {
+					ok = false
+					break
+				}
+				l.Close()
+			}
+		}
+		if ok {
+			return base + "2", nil
+		}
+	}
+	return "", fmt.Errorf("no free loopback address for a lab")
+}
+
+// cmdSQL runs one batch on a lab server as a DBA would with a client:
+//
+//	sql NAME 'T-SQL'
+//
+// It reads .milink-lab/lab.json in the work directory and prints the
+// first column of each row.
+func cmdSQL(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sql NAME 'T-SQL'")
+	}
+	data, err := os.ReadFile(ts.MkAbs(".milink-lab/lab.json"))
+	ts.Check(err)
+	var lab struct {
+		Servers []struct {
+			Name, Address, User, Password string
+			Port                          int
+		}
+	}
+	ts.Check(json.Unmarshal(data, &lab))
+	for _, s := range lab.Servers {
+		if s.Name != args[0] {
+			continue
+		}
+		u := url.URL{Scheme: "sqlserver", User: url.UserPassword(s.User, s.Password), Host: net.JoinHostPort(s.Address, strconv.Itoa(s.Port)), RawQuery: "encrypt=disable&database=master"}
+		db, err := sql.Open("sqlserver", u.String())
+		ts.Check(err)
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		rows, err := db.QueryContext(ctx, args[1])
+		if err != nil {
+			if neg {
+				fmt.Fprintln(ts.Stderr(), err)
+				return
+			}
+			ts.Fatalf("sql: %v", err)
+		}
+		defer rows.Close()
+		var out strings.Builder
+		for {
+			for rows.Next() {
+				cols, _ := rows.Columns()
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				ts.Check(rows.Scan(ptrs...))
+				fmt.Fprintln(&out, vals[0])
+			}
+			if !rows.NextResultSet() {
+				break
+			}
+		}
+		if err := rows.Err(); err != nil {
+			if neg {
+				fmt.Fprintln(ts.Stderr(), err)
+				return
+			}
+			ts.Fatalf("sql: %v", err)
+		}
+		if neg {
+			ts.Fatalf("sql succeeded unexpectedly")
+		}
+		fmt.Fprint(ts.Stdout(), out.String())
+		return
+	}
+	ts.Fatalf("no server %q in lab.json", args[0])
+}

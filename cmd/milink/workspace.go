@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/milink/milink/config"
+	"github.com/milink/milink/plan/render"
+	"github.com/milink/milink/state"
+)
+
+// listFlag collects a repeatable flag (-var, -var-file).
+type listFlag []string
+
+func (l *listFlag) String() string     { return fmt.Sprint([]string(*l)) }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// common are the options plan, apply and validate share.
+type common struct {
+	vars, varFiles listFlag
+	noColor        bool
+	verbose        bool
+	statePath      string
+	lockTimeout    time.Duration
+}
+
+func (c *common) register(fs *flag.FlagSet, withState bool) {
+	fs.Var(&c.vars, "var", "Set a variable: -var 'name=value' (repeatable).")
+	fs.Var(&c.varFiles, "var-file", "Read variables from a file of name = value lines (repeatable).")
+	fs.BoolVar(&c.noColor, "no-color", false, "Never use colour (also: NO_COLOR, or output that is not a terminal).")
+	fs.BoolVar(&c.verbose, "verbose", false, "Show the exact T-SQL and commands of every step.")
+	if withState {
+		fs.StringVar(&c.statePath, "state", "", "Path of the state file (default DIR/milink.state.json).")
+		fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "How long to wait for the state lock, e.g. 30s (default: fail at once).")
+	}
+}
+
+// workspace is a loaded configuration with its state backend and views.
+type workspace struct {
+	g       *globals
+	opts    *common
+	cfg     *config.Config
+	sources *config.Sources
+	backend state.Backend
+	log     hclog.Logger
+	color   bool
+}
+
+func (g *globals) openWorkspace(opts *common) (*workspace, int) {
+	w := &workspace{g: g, opts: opts}
+	w.color = render.UseColor(opts.noColor, g.io.outFile)
+	w.log = newLogger(g.io)
+	cfg, src, diags := config.Load(g.dir(), config.Vars{Args: opts.vars, Files: opts.varFiles, Environ: g.io.environ()})
+	w.sources = src
+	if len(diags) > 0 {
+		w.diagnostics(diags)
+	}
+	if diags.HasErrors() {
+		return nil, exitError
+	}
+	w.cfg = cfg
+	path := opts.statePath
+	if path == "" {
+		path = filepath.Join(g.dir(), "milink.state.json")
+	}
+	w.backend = state.NewLocal(path)
+	return w, exitOK
+}
+
+// diagnostics prints configuration diagnostics with file, line and snippet.
+func (w *workspace) diagnostics(diags hcl.Diagnostics) {
+	if len(diags) == 0 {
+		return
+	}
+	color := render.UseColor(w.opts.noColor, w.g.io.errFile)
+	if w.sources != nil {
+		if err := w.sources.WriteDiagnostics(w.g.io.err, diags, color, 100); err == nil {
+			return
+		}
+	}
+	for _, d := range diags {
+		fmt.Fprintf(w.g.io.err, "%s\n", d.Error())
+	}
+}
+
+// lock takes the state lock for an operation and loads the state.
+func (w *workspace) lock(ctx context.Context, op string) (*state.State, state.Lock, int) {
+	waiting := state.WithProgress(ctx, func(msg string) { fmt.Fprintln(w.g.io.err, msg) })
+	lk, err := w.backend.Lock(waiting, op, w.opts.lockTimeout)
+	if err != nil {
+		return nil, nil, w.g.errorf("%v", err)
+	}
+	st, err := w.backend.Load(ctx)
+	if err != nil {
+		_ = lk.Unlock()
+		return nil, nil, w.g.errorf("%v", err)
+	}
+	st.MilinkVersion = version
+	return st, lk, exitOK
+}
+
+func (w *workspace) renderOptions() render.Options {
+	return render.Options{Color: w.color, Verbose: w.opts.verbose, Width: 100}
+}
+
+// newLogger is go-hclog, off unless MILINK_LOG names a level.
+func newLogger(sio *stdio) hclog.Logger {
+	level := hclog.LevelFromString(sio.getenv("MILINK_LOG"))
+	if level == hclog.NoLevel {
+		return hclog.NewNullLogger()
+	}
+	var out io.Writer = sio.err
+	if p := sio.getenv("MILINK_LOG_PATH"); p != "" {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err == nil {
+			out = f
+		}
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "milink", Level: level, Output: out})
+}
