@@ -1,0 +1,299 @@
+// Package lab runs the simulated environment milink is tested against: a
+// SQL Server (sql01) and a managed instance (mi01), each an engine instance
+// behind a real TDS server on its own loopback address, with their files in
+// a lab directory (./.milink-lab by default).
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/milink/milink/lab/engine"
+)
+
+// Defaults of a lab.
+const (
+	DefaultDir     = ".milink-lab"
+	DefaultAddress = "127.0.0.2"
+	DefaultPort    = 1433
+	Login          = "sa"
+)
+
+// Names of the lab's servers.
+const (
+	SQLServerName       = "sql01"
+	ManagedInstanceName = "mi01"
+	managedProfileName  = "managed-instance"
+)
+
+// Config describes a lab. Zero values mean "as the lab in Dir was last
+// started", and for a new lab the defaults.
+type Config struct {
+	Dir          string        // the lab directory; made absolute
+	Profile      string        // sql01's profile (engine.Profiles)
+	Address      string        // sql01's address; mi01 gets the next one
+	Port         int           // the TDS port of both
+	RestartDelay time.Duration // how long a restart refuses logins (DefaultRestartDelay)
+	// Faults armed at start, by server name.
+	Faults map[string]Faults
+	// Executable is the milink binary named in lab.json's restart_command;
+	// "" means os.Executable().
+	Executable string
+	Logf       func(format string, args ...any)
+}
+
+// Lab is the set of servers of one lab directory.
+type Lab struct {
+	dir     string
+	servers []*Instance
+	file    File
+}
+
+// File is lab.json: what a milink configuration (or a test) needs to reach
+// the lab's servers.
+type File struct {
+	Servers []ServerInfo `json:"servers"`
+}
+
+// ServerInfo is one server in lab.json.
+type ServerInfo struct {
+	Name            string   `json:"name"`
+	Kind            string   `json:"kind"`
+	Address         string   `json:"address"`
+	Port            int      `json:"port"`
+	User            string   `json:"user"`
+	Password        string   `json:"password"`
+	MSSQLConf       string   `json:"mssql_conf"`    // absolute; "" for servers that have none
+	RegistryFile    string   `json:"registry_file"` // Windows profiles: the simulated registry; else ""
+	RestartCommand  []string `json:"restart_command"`
+	BackupDirectory string   `json:"backup_directory"` // server-side path; "" on a managed instance
+	Profile         string   `json:"profile"`
+}
+
+// Server returns the named server's entry.
+func (f File) Server(name string) (ServerInfo, bool) {
+	for _, s := range f.Servers {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return ServerInfo{}, false
+}
+
+// FilePath is where lab.json lives in a lab directory.
+func FilePath(dir string) string { return filepath.Join(dir, "lab.json") }
+
+// ReadFile reads a lab directory's lab.json.
+func ReadFile(dir string) (File, error) {
+	var f File
+	data, err := os.ReadFile(FilePath(dir))
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, fmt.Errorf("%s: %w", FilePath(dir), err)
+	}
+	return f, nil
+}
+
+// nextAddress is the IPv4 address after addr (127.0.0.2 → 127.0.0.3).
+func nextAddress(addr string) (string, error) {
+	ip := net.ParseIP(addr).To4()
+	if ip == nil {
+		return "", fmt.Errorf("address %q is not an IPv4 address", addr)
+	}
+	next := make(net.IP, 4)
+	copy(next, ip)
+	for i := 3; i >= 0; i-- {
+		next[i]++
+		if next[i] != 0 {
+			break
+		}
+	}
+	return next.String(), nil
+}
+
+// resolve fills the zero values of cfg from the previous lab.json, then from
+// the defaults. It refuses to switch sql01's profile under existing data: a
+// catalogue seeded for one version would silently pose as another.
+func resolve(cfg Config, prev File, havePrev bool) (Config, string, error) {
+	password := ""
+	if s, ok := prev.Server(SQLServerName); havePrev && ok {
+		if cfg.Profile == "" {
+			cfg.Profile = s.Profile
+		} else if s.Profile != "" && s.Profile != cfg.Profile {
+			if _, err := os.Stat(filepath.Join(cfg.Dir, SQLServerName, "data")); err == nil {
+				return cfg, "", fmt.Errorf("the lab in %s was created with profile %s; remove the directory to start over with %s", cfg.Dir, s.Profile, cfg.Profile)
+			}
+		}
+		if cfg.Address == "" {
+			cfg.Address = s.Address
+		}
+		if cfg.Port == 0 {
+			cfg.Port = s.Port
+		}
+		password = s.Password
+	}
+	if cfg.Profile == "" {
+		cfg.Profile = engine.DefaultProfile
+	}
+	if cfg.Address == "" {
+		cfg.Address = DefaultAddress
+	}
+	if cfg.Port == 0 {
+		cfg.Port = DefaultPort
+	}
+	if password == "" {
+		password = newPassword()
+	}
+	return cfg, password, nil
+}
+
+// Open prepares the lab directory (instance directories, password, lab.json)
+// and opens its servers without starting them.
+func Open(cfg Config) (*Lab, error) {
+	if cfg.Dir == "" {
+		cfg.Dir = DefaultDir
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("lab directory: %w", err)
+	}
+	cfg.Dir = dir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab directory: %w", err)
+	}
+	prev, err := ReadFile(dir)
+	havePrev := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	cfg, password, err := resolve(cfg, prev, havePrev)
+	if err != nil {
+		return nil, err
+	}
+	sqlProfile, ok := engine.LookupProfile(cfg.Profile)
+	if !ok {
+		return nil, fmt.Errorf("unknown profile %q (see \"milink lab profiles\")", cfg.Profile)
+	}
+	if sqlProfile.Kind == KindManagedInstance {
+		return nil, fmt.Errorf("profile %q is a managed instance; sql01 needs a SQL Server profile", cfg.Profile)
+	}
+	miProfile, ok := engine.LookupProfile(managedProfileName)
+	if !ok {
+		return nil, fmt.Errorf("the engine has no %q profile", managedProfileName)
+	}
+	if net.ParseIP(cfg.Address).To4() == nil || !net.ParseIP(cfg.Address).IsLoopback() {
+		return nil, fmt.Errorf("address %q: the lab runs on loopback addresses (127.x.y.z)", cfg.Address)
+	}
+	miAddress, err := nextAddress(cfg.Address)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Port <= 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("port %d is out of range", cfg.Port)
+	}
+	exe := cfg.Executable
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find the milink executable: %w", err)
+		}
+	}
+	specs := []InstanceConfig{
+		{Name: SQLServerName, Kind: KindSQLServer, Profile: sqlProfile, Address: cfg.Address, Seed: "sql01"},
+		{Name: ManagedInstanceName, Kind: KindManagedInstance, Profile: miProfile, Address: miAddress, Seed: "managed-instance"},
+	}
+	l := &Lab{dir: dir}
+	for _, s := range specs {
+		s.Port = cfg.Port
+		s.Dir = filepath.Join(dir, s.Name)
+		s.Login, s.Password = Login, password
+		s.RestartDelay = cfg.RestartDelay
+		s.Faults = cfg.Faults[s.Name]
+		s.Logf = cfg.Logf
+		in, err := OpenInstance(s)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.servers = append(l.servers, in)
+		l.file.Servers = append(l.file.Servers, ServerInfo{
+			Name: s.Name, Kind: s.Kind, Address: s.Address, Port: s.Port,
+			User: Login, Password: password,
+			MSSQLConf: in.MSSQLConf(), RegistryFile: in.RegistryFile(),
+			RestartCommand:  []string{exe, "lab", "restart", "-dir", dir, s.Name},
+			BackupDirectory: in.BackupDirectory(),
+			Profile:         s.Profile.Name,
+		})
+	}
+	data, err := json.MarshalIndent(l.file, "", "  ")
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	// 0600: lab.json holds the sa password.
+	if err := writeFileAtomic(FilePath(dir), append(data, '\n'), 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("write lab.json: %w", err)
+	}
+	return l, nil
+}
+
+// Dir is the lab directory (absolute).
+func (l *Lab) Dir() string { return l.dir }
+
+// File is the content of lab.json.
+func (l *Lab) File() File { return l.file }
+
+// Servers are the lab's servers, sql01 first.
+func (l *Lab) Servers() []*Instance { return l.servers }
+
+// Server returns the named server.
+func (l *Lab) Server(name string) (*Instance, bool) {
+	for _, s := range l.servers {
+		if s.Name() == name {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Start starts every server; if one fails, those started are stopped again.
+func (l *Lab) Start() error {
+	for i, s := range l.servers {
+		if err := s.Start(); err != nil {
+			for _, started := range l.servers[:i] {
+				started.Close()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops every server; their data stays in the lab directory.
+func (l *Lab) Close() {
+	for _, s := range l.servers {
+		s.Close()
+	}
+}
+
+// Status is `milink lab status -json`.
+type Status struct {
+	Servers []ServerStatus `json:"servers"`
+}
+
+// Status reports every server.
+func (l *Lab) Status() Status {
+	var st Status
+	for _, s := range l.servers {
+		st.Servers = append(st.Servers, s.Status())
+	}
+	return st
+}

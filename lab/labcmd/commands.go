@@ -1,0 +1,474 @@
+package labcmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/milink/milink/lab"
+	"github.com/milink/milink/lab/engine"
+)
+
+// labOptions are the flags of up and serve.
+type labOptions struct {
+	dir          string
+	profile      string
+	address      string
+	port         int
+	latency      time.Duration
+	restartDelay time.Duration
+}
+
+func (o *labOptions) declare(fs *flag.FlagSet) {
+	fs.StringVar(&o.dir, "dir", lab.DefaultDir, "the lab `directory`")
+	fs.StringVar(&o.profile, "profile", "", "sql01's version `profile` (see \"milink lab profiles\"; default "+engine.DefaultProfile+", or as the lab was created)")
+	fs.StringVar(&o.address, "address", "", "sql01's loopback `address`; mi01 gets the next one (default "+lab.DefaultAddress+", or as last time)")
+	fs.IntVar(&o.port, "port", 0, "the TDS `port` of both servers (default 1433, or as last time)")
+	fs.DurationVar(&o.latency, "latency", 0, "`delay` added to every round trip on every server (fault injection)")
+	fs.DurationVar(&o.restartDelay, "restart-delay", lab.DefaultRestartDelay, "how long a restarting server refuses logins")
+}
+
+// serveArgs are the flags that pass o on to `milink lab serve`. Unset ones
+// are left out so that the lab keeps what it was created with.
+func (o *labOptions) serveArgs(dir string) []string {
+	args := []string{"lab", "serve", "-dir", dir}
+	if o.profile != "" {
+		args = append(args, "-profile", o.profile)
+	}
+	if o.address != "" {
+		args = append(args, "-address", o.address)
+	}
+	if o.port != 0 {
+		args = append(args, "-port", fmt.Sprint(o.port))
+	}
+	if o.latency != 0 {
+		args = append(args, "-latency", o.latency.String())
+	}
+	args = append(args, "-restart-delay", o.restartDelay.String())
+	return args
+}
+
+func (o *labOptions) config(logf func(string, ...any)) lab.Config {
+	cfg := lab.Config{
+		Dir: o.dir, Profile: o.profile, Address: o.address, Port: o.port,
+		RestartDelay: o.restartDelay, Logf: logf,
+	}
+	if o.latency > 0 {
+		cfg.Faults = map[string]lab.Faults{}
+		for _, n := range []string{lab.SQLServerName, lab.ManagedInstanceName} {
+			cfg.Faults[n] = lab.Faults{Latency: o.latency}
+		}
+	}
+	return cfg
+}
+
+func noArgs(fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 {
+		return usageError(fs, "unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+func oneName(fs *flag.FlagSet, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", usageError(fs, "want exactly one server name (%s or %s)", lab.SQLServerName, lab.ManagedInstanceName)
+	}
+	return args[0], nil
+}
+
+// connect finds the running lab, or says clearly that there is none.
+func connect(dir string) (*lab.Client, error) {
+	c, err := lab.Connect(dir)
+	if errors.Is(err, lab.ErrNotRunning) {
+		abs, _ := filepath.Abs(dir)
+		return nil, fmt.Errorf("the lab in %s is not running (start it with \"milink lab up\")", abs)
+	}
+	return c, err
+}
+
+func upCommand() *command {
+	var o labOptions
+	var timeout time.Duration
+	return &command{
+		name: "up", usage: "[flags]", summary: "start the lab in the background and wait until it accepts logins",
+		help: `Starts the lab's servers in a background process ("milink lab serve", its
+output in DIR/lab.log) and returns when every server accepts a login:
+
+  sql01  a SQL Server (profile 2019-cu22-linux unless -profile), on 127.0.0.2:1433
+  mi01   an Azure SQL Managed Instance, on the next address (127.0.0.3:1433)
+
+Both log in as sa with a generated password kept in DIR/lab.json (mode 0600),
+which also describes the servers for a milink configuration. Data (catalogue,
+backups, counters) stays in DIR across restarts and "down"/"up". If the lab is
+already up, says so and changes nothing.`,
+		flags: func(fs *flag.FlagSet) {
+			o.declare(fs)
+			fs.DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for the servers to accept logins")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+			if err := noArgs(fs, args); err != nil {
+				return err
+			}
+			return up(ctx, &o, timeout, stdout)
+		},
+	}
+}
+
+func serveCommand() *command {
+	var o labOptions
+	return &command{
+		name: "serve", usage: "[flags]", summary: "run the lab in the foreground (what \"up\" starts)",
+		help: `Runs the lab in the foreground until interrupted or "milink lab down".
+"milink lab up" starts this in the background; run it yourself to watch the log.`,
+		flags: o.declare,
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+			if err := noArgs(fs, args); err != nil {
+				return err
+			}
+			logger := log.New(stderr, "", log.LstdFlags|log.Lmicroseconds)
+			ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return lab.Run(ctx, o.config(logger.Printf))
+		},
+	}
+}
+
+func downCommand() *command {
+	var dir string
+	var timeout time.Duration
+	return &command{
+		name: "down", usage: "[flags]", summary: "stop the lab (its data stays)",
+		help: `Stops the lab's background process and waits until it has exited, so that
+nothing of the lab is left running. Its data stays in the lab directory; the
+next "milink lab up" continues with it. Stopping a lab that is not running
+is not an error.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
+			fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the process to exit")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+			if err := noArgs(fs, args); err != nil {
+				return err
+			}
+			abs, _ := filepath.Abs(dir)
+			c, err := lab.Connect(abs)
+			if errors.Is(err, lab.ErrNotRunning) {
+				fmt.Fprintf(stdout, "The lab in %s is not running.\n", abs)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := c.Down(ctx); err != nil {
+				return err
+			}
+			if err := waitExit(ctx, c.PID(), timeout); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "The lab is down. Its data stays in %s.\n", abs)
+			return nil
+		},
+	}
+}
+
+func statusCommand() *command {
+	var dir string
+	var asJSON bool
+	return &command{
+		name: "status", usage: "[-json] [flags]", summary: "show the servers and their counters",
+		help: `Shows each server's state and its counters since the lab was created:
+restarts, logins, round trips (batches + RPCs), statements, and changes
+(statements that changed the catalogue or the configuration).`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
+			fs.BoolVar(&asJSON, "json", false, "print JSON: {\"servers\": [{\"name\", \"kind\", \"restarts\", \"logins\", \"round_trips\", \"statements\", \"changes\", ...}]}")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+			if err := noArgs(fs, args); err != nil {
+				return err
+			}
+			c, err := connect(dir)
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(stdout, st)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tKIND\tPROFILE\tADDRESS\tSTATE\tRESTARTS\tLOGINS\tROUND TRIPS\tSTATEMENTS\tCHANGES")
+			for _, s := range st.Servers {
+				state := s.State
+				if s.Error != "" {
+					state += " (" + s.Error + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d\t%s\t%d\t%d\t%d\t%d\t%d\n", s.Name, s.Kind, s.Profile, s.Address, s.Port,
+					state, s.Restarts, s.Logins, s.RoundTrips, s.Statements, s.Changes)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func restartCommand() *command {
+	var dir string
+	var timeout time.Duration
+	return &command{
+		name: "restart", usage: "[flags] NAME", summary: "restart one server (it re-reads mssql.conf)",
+		help: `Restarts one server like "systemctl restart mssql-server": all connections
+drop, logins are refused for the restart delay, then the server starts again
+with the HADR and trace flag settings of its mssql.conf (Windows profiles:
+its simulated registry). Returns when it accepts logins again, or at once if
+the fault -restart-hangs is set (then it stays down). This is the
+restart_command in lab.json.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
+			fs.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the restart")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+			name, err := oneName(fs, args)
+			if err != nil {
+				return err
+			}
+			c, err := connect(dir)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			r, err := c.Restart(ctx, name)
+			if err != nil {
+				return err
+			}
+			if r.Hung {
+				fmt.Fprintf(stderr, "%s stopped and will not come back: the fault -restart-hangs is set (\"milink lab fault %s -clear\", then restart it again).\n", name, name)
+				return nil
+			}
+			fmt.Fprintf(stdout, "%s restarted and accepts logins again.\n", name)
+			return nil
+		},
+	}
+}
+
+func faultCommand() *command {
+	var dir string
+	var latency time.Duration
+	var dropAt, errorAt int64
+	var hangs, clear bool
+	return &command{
+		name: "fault", usage: "NAME [-latency D] [-drop-at N] [-error-at N] [-restart-hangs] [-clear]", summary: "inject faults into a running server",
+		help: `Changes the faults of one running server; flags not given stay as they are.
+  -latency D        every round trip (batch or RPC) waits D first (0 turns it off)
+  -drop-at N        the connection running the Nth statement from now is dropped (once)
+  -error-at N       the Nth statement from now fails with error 50000 (once)
+  -restart-hangs    the next restart stops the server and never brings it back
+  -clear            clear all faults first
+Prints the faults now armed.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
+			fs.DurationVar(&latency, "latency", 0, "`delay` before every round trip")
+			fs.Int64Var(&dropAt, "drop-at", 0, "drop the connection on the `N`th statement from now")
+			fs.Int64Var(&errorAt, "error-at", 0, "fail the `N`th statement from now")
+			fs.BoolVar(&hangs, "restart-hangs", false, "the next restart never comes back (-restart-hangs=false to unset)")
+			fs.BoolVar(&clear, "clear", false, "clear all faults first")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+			name, err := oneName(fs, args)
+			if err != nil {
+				return err
+			}
+			ch := lab.FaultChange{Clear: clear}
+			var set bool
+			fs.Visit(func(f *flag.Flag) {
+				set = set || f.Name != "dir"
+				switch f.Name {
+				case "latency":
+					ch.Latency = &latency
+				case "drop-at":
+					ch.DropAt = &dropAt
+				case "error-at":
+					ch.ErrorAt = &errorAt
+				case "restart-hangs":
+					ch.RestartHangs = &hangs
+				}
+			})
+			if !set {
+				return usageError(fs, "give at least one fault flag")
+			}
+			if latency < 0 || dropAt < 0 || errorAt < 0 {
+				return usageError(fs, "fault values cannot be negative")
+			}
+			c, err := connect(dir)
+			if err != nil {
+				return err
+			}
+			f, err := c.SetFaults(ctx, name, ch)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s faults: %s\n", name, describeFaults(f))
+			return nil
+		},
+	}
+}
+
+func describeFaults(f lab.Faults) string {
+	var p []string
+	if f.Latency > 0 {
+		p = append(p, "latency "+f.Latency.String())
+	}
+	if f.DropAt > 0 {
+		p = append(p, fmt.Sprintf("drop the connection at statement %d from now", f.DropAt))
+	}
+	if f.ErrorAt > 0 {
+		p = append(p, fmt.Sprintf("error at statement %d from now", f.ErrorAt))
+	}
+	if f.RestartHangs {
+		p = append(p, "the next restart hangs")
+	}
+	if len(p) == 0 {
+		return "none"
+	}
+	return strings.Join(p, ", ")
+}
+
+func logCommand() *command {
+	var dir string
+	var changes, asJSON bool
+	return &command{
+		name: "log", usage: "NAME [-changes] [-json]", summary: "print a server's statement log",
+		help: `Prints every statement the server ran since the lab process started, one per
+line (line breaks inside a statement become spaces). With -changes, only those
+that changed the catalogue or the configuration: an empty output after
+"milink plan" shows that planning changed nothing.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
+			fs.BoolVar(&changes, "changes", false, "only statements that changed something")
+			fs.BoolVar(&asJSON, "json", false, "print JSON: [{\"text\", \"changed\"}], texts exact")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+			name, err := oneName(fs, args)
+			if err != nil {
+				return err
+			}
+			c, err := connect(dir)
+			if err != nil {
+				return err
+			}
+			entries, err := c.Log(ctx, name)
+			if err != nil {
+				return err
+			}
+			out := []lab.LogEntry{}
+			for _, e := range entries {
+				if !changes || e.Changed {
+					out = append(out, e)
+				}
+			}
+			if asJSON {
+				return writeJSON(stdout, out)
+			}
+			oneLine := strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+			for _, e := range out {
+				fmt.Fprintln(stdout, oneLine.Replace(e.Text))
+			}
+			return nil
+		},
+	}
+}
+
+func profilesCommand() *command {
+	var asJSON bool
+	return &command{
+		name: "profiles", usage: "[-json]", summary: "list the server versions the lab can simulate",
+		help: `Lists the profiles "milink lab up -profile NAME" accepts for sql01: name,
+version, operating system and edition. Whether the link supports a version
+is milink's call (its support matrix), not the lab's.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+			if err := noArgs(fs, args); err != nil {
+				return err
+			}
+			ps := engine.Profiles()
+			if asJSON {
+				return writeJSON(stdout, ps)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tKIND\tVERSION\tLEVEL\tOS\tEDITION")
+			for _, p := range ps {
+				name := p.Name
+				if name == engine.DefaultProfile {
+					name += " (default)"
+				}
+				level := p.ProductLevel
+				if p.UpdateLevel != "" {
+					level += " " + p.UpdateLevel
+				}
+				if p.AzureConnectPack {
+					level += " + Azure Connect pack"
+				}
+				osName := p.OS
+				if osName == "" {
+					osName = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, p.Kind, p.ProductVersion, level, osName, p.Edition)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// processGone reports whether pid has exited (a zombie counts as exited:
+// it runs nothing any more and only waits for its parent to reap it).
+func processGone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	// The state follows the parenthesised command name, which may contain spaces.
+	s := string(data)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] == 'Z' || s[i+2] == 'X'
+	}
+	return false
+}
+
+func waitExit(ctx context.Context, pid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for !processGone(pid) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the lab process %d did not exit within %s", pid, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}

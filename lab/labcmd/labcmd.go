@@ -1,0 +1,151 @@
+// Package labcmd is `milink lab`: starting, inspecting and stopping the
+// simulated environment of package lab from the command line.
+package labcmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// command is one `milink lab` subcommand.
+type command struct {
+	name    string
+	usage   string // after "milink lab NAME"
+	summary string
+	help    string
+	run     func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
+	flags   func(fs *flag.FlagSet) // declares the flags; run reads them via closures
+}
+
+// errUsage means the error was already explained with the usage text.
+var errUsage = errors.New("usage")
+
+// exitError carries an exit code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+
+func commands() []*command {
+	return []*command{upCommand(), serveCommand(), downCommand(), statusCommand(), restartCommand(),
+		faultCommand(), logCommand(), profilesCommand()}
+}
+
+// Main runs `milink lab ARGS...` and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		printOverview(stdout, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range cmds {
+		if c.name == args[0] {
+			return runCommand(ctx, c, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "milink lab: unknown command %q (run \"milink lab -h\" for the list)\n", args[0])
+	return 2
+}
+
+// Serve runs `milink lab serve ARGS...`, the lab's background process.
+func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runCommand(ctx, serveCommand(), args, stdout, stderr)
+}
+
+func printOverview(w io.Writer, cmds []*command) {
+	fmt.Fprint(w, `Usage: milink lab COMMAND [flags]
+
+The lab is a simulated SQL Server (sql01, on 127.0.0.2) and Azure SQL Managed
+Instance (mi01, on 127.0.0.3) that speak real TDS, for trying milink out and for
+its tests. Its state lives in ./.milink-lab/.
+
+Commands:
+`)
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nRun \"milink lab COMMAND -h\" for a command's flags.\n")
+}
+
+func runCommand(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("milink lab "+c.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: milink lab %s %s\n\n%s\n", c.name, c.usage, strings.TrimSpace(c.help))
+		var any bool
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fmt.Fprint(out, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return 0
+	}
+	if err != nil {
+		return 2 // the flag package already printed the error and usage
+	}
+	if err := c.run(ctx, fs, pos, stdout, stderr); err != nil {
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		fmt.Fprintf(stderr, "milink lab %s: %v\n", c.name, err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
+		return 1
+	}
+	return 0
+}
+
+// parseInterspersed lets flags follow positional arguments
+// (`milink lab fault sql01 -latency 50ms`), which the flag package alone
+// does not.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// usageError prints the command's usage after a one-line problem.
+func usageError(fs *flag.FlagSet, format string, args ...any) error {
+	fmt.Fprintf(fs.Output(), "%s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return errUsage
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	k := make([]string, 0, len(m))
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return k
+}

@@ -1,0 +1,83 @@
+package labcmd
+
+import (
+	"flag"
+	"io"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/milink/milink/lab"
+)
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args    []string
+		pos     []string
+		latency time.Duration
+		json    bool
+	}{
+		{args: []string{"sql01", "-latency", "50ms"}, pos: []string{"sql01"}, latency: 50 * time.Millisecond},
+		{args: []string{"-json", "sql01"}, pos: []string{"sql01"}, json: true},
+		{args: []string{"a", "-json", "b"}, pos: []string{"a", "b"}, json: true},
+		{args: nil, pos: nil},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		latency := fs.Duration("latency", 0, "")
+		js := fs.Bool("json", false, "")
+		pos, err := parseInterspersed(fs, tt.args)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if !reflect.DeepEqual(pos, tt.pos) || *latency != tt.latency || *js != tt.json {
+			t.Errorf("%v: pos %v latency %v json %v", tt.args, pos, *latency, *js)
+		}
+	}
+}
+
+func TestDescribeFaults(t *testing.T) {
+	if got := describeFaults(lab.Faults{}); got != "none" {
+		t.Errorf("no faults: %q", got)
+	}
+	got := describeFaults(lab.Faults{Latency: time.Second, DropAt: 2, ErrorAt: 3, RestartHangs: true})
+	for _, want := range []string{"latency 1s", "drop the connection at statement 2", "error at statement 3", "restart hangs"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+}
+
+func TestProcessGone(t *testing.T) {
+	if processGone(os.Getpid()) {
+		t.Fatal("this process counts as gone")
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no `true` to run:", err)
+	}
+	pid := cmd.Process.Pid
+	// Not yet reaped: a zombie still counts as gone.
+	deadline := time.Now().Add(5 * time.Second)
+	for !processGone(pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("an exited (zombie) child does not count as gone")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Wait()
+	if !processGone(pid) {
+		t.Fatal("a reaped child does not count as gone")
+	}
+}
+
+func TestConnStringEscapes(t *testing.T) {
+	s := connString(lab.ServerInfo{User: "sa", Password: "p@ss:w/rd?&", Address: "127.0.0.2", Port: 1433})
+	if !strings.HasPrefix(s, "sqlserver://sa:p%40ss%3Aw%2Frd%3F&@127.0.0.2:1433?") || !strings.Contains(s, "encrypt=disable") {
+		t.Fatalf("connString = %s", s)
+	}
+}
