@@ -96,7 +96,13 @@ func (i *Instance) applyHadr(ctx context.Context, s *config.SQLServer, ch resour
 			return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
 		}
 	}
-	return resources.Result{Attributes: map[string]any{"enabled_running": o.HadrRunning, "enabled_configured": want}}, nil
+	// The running value is what the plan expects once its restart ran (the
+	// verify change checks it), so that the next plan sees no drift.
+	running := any(o.HadrRunning)
+	if v, ok := ch.After["enabled_running"]; ok {
+		running = v
+	}
+	return resources.Result{Attributes: map[string]any{"enabled_running": running, "enabled_configured": want}}, nil
 }
 
 func (i *Instance) setHadr(ctx context.Context, on bool) error {
@@ -141,7 +147,11 @@ func (i *Instance) applyTraceFlags(ctx context.Context, s *config.SQLServer, ch 
 		}
 	}
 	configured := minus(union(o.FlagsConfigured, want), remove)
-	return resources.Result{Attributes: map[string]any{"running": intsAny(o.FlagsRunning), "configured": intsAny(configured)}}, nil
+	running := any(intsAny(o.FlagsRunning))
+	if v, ok := ch.After["running"]; ok { // as for HADR: after the restart
+		running = v
+	}
+	return resources.Result{Attributes: map[string]any{"running": running, "configured": intsAny(configured)}}, nil
 }
 
 func (i *Instance) applyRestart(ctx context.Context, s *config.SQLServer, ch resources.Change, progress func(string)) (resources.Result, error) {

@@ -154,7 +154,7 @@ func applyAll(t *testing.T, i *Instance, s *config.SQLServer, chs []resources.Ch
 			t.Fatalf("apply %s (%s): %v", ch.Address, ch.Kind, err)
 		}
 		if ch.Kind != KindRestart && ch.Kind != KindVerify {
-			prior[ch.Address] = resources.Prior{Attributes: res.Attributes}
+			prior[ch.Address] = resources.Prior(res)
 		}
 	}
 	return prior, progress
@@ -415,5 +415,33 @@ func TestLabWindowsRefresh(t *testing.T) {
 	}
 	if !strings.Contains(chs[2].Steps[0].Text, "foreach ($flag in @(9567))") {
 		t.Errorf("flags step %s", chs[2].Steps[0].Text)
+	}
+}
+
+// What apply records for HADR and trace flags equals what the next plan
+// observes, so converging leaves no drift behind.
+func TestLabResultsMatchNextPlan(t *testing.T) {
+	l := startLab(t, "2019-cu22-linux")
+	s := l.config()
+	i := l.open(t, s)
+	o, err := i.Refresh(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	chs, _ := Diff(s, o, nil, testSalt)
+	prior, _ := applyAll(t, i, s, chs, map[string]resources.Prior{})
+	o, _ = i.Refresh(context.Background())
+	next, _ := Diff(s, o, prior, testSalt)
+	for _, c := range next {
+		if c.Kind == KindVerify || c.Kind == KindRestart {
+			t.Errorf("unexpected %s", c.Kind)
+			continue
+		}
+		got := prior[c.Address].Attributes
+		for k, v := range c.Before {
+			if !reflect.DeepEqual(got[k], v) {
+				t.Errorf("%s.%s: recorded %v, observed %v", c.Address, k, got[k], v)
+			}
+		}
 	}
 }
