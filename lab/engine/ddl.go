@@ -25,6 +25,8 @@ func (s *Session) execDBCC(x *dbccStmt) *sqlError {
 				only = append(only, a)
 			}
 		}
+		// Bare TRACESTATUS and TRACESTATUS(-1) both list global and session
+		// flags, as current SQL Server does.
 		_ = global
 		i.mu.Lock()
 		set := map[int]bool{}
@@ -75,7 +77,7 @@ func (s *Session) execDBCC(x *dbccStmt) *sqlError {
 				continue
 			}
 			if a <= 0 || a > 32767 {
-				return errf(2520, 16, "Could not find database ID %d, name '%d'. The database may be offline. Wait a few minutes and try again.", a, a)
+				return errf(2526, 16, "Incorrect DBCC statement. Check the documentation for the correct DBCC syntax and options.")
 			}
 			flags = append(flags, a)
 		}

@@ -62,9 +62,6 @@ func (c *evalCtx) resolve(parts []string) (*evalCtx, int, colType, *sqlError) {
 		found := -1
 		var ty colType
 		for _, bt := range x.sc.tables {
-			if qual != "" && qual != bt.alias && !(bt.alias == "" || len(parts) > 2) && qual != bt.name {
-				continue
-			}
 			if qual != "" && qual != bt.alias && qual != bt.name {
 				continue
 			}

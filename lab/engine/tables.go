@@ -21,8 +21,6 @@ func b2i(b bool) int64 {
 	return 0
 }
 
-func timePtr(t interface{ IsZero() bool }) any { return t }
-
 // lookupTable resolves a (multi-part) table name to a materialised view of
 // the catalogue.
 func (s *Session) lookupTable(parts []string) (*table, *sqlError) {
