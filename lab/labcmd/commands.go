@@ -271,16 +271,14 @@ func faultCommand() *command {
 	var hangs, clear bool
 	return &command{
 		name: "fault", usage: "NAME [-latency D] [-drop-at N] [-error-at N] [-restart-hangs] [-clear]", summary: "inject faults into a running server",
-		help: `Changes the faults of one running server; flags not given stay as they are.
-  -latency D        every round trip (batch or RPC) waits D first (0 turns it off)
-  -drop-at N        the connection running the Nth statement from now is dropped (once)
-  -error-at N       the Nth statement from now fails with error 50000 (once)
-  -restart-hangs    the next restart stops the server and never brings it back
-  -clear            clear all faults first
-Prints the faults now armed.`,
+		help: `Changes the faults of one running server (sql01 or mi01); flags not given
+stay as they are. -drop-at and -error-at count statements from now and fire
+once; the injected error is number 50000, severity 16. -restart-hangs makes
+the next restart stop the server for good (clear it, then restart again).
+-latency 0 turns the latency off. Prints the faults now armed.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
-			fs.DurationVar(&latency, "latency", 0, "`delay` before every round trip")
+			fs.DurationVar(&latency, "latency", 0, "`delay` before every round trip (batch or RPC)")
 			fs.Int64Var(&dropAt, "drop-at", 0, "drop the connection on the `N`th statement from now")
 			fs.Int64Var(&errorAt, "error-at", 0, "fail the `N`th statement from now")
 			fs.BoolVar(&hangs, "restart-hangs", false, "the next restart never comes back (-restart-hangs=false to unset)")
