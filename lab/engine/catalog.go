@@ -44,8 +44,6 @@ type database struct {
 	Pages            int64  `json:"pages"`
 }
 
-func (d *database) system() bool { return d.ID <= 4 }
-
 type secretHash struct {
 	Salt string `json:"salt"`
 	Hash string `json:"hash"`

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +74,6 @@ type Instance struct {
 	log       []LoggedStatement
 	nextSPID  int
 	startedAt time.Time
-	dirty     bool
 
 	panics  atomic.Int64 // recovered panics (the fuzz target asserts none)
 	agentWG sync.WaitGroup
@@ -244,17 +242,6 @@ func (i *Instance) NewSession() *Session {
 	defer i.mu.Unlock()
 	i.nextSPID++
 	return &Session{inst: i, db: "master", spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
-}
-
-func (i *Instance) sortedGlobalFlags() []int {
-	var out []int
-	for f, on := range i.global {
-		if on {
-			out = append(out, f)
-		}
-	}
-	sort.Ints(out)
-	return out
 }
 
 func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

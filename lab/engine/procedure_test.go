@@ -174,7 +174,7 @@ func TestProcedureSQLServerBlocks(t *testing.T) {
 	}
 
 	// The test endpoint, then its removal.
-	r = mustRun(t, s, procTestEndpoint)
+	mustRun(t, s, procTestEndpoint)
 	if !l.host.isOpen(5022) {
 		t.Error("endpoint not listening")
 	}

@@ -78,8 +78,6 @@ func (r *reader) ucs2(n int) string {
 // bvarchar reads a B_VARCHAR: a byte count of UTF-16 units, then the text.
 func (r *reader) bvarchar() string { return r.ucs2(int(r.u8())) }
 
-// usvarchar reads a US_VARCHAR: a uint16 count of UTF-16 units, then the text.
-func (r *reader) usvarchar() string { return r.ucs2(int(r.u16())) }
 
 func decodeUCS2(b []byte) string {
 	u := make([]uint16, len(b)/2)

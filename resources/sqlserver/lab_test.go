@@ -280,7 +280,7 @@ func TestLabErrors(t *testing.T) {
 	s := l.config()
 	s.Auth.Password = "Wr0ng-Secret-Pass"
 	_, err := Open(ctx, s, nil)
-	want := "sql_server.sql01 (127.0.0.1:" + strconv.Itoa(l.port) + "): login failed for user 'sa' (SQL Server error 18456)"
+	want := "sql_server.sql01 (127.0.0.1:" + strconv.Itoa(l.port) + "): Login failed for user 'sa'. (SQL Server error 18456)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
@@ -317,7 +317,7 @@ func TestLabErrors(t *testing.T) {
 	}
 	_, err = i.Apply(ctx, s, sales, testSalt, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "database.sales: backup to /no/such/dir/sales_") ||
-		!strings.Contains(err.Error(), "cannot open backup device") || !strings.HasSuffix(err.Error(), "(SQL Server error 3201)") {
+		!strings.Contains(err.Error(), "Cannot open backup device") || !strings.HasSuffix(err.Error(), "(SQL Server error 3201)") {
 		t.Fatalf("err = %v", err)
 	}
 	if SQLErrorNumber(err) != 3201 {

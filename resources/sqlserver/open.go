@@ -240,10 +240,7 @@ func sqlText(e mssql.Error) string {
 		first = e.All[0]
 	}
 	msg := strings.TrimPrefix(first.Message, "login error: ")
-	msg = strings.TrimSuffix(strings.TrimSpace(msg), ".")
-	if len(msg) > 1 && msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z' {
-		msg = strings.ToLower(msg[:1]) + msg[1:]
-	}
+	msg = strings.TrimSpace(msg)
 	return fmt.Sprintf("%s (SQL Server error %d)", msg, first.Number)
 }
 

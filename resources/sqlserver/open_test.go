@@ -75,13 +75,13 @@ func TestSQLText(t *testing.T) {
 		{Number: 3201, Message: "Cannot open backup device '/x/a.bak'. Operating system error 3(The system cannot find the path specified.)."},
 		{Number: 3013, Message: "BACKUP DATABASE is terminating abnormally."},
 	}}
-	if got, want := sqlText(e), "cannot open backup device '/x/a.bak'. Operating system error 3(The system cannot find the path specified.) (SQL Server error 3201)"; got != want {
+	if got, want := sqlText(e), "Cannot open backup device '/x/a.bak'. Operating system error 3(The system cannot find the path specified.). (SQL Server error 3201)"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	if got := sqlText(mssql.Error{Number: 18456, Message: "login error: Login failed for user 'sa'."}); got != "login failed for user 'sa' (SQL Server error 18456)" {
+	if got := sqlText(mssql.Error{Number: 18456, Message: "login error: Login failed for user 'sa'."}); got != "Login failed for user 'sa'. (SQL Server error 18456)" {
 		t.Errorf("got %s", got)
 	}
-	if got := sqlText(mssql.Error{Number: 5058, Message: "ALTER DATABASE failed."}); got != "ALTER DATABASE failed (SQL Server error 5058)" {
+	if got := sqlText(mssql.Error{Number: 5058, Message: "ALTER DATABASE failed."}); got != "ALTER DATABASE failed. (SQL Server error 5058)" {
 		t.Errorf("got %s", got)
 	}
 }
