@@ -47,7 +47,7 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	}
 	defer lk.Unlock()
 
-	sess := plan.NewSession(sqlServerConnector(w.log))
+	sess := plan.NewSession(plan.SQLServerConnector(w.log))
 	defer sess.Close()
 	p, code := w.build(ctx, st, sess, *refreshOnly)
 	if p == nil {
@@ -118,7 +118,7 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	}
 	defer lk.Unlock()
 
-	sess := plan.NewSession(sqlServerConnector(w.log))
+	sess := plan.NewSession(plan.SQLServerConnector(w.log))
 	defer sess.Close()
 
 	var p *plan.Plan

@@ -1,4 +1,4 @@
-package main
+package plan
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/milink/milink/config"
-	"github.com/milink/milink/plan"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/sqlserver"
 )
 
-// sqlServerConnector opens the real SQL Server driver for the planner.
-func sqlServerConnector(log hclog.Logger) plan.Connector {
-	return func(ctx context.Context, s *config.SQLServer) (plan.Driver, error) {
+// SQLServerConnector opens the real SQL Server driver (resources/sqlserver)
+// for the planner.
+func SQLServerConnector(log hclog.Logger) Connector {
+	return func(ctx context.Context, s *config.SQLServer) (Driver, error) {
 		inst, err := sqlserver.Open(ctx, s, log.Named(s.Name))
 		if err != nil {
 			return nil, err
@@ -24,12 +24,12 @@ func sqlServerConnector(log hclog.Logger) plan.Connector {
 	}
 }
 
-// sqlServerDriver adapts resources/sqlserver to plan.Driver: refresh, the
+// sqlServerDriver adapts resources/sqlserver to Driver: refresh, the
 // version gate, then the diff.
 type sqlServerDriver struct{ inst *sqlserver.Instance }
 
-func (d sqlServerDriver) Plan(ctx context.Context, s *config.SQLServer, prior map[string]resources.Prior, salt string) (plan.Server, []resources.Change, hcl.Diagnostics) {
-	srv := plan.Server{Name: s.Name, Address: s.Address}
+func (d sqlServerDriver) Plan(ctx context.Context, s *config.SQLServer, prior map[string]resources.Prior, salt string) (Server, []resources.Change, hcl.Diagnostics) {
+	srv := Server{Name: s.Name, Address: s.Address}
 	obs, err := d.inst.Refresh(ctx)
 	if err != nil {
 		return srv, nil, hcl.Diagnostics{{
