@@ -23,17 +23,13 @@ const (
 var DefaultTraceFlags = []int{1800, 9567}
 
 // DefaultRestartCommand is the command restarting SQL Server for an OS and
-// instance name ("" for the default instance).
+// instance name ("" for the default instance). On Windows it is empty: the
+// host driver then runs its own script, which restarts the service and
+// starts again the dependent services (SQL Server Agent) that were running;
+// a bare Restart-Service -Force would leave them stopped.
 func DefaultRestartCommand(os, instance string) []string {
 	if os == "windows" {
-		// Single quotes keep PowerShell from expanding the $ of a named
-		// instance's service name.
-		service := "MSSQLSERVER"
-		if instance != "" {
-			service = "'MSSQL$" + instance + "'"
-		}
-		return []string{"powershell.exe", "-NoProfile", "-NonInteractive", "-Command",
-			"Restart-Service -Name " + service + " -Force"}
+		return nil
 	}
 	return []string{"systemctl", "restart", "mssql-server"}
 }

@@ -123,9 +123,9 @@ database "sales" {
 func TestDefaults(t *testing.T) {
 	linuxDefaults := Host{OS: "linux", Transport: "local", MssqlConf: DefaultMssqlConf, MssqlConfTool: DefaultMssqlConfTool,
 		RestartCommand: []string{"systemctl", "restart", "mssql-server"}, RestartTimeout: 5 * time.Minute}
-	windowsPS := func(svc string) []string {
-		return []string{"powershell.exe", "-NoProfile", "-NonInteractive", "-Command", "Restart-Service -Name " + svc + " -Force"}
-	}
+	// On Windows the host driver's own restart script runs (it restarts
+	// dependent services too), so the configured command stays empty.
+	windowsPS := func(string) []string { return nil }
 	tests := []struct {
 		name     string
 		instance string
@@ -135,9 +135,9 @@ func TestDefaults(t *testing.T) {
 		{"no host block", "", "", linuxDefaults},
 		{"empty host block", "", "host {}", linuxDefaults},
 		{"windows default instance", "", `host { os = "windows" }`,
-			Host{OS: "windows", Transport: "local", RestartCommand: windowsPS("MSSQLSERVER"), RestartTimeout: 5 * time.Minute}},
+			Host{OS: "windows", Transport: "local", RestartCommand: windowsPS(""), RestartTimeout: 5 * time.Minute}},
 		{"windows named instance", "SALES", `host { os = "windows" }`,
-			Host{OS: "windows", Transport: "local", RestartCommand: windowsPS("'MSSQL$SALES'"), RestartTimeout: 5 * time.Minute}},
+			Host{OS: "windows", Transport: "local", RestartCommand: windowsPS("SALES"), RestartTimeout: 5 * time.Minute}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,7 +44,8 @@ sql_server "sql2019" {
   host {
     os        = "windows"
     transport = "local"
-    # restart_command defaults to Restart-Service -Name 'MSSQL$SALES' -Force
+    # restart_command: by default milink's own PowerShell script restarts
+    # MSSQL$SALES and starts again the services that depend on it (SQL Agent).
     restart_timeout = "10m"
   }
 }

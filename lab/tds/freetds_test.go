@@ -17,6 +17,11 @@ import (
 func TestFreeTDS(t *testing.T) {
 	tsql, err := exec.LookPath("tsql")
 	if err != nil {
+		// CI installs freetds-bin and sets MILINK_REQUIRE_TSQL, so the
+		// cross-check cannot silently vanish there.
+		if os.Getenv("MILINK_REQUIRE_TSQL") != "" {
+			t.Fatal("tsql (FreeTDS) not on PATH, and MILINK_REQUIRE_TSQL is set")
+		}
 		t.Skip("tsql (FreeTDS) not on PATH")
 	}
 	_, addr := startServer(t, newTestHandler(), Options{ServerName: "LABFREETDS"})
