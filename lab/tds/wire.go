@@ -78,7 +78,6 @@ func (r *reader) ucs2(n int) string {
 // bvarchar reads a B_VARCHAR: a byte count of UTF-16 units, then the text.
 func (r *reader) bvarchar() string { return r.ucs2(int(r.u8())) }
 
-
 func decodeUCS2(b []byte) string {
 	u := make([]uint16, len(b)/2)
 	for i := range u {
