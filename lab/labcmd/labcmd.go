@@ -73,6 +73,8 @@ Commands:
 	for _, c := range cmds {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
+	// demo lives in cmd/milink (it runs plan and apply), but belongs here.
+	fmt.Fprintf(w, "  %-9s %s\n", "demo", "start a fresh lab, plan, apply, plan again (no changes), stop")
 	fmt.Fprint(w, "\nRun \"milink lab COMMAND -h\" for a command's flags.\n")
 }
 
