@@ -219,7 +219,6 @@ func drift(prev *state.Resource, ch resources.Change) (resources.Change, bool) {
 		Action:  resources.Update,
 		Before:  before,
 		After:   after,
-		Reason:  "changed outside milink",
 	}, true
 }
 
