@@ -2,7 +2,9 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/milink/milink/config"
@@ -23,74 +25,173 @@ type StateWriter interface {
 	Save(ctx context.Context, s *state.State) error
 }
 
-// Apply runs the plan's changes in order against the instances, recording
-// each result in st and saving it after each change. It stops at the first
-// failure; what was done before it stays recorded.
+// ApplyOptions tune ApplyWith.
+type ApplyOptions struct {
+	// Parallelism bounds how many instances are changed at once (default 8).
+	Parallelism int
+}
+
+// Apply is ApplyWith with the default options.
 func Apply(ctx context.Context, p *Plan, cfg *config.Config, st *state.State, sw StateWriter, sess *Session, ev Events) error {
+	return ApplyWith(ctx, p, cfg, st, sw, sess, ev, ApplyOptions{})
+}
+
+// ApplyWith runs the plan. Each instance's changes run in plan order, one
+// at a time; different instances run concurrently (bounded), except that
+// an instance whose blocks depend on another instance's waits for it. Every
+// result is recorded in st and saved at once, so nothing done is forgotten
+// when a later step fails. A failure stops its own instance and those that
+// depend on it; independent instances carry on, and every failure is
+// returned.
+func ApplyWith(ctx context.Context, p *Plan, cfg *config.Config, st *state.State, sw StateWriter, sess *Session, ev Events, o ApplyOptions) error {
 	if p.RefreshOnly {
 		return applyRefresh(ctx, p, st, sw)
 	}
-	dirty := false
-	save := func() error {
-		if !dirty {
-			return nil
+	par := o.Parallelism
+	if par <= 0 {
+		par = 8
+	}
+	var servers []string
+	groups := map[string][]resources.Change{}
+	for _, ch := range p.Changes {
+		if _, ok := groups[ch.Server]; !ok {
+			servers = append(servers, ch.Server)
 		}
-		dirty = false
-		if err := sw.Save(ctx, st); err != nil {
-			return fmt.Errorf("saving state: %w", err)
-		}
+		groups[ch.Server] = append(groups[ch.Server], ch)
+	}
+	deps := serverDeps(cfg)
+	done := map[string]chan struct{}{}
+	for _, s := range servers {
+		done[s] = make(chan struct{})
+	}
+	r := &recorder{st: st, sw: sw}
+	var (
+		mu     sync.Mutex
+		failed = map[string]bool{}
+		errs   []error
+		wg     sync.WaitGroup
+	)
+	fail := func(server string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		failed[server] = true
+		errs = append(errs, err)
+	}
+	sem := make(chan struct{}, par)
+	for _, server := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[server])
+			for d := range deps[server] {
+				if ch, ok := done[d]; ok {
+					<-ch
+				}
+				mu.Lock()
+				f := failed[d]
+				mu.Unlock()
+				if f {
+					fail(server, fmt.Errorf("sql_server.%s: not changed, because sql_server.%s, which it depends on, failed", server, d))
+					return
+				}
+			}
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := applyServer(ctx, groups[server], cfg, r, sess, ev); err != nil {
+				fail(server, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// recorder serialises state updates from concurrent instances.
+type recorder struct {
+	mu sync.Mutex
+	st *state.State
+	sw StateWriter
+}
+
+// record stores attributes and saves the state if anything changed.
+func (r *recorder) record(ctx context.Context, ch resources.Change, attrs map[string]any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !record(r.st, ch, attrs) {
 		return nil
 	}
-	for _, ch := range p.Changes {
+	return r.save(ctx)
+}
+
+// forget removes an address that left management and saves.
+func (r *recorder) forget(ctx context.Context, addr string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.st.Get(addr) == nil {
+		return nil
+	}
+	r.st.Remove(addr)
+	return r.save(ctx)
+}
+
+func (r *recorder) save(ctx context.Context) error {
+	if err := r.sw.Save(ctx, r.st); err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	return nil
+}
+
+// applyServer runs one instance's changes in order, stopping at the first
+// failure.
+func applyServer(ctx context.Context, changes []resources.Change, cfg *config.Config, r *recorder, sess *Session, ev Events) error {
+	for _, ch := range changes {
 		switch ch.Action {
 		case resources.Forget:
-			st.Remove(ch.Address)
-			dirty = true
+			if err := r.forget(ctx, ch.Address); err != nil {
+				return err
+			}
 			continue
 		case resources.NoOp:
 			// Record managed objects that needed nothing, so the state
 			// knows them (and can see drift next time).
-			if ch.Kind != "restart" && ch.Kind != "verify" && ch.After != nil {
-				if record(st, ch, ch.After) {
-					dirty = true
+			if !transient(ch) && ch.After != nil {
+				if err := r.record(ctx, ch, ch.After); err != nil {
+					return err
 				}
 			}
 			continue
 		}
 		srv := cfg.Server(ch.Server)
 		if srv == nil {
-			_ = save()
 			return fmt.Errorf("%s: sql_server.%s is no longer in the configuration", ch.Address, ch.Server)
 		}
 		d, err := sess.Driver(ctx, srv)
 		if err != nil {
-			_ = save()
 			return err
 		}
 		ev.Start(ch)
 		start := time.Now()
-		res, err := d.Apply(ctx, srv, ch, st.Salt, func(msg string) { ev.Progress(ch, msg) })
+		res, err := d.Apply(ctx, srv, ch, r.st.Salt, func(msg string) { ev.Progress(ch, msg) })
 		ev.Done(ch, time.Since(start), err)
 		if err != nil {
-			if serr := save(); serr != nil {
-				return fmt.Errorf("%w (and %v)", err, serr)
-			}
 			return err
 		}
-		if ch.Kind != "restart" && ch.Kind != "verify" {
+		if !transient(ch) {
 			attrs := res.Attributes
 			if attrs == nil {
 				attrs = ch.After
 			}
-			record(st, ch, attrs)
-			dirty = true
-			if err := save(); err != nil {
+			if err := r.record(ctx, ch, attrs); err != nil {
 				return err
 			}
 		}
 	}
-	return save()
+	return nil
 }
+
+// transient changes (restart, verify) are steps, not objects: the state
+// does not keep them.
+func transient(ch resources.Change) bool { return ch.Kind == "restart" || ch.Kind == "verify" }
 
 // record stores the object's attributes; it reports whether anything
 // differs from what the state held, so that a run that changed nothing

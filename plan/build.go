@@ -264,9 +264,9 @@ func normalize(v any) any {
 	return v
 }
 
-// serverOrder sorts servers so that a server whose blocks depend on
-// another server's blocks comes after it; otherwise by name.
-func serverOrder(cfg *config.Config) ([]*config.SQLServer, hcl.Diagnostics) {
+// serverDeps maps each server to the servers its blocks depend on through
+// depends_on (dependencies within one server are its driver's business).
+func serverDeps(cfg *config.Config) map[string]map[string]bool {
 	owner := map[string]string{} // block address → server name
 	deps := map[string]map[string]bool{}
 	for _, s := range cfg.SQLServers {
@@ -307,6 +307,13 @@ func serverOrder(cfg *config.Config) ([]*config.SQLServer, hcl.Diagnostics) {
 			add(d.DependsOn)
 		}
 	}
+	return deps
+}
+
+// serverOrder sorts servers so that a server whose blocks depend on
+// another server's blocks comes after it; otherwise by name.
+func serverOrder(cfg *config.Config) ([]*config.SQLServer, hcl.Diagnostics) {
+	deps := serverDeps(cfg)
 	names := make([]string, 0, len(cfg.SQLServers))
 	for _, s := range cfg.SQLServers {
 		names = append(names, s.Name)

@@ -210,3 +210,78 @@ func TestSavedPlanStaleness(t *testing.T) {
 		t.Error("missing plan file loaded")
 	}
 }
+
+func TestApplyFleetFailureStopsOnlyItsInstanceAndDependents(t *testing.T) {
+	cfg := &config.Config{SQLServers: []*config.SQLServer{
+		{Name: "a"},
+		{Name: "b"},
+		{Name: "c", DependsOn: []string{"sql_server.a"}},
+	}}
+	drivers := map[string]*fakeDriver{
+		"a": {changes: labChanges("a")[:2], failAt: "hadr.a"},
+		"b": {changes: labChanges("b")[:2]},
+		"c": {changes: labChanges("c")[:2]},
+	}
+	sess := NewSession(func(_ context.Context, s *config.SQLServer) (Driver, error) { return drivers[s.Name], nil })
+	backend := state.NewLocal(filepath.Join(t.TempDir(), "milink.state.json"))
+	st := state.New()
+	p, diags := Build(context.Background(), cfg, st, sess, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	err := ApplyWith(context.Background(), p, cfg, st, backend, sess, nopEvents{}, ApplyOptions{Parallelism: 2})
+	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "sql_server.c: not changed, because sql_server.a") {
+		t.Fatalf("err = %v", err)
+	}
+	saved, _ := backend.Load(context.Background())
+	// a stopped after its master key; b finished; c never started.
+	if got := strings.Join(saved.Addresses(), ","); got != "hadr.b,master_key.a,master_key.b" {
+		t.Errorf("state has %s", got)
+	}
+	if len(drivers["c"].applied) != 0 {
+		t.Errorf("c applied %v although it depends on a, which failed", drivers["c"].applied)
+	}
+}
+
+func TestApplyRunsInstancesConcurrently(t *testing.T) {
+	// Two instances whose drivers each wait for the other to have started:
+	// with sequential apply this would deadlock (the test times out).
+	started := make(chan string, 2)
+	release := make(chan struct{})
+	cfg := &config.Config{SQLServers: []*config.SQLServer{{Name: "a"}, {Name: "b"}}}
+	mk := func(name string) Driver {
+		return &blockingDriver{name: name, started: started, release: release}
+	}
+	sess := NewSession(func(_ context.Context, s *config.SQLServer) (Driver, error) { return mk(s.Name), nil })
+	p := &Plan{Changes: []resources.Change{
+		{Address: "hadr.a", Kind: "hadr", Server: "a", Action: resources.Update, After: map[string]any{"enabled": true}},
+		{Address: "hadr.b", Kind: "hadr", Server: "b", Action: resources.Update, After: map[string]any{"enabled": true}},
+	}}
+	go func() {
+		<-started
+		<-started
+		close(release)
+	}()
+	backend := state.NewLocal(filepath.Join(t.TempDir(), "milink.state.json"))
+	if err := ApplyWith(context.Background(), p, cfg, state.New(), backend, sess, nopEvents{}, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type blockingDriver struct {
+	name    string
+	started chan string
+	release chan struct{}
+}
+
+func (b *blockingDriver) Plan(context.Context, *config.SQLServer, map[string]resources.Prior, string) (Server, []resources.Change, hcl.Diagnostics) {
+	return Server{}, nil, nil
+}
+
+func (b *blockingDriver) Apply(_ context.Context, _ *config.SQLServer, ch resources.Change, _ string, _ func(string)) (resources.Result, error) {
+	b.started <- b.name
+	<-b.release
+	return resources.Result{Attributes: ch.After}, nil
+}
+
+func (b *blockingDriver) Close() error { return nil }

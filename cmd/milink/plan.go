@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/milink/milink/plan"
@@ -78,7 +79,7 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 
 // build observes and plans, printing diagnostics.
 func (w *workspace) build(ctx context.Context, st *state.State, sess *plan.Session, refreshOnly bool) (*plan.Plan, int) {
-	p, diags := plan.Build(ctx, w.cfg, st, sess, plan.Options{RefreshOnly: refreshOnly, MilinkVersion: version})
+	p, diags := plan.Build(ctx, w.cfg, st, sess, plan.Options{RefreshOnly: refreshOnly, MilinkVersion: version, Concurrency: w.opts.parallelism})
 	w.diagnostics(diags)
 	if diags.HasErrors() {
 		fmt.Fprintln(w.g.io.err, "\nNothing was changed.")
@@ -156,7 +157,7 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	}
 	ev := &applyView{out: g.io.out, color: w.color}
 	fmt.Fprintln(g.io.out)
-	err := plan.Apply(ctx, p, w.cfg, st, w.backend, sess, ev)
+	err := plan.ApplyWith(ctx, p, w.cfg, st, w.backend, sess, ev, plan.ApplyOptions{Parallelism: c.parallelism})
 	if err != nil {
 		fmt.Fprintf(g.io.err, "\nError: %v\n\nThe state records every step that completed; run milink plan to see what is left.\n", err)
 		return exitError
@@ -184,10 +185,18 @@ func confirm(in io.Reader, out io.Writer) bool {
 	return strings.TrimSpace(line) == "yes"
 }
 
-// applyView prints what apply does, one line per event.
+// applyView prints what apply does, one line per event. Instances are
+// changed concurrently, so lines are written whole, under a lock.
 type applyView struct {
+	mu    sync.Mutex
 	out   io.Writer
 	color bool
+}
+
+func (v *applyView) printf(format string, a ...any) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fmt.Fprintf(v.out, format, a...)
 }
 
 func verbs(a resources.Action) (doing, done string) {
@@ -208,20 +217,20 @@ func verbs(a resources.Action) (doing, done string) {
 
 func (v *applyView) Start(ch resources.Change) {
 	doing, _ := verbs(ch.Action)
-	fmt.Fprintf(v.out, "%s: %s\n", v.bold(ch.Address), doing)
+	v.printf("%s: %s\n", v.bold(ch.Address), doing)
 }
 
 func (v *applyView) Progress(ch resources.Change, msg string) {
-	fmt.Fprintf(v.out, "%s: %s\n", ch.Address, msg)
+	v.printf("%s: %s\n", ch.Address, msg)
 }
 
 func (v *applyView) Done(ch resources.Change, elapsed time.Duration, err error) {
 	if err != nil {
-		fmt.Fprintf(v.out, "%s: failed after %s\n", v.bold(ch.Address), elapsed.Round(time.Second))
+		v.printf("%s: failed after %s\n", v.bold(ch.Address), elapsed.Round(time.Second))
 		return
 	}
 	_, done := verbs(ch.Action)
-	fmt.Fprintf(v.out, "%s: %s after %s\n", v.bold(ch.Address), done, elapsed.Round(time.Second))
+	v.printf("%s: %s after %s\n", v.bold(ch.Address), done, elapsed.Round(time.Second))
 }
 
 func (v *applyView) bold(s string) string {

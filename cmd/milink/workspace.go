@@ -30,6 +30,7 @@ type common struct {
 	verbose        bool
 	statePath      string
 	lockTimeout    time.Duration
+	parallelism    int
 }
 
 func (c *common) register(fs *flag.FlagSet, withState bool) {
@@ -40,6 +41,7 @@ func (c *common) register(fs *flag.FlagSet, withState bool) {
 	if withState {
 		fs.StringVar(&c.statePath, "state", "", "Path of the state file (default DIR/milink.state.json).")
 		fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "How long to wait for the state lock, e.g. 30s (default: fail at once).")
+		fs.IntVar(&c.parallelism, "parallelism", 8, "How many instances to read or change at once.")
 	}
 }
 
