@@ -325,7 +325,6 @@ func (l *loader) readVarFile(path string) {
 	if f == nil {
 		return
 	}
-	l.src.files[path] = f
 	attrs, diags := f.Body.JustAttributes()
 	l.diags = append(l.diags, diags...)
 	names := make([]string, 0, len(attrs))
@@ -333,6 +332,21 @@ func (l *loader) readVarFile(path string) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	// Diagnostics print the source line of a value; for a sensitive
+	// variable that line is the secret. The copy kept for snippets has
+	// those values masked.
+	masked := append([]byte(nil), f.Bytes...)
+	for _, name := range names {
+		if v, ok := l.vars[name]; ok && v.sensitive {
+			r := attrs[name].Expr.Range()
+			for i := r.Start.Byte; i < r.End.Byte && i < len(masked); i++ {
+				if masked[i] != '\n' {
+					masked[i] = '*'
+				}
+			}
+		}
+	}
+	l.src.files[path] = &hcl.File{Body: f.Body, Bytes: masked, Nav: f.Nav}
 	for _, name := range names {
 		a := attrs[name]
 		v, ok := l.vars[name]
