@@ -13,16 +13,17 @@ import (
 
 const showHelp = `show [options] [PLAN_FILE]
 
-Without an argument, prints every object in the state. With a plan file
-from 'milink plan -out', prints that plan (-json: as versioned JSON).`
+Without an argument, prints every object in the state (-json: the state
+document). With a plan file from 'milink plan -out', prints that plan
+(-json: as versioned JSON).`
 
 func cmdShow(ctx context.Context, g *globals, args []string) int {
 	fs := newFlags(g, "show", showHelp)
-	asJSON := fs.Bool("json", false, "Print a plan file as versioned JSON.")
+	asJSON := fs.Bool("json", false, "Print as JSON: the plan file's versioned JSON, or the state document.")
 	noColor := fs.Bool("no-color", false, "Never use colour.")
 	verbose := fs.Bool("verbose", false, "Show the exact T-SQL and commands of every step.")
 	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
-	if ok, code := parseFlags(fs, args); !ok {
+	if ok, code := fs.parse(args); !ok {
 		return code
 	}
 	opts := render.Options{Color: render.UseColor(*noColor, g.io.outFile), Verbose: *verbose, Width: 100}
@@ -40,12 +41,19 @@ func cmdShow(ctx context.Context, g *globals, args []string) int {
 		render.Plan(g.io.out, p, opts)
 		return exitOK
 	}
-	if *asJSON {
-		return g.errorf("show -json needs a plan file")
-	}
 	st, err := g.backend(*statePath).Load(ctx)
 	if err != nil {
 		return g.errorf("%v", err)
+	}
+	if *asJSON {
+		// The state document as stored: it holds fingerprints of secrets,
+		// never secrets.
+		data, err := state.Encode(st)
+		if err != nil {
+			return g.errorf("%v", err)
+		}
+		g.io.out.Write(data)
+		return exitOK
 	}
 	if len(st.Resources) == 0 {
 		fmt.Fprintln(g.io.out, "The state is empty: milink manages nothing here yet.")
@@ -79,17 +87,17 @@ func cmdState(ctx context.Context, g *globals, args []string) int {
 	fs := newFlags(g, "state", stateHelp)
 	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
 	noColor := fs.Bool("no-color", false, "Never use colour.")
-	if ok, code := parseFlags(fs, args); !ok {
+	if ok, code := fs.parse(args); !ok {
 		return code
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		fs.Usage()
+		fs.usage(g.io.err)
 		return exitError
 	}
 	// Flags may also follow the subcommand.
 	sub := rest[0]
-	if ok, code := parseFlags(fs, rest[1:]); !ok {
+	if ok, code := fs.parse(rest[1:]); !ok {
 		return code
 	}
 	rest = fs.Args()
@@ -122,8 +130,8 @@ references and variables. Connects to nothing.`
 func cmdValidate(_ context.Context, g *globals, args []string) int {
 	var c common
 	fs := newFlags(g, "validate", validateHelp)
-	c.register(fs, false)
-	if ok, code := parseFlags(fs, args); !ok {
+	c.register(fs.FlagSet, false)
+	if ok, code := fs.parse(args); !ok {
 		return code
 	}
 	w, code := g.openWorkspace(&c)
@@ -142,7 +150,7 @@ nothing and exits 3 if any file needs formatting (listing them).`
 func cmdFmt(_ context.Context, g *globals, args []string) int {
 	fs := newFlags(g, "fmt", fmtHelp)
 	check := fs.Bool("check", false, "List files that need formatting; exit 3 if any; change nothing.")
-	if ok, code := parseFlags(fs, args); !ok {
+	if ok, code := fs.parse(args); !ok {
 		return code
 	}
 	changed, diags, err := config.FormatDir(g.dir(), *check)
@@ -173,11 +181,11 @@ refused the lock.`
 func cmdForceUnlock(ctx context.Context, g *globals, args []string) int {
 	fs := newFlags(g, "force-unlock", unlockHelp)
 	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
-	if ok, code := parseFlags(fs, args); !ok {
+	if ok, code := fs.parse(args); !ok {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
+		fs.usage(g.io.err)
 		return exitError
 	}
 	if err := g.backend(*statePath).ForceUnlock(ctx, fs.Arg(0)); err != nil {

@@ -37,7 +37,7 @@ func cmdLabDemo(ctx context.Context, g *globals, args []string) int {
 	dir := fs.String("dir", "", "Directory for the demo's configuration, lab and state (default: a new temporary directory).")
 	keep := fs.Bool("keep", false, "Leave the lab running at the end (stop it with: milink -chdir=DIR lab down).")
 	address := fs.String("address", "", "First loopback address of the lab (default the lab's, 127.0.0.2).")
-	if ok, code := parseFlags(fs, args); !ok {
+	if ok, code := fs.parse(args); !ok {
 		return code
 	}
 	if *dir == "" {

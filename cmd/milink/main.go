@@ -145,27 +145,44 @@ func (g *globals) dir() string {
 	return "."
 }
 
-// newFlags makes a subcommand's flag set whose -help prints the given text.
-func newFlags(g *globals, name, help string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(g.io.err)
-	fs.Usage = func() {
-		fmt.Fprintf(g.io.err, "Usage: milink %s\n\nOptions:\n", strings.TrimSpace(help))
-		fs.PrintDefaults()
-	}
-	return fs
+// cmdFlags is a subcommand's flag set with its help text.
+type cmdFlags struct {
+	*flag.FlagSet
+	g    *globals
+	help string
 }
 
-// parseFlags parses and reports whether the command should go on; the exit
-// code to return otherwise.
-func parseFlags(fs *flag.FlagSet, args []string) (bool, int) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return false, exitOK
-		}
-		return false, exitError
+// newFlags makes a subcommand's flag set whose -help prints the given text.
+func newFlags(g *globals, name, help string) *cmdFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// parse prints: help asked for goes to stdout, mistakes to stderr.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &cmdFlags{FlagSet: fs, g: g, help: help}
+}
+
+// usage prints the command's help and its options.
+func (f *cmdFlags) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: milink %s\n\nOptions:\n", strings.TrimSpace(f.help))
+	f.SetOutput(w)
+	f.PrintDefaults()
+	f.SetOutput(io.Discard)
+}
+
+// parse parses args and reports whether the command should go on; if not,
+// the exit code to return.
+func (f *cmdFlags) parse(args []string) (bool, int) {
+	err := f.Parse(args)
+	switch {
+	case err == nil:
+		return true, 0
+	case errors.Is(err, flag.ErrHelp):
+		f.usage(f.g.io.out)
+		return false, exitOK
 	}
-	return true, 0
+	fmt.Fprintf(f.g.io.err, "Error: %v\n\n", err)
+	f.usage(f.g.io.err)
+	return false, exitError
 }
 
 func cmdVersion(_ context.Context, g *globals, _ []string) int {

@@ -27,12 +27,12 @@ Exit codes: 0 success, 1 error; with -detailed-exitcode 0 no changes,
 func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	var c common
 	fs := newFlags(g, "plan", planHelp)
-	c.register(fs, true)
+	c.register(fs.FlagSet, true)
 	out := fs.String("out", "", "Save the plan to this file, for 'milink apply FILE'.")
 	asJSON := fs.Bool("json", false, "Print the plan as versioned JSON instead of text.")
 	detailed := fs.Bool("detailed-exitcode", false, "Exit 2 when the plan has changes, 0 when it has none.")
 	refreshOnly := fs.Bool("refresh-only", false, "Only show what changed outside milink since the last apply.")
-	if ok, code := parseFlags(fs, args); !ok {
+	if ok, code := fs.parse(args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -100,10 +100,10 @@ asking; it is refused if the state or configuration changed since.`
 func cmdApply(ctx context.Context, g *globals, args []string) int {
 	var c common
 	fs := newFlags(g, "apply", applyHelp)
-	c.register(fs, true)
+	c.register(fs.FlagSet, true)
 	auto := fs.Bool("auto-approve", false, "Do not ask for confirmation.")
 	refreshOnly := fs.Bool("refresh-only", false, "Record in the state what changed outside milink; change nothing on any server.")
-	if ok, code := parseFlags(fs, args); !ok {
+	if ok, code := fs.parse(args); !ok {
 		return code
 	}
 	if fs.NArg() > 1 {
