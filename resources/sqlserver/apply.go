@@ -338,6 +338,12 @@ func (i *Instance) backup(ctx context.Context, q string, progress func(string)) 
 	if err := rows.Err(); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		errs = append(errs, err)
 	}
+	// A cancelled context ends the message loop as if the reply were
+	// complete (sqlexp returns MsgNextResultSet); only the context tells
+	// that the backup was not seen to finish.
+	if err := ctx.Err(); err != nil && len(errs) == 0 {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return errs[0] // the first is the cause (3201 before 3013)
 	}
