@@ -75,22 +75,64 @@ func (i *Instance) applyMasterKey(ctx context.Context, s *config.SQLServer, ch r
 	return resources.Result{Attributes: map[string]any{"exists": true, "password": resources.Fingerprint(salt, pw)}}, nil
 }
 
-// startup re-reads what is configured now (a re-run may find it done).
-func (i *Instance) startup(ctx context.Context) (*Observed, error) {
-	return i.Refresh(ctx)
+// startup re-reads only what is configured now for the next start (a
+// re-run may find it done): mssql.conf on Linux, which costs no round
+// trip; the registry rows on Windows, one small query. The running values
+// are not needed here: the plan's After already says what they will be.
+func (i *Instance) startup(ctx context.Context) (host.Startup, error) {
+	if i.linux != nil {
+		st, err := i.linux.ReadStartup(ctx)
+		if err != nil {
+			return host.Startup{}, fmt.Errorf("%s: reading the startup settings: %w", i.s.Addr(), err)
+		}
+		return st, nil
+	}
+	if err := i.ensureConn(ctx); err != nil {
+		return host.Startup{}, err
+	}
+	rows, err := i.conn.QueryContext(ctx, registrySQL)
+	if err != nil {
+		return host.Startup{}, sqlError(i.s, i.s.Addr(), "reading the startup parameters", err)
+	}
+	sets, err := readSets(rows)
+	rows.Close()
+	if err != nil {
+		return host.Startup{}, sqlError(i.s, i.s.Addr(), "reading the startup parameters", err)
+	}
+	var reg []host.RegistryValue
+	for _, rs := range sets {
+		reg = append(reg, registryRows(rs)...)
+	}
+	st, err := host.StartupFromRegistry(reg)
+	if err != nil {
+		return host.Startup{}, fmt.Errorf("%s: reading the startup settings: %w", i.s.Addr(), err)
+	}
+	return st, nil
+}
+
+// planned is an attribute of the plan's After, else of its Before (a
+// saved plan from an older milink), else def.
+func planned(ch resources.Change, attr string, def any) any {
+	if v, ok := ch.After[attr]; ok {
+		return v
+	}
+	if v, ok := ch.Before[attr]; ok {
+		return v
+	}
+	return def
 }
 
 func (i *Instance) applyHadr(ctx context.Context, s *config.SQLServer, ch resources.Change) (resources.Result, error) {
 	if s.Hadr == nil {
 		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
 	}
-	o, err := i.startup(ctx)
+	st, err := i.startup(ctx)
 	if err != nil {
 		i.settingFailed = true
 		return resources.Result{}, err
 	}
 	want := s.Hadr.Enabled
-	if o.HadrConfigured != want {
+	if st.Hadr != want {
 		if err := i.setHadr(ctx, want); err != nil {
 			i.settingFailed = true
 			return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
@@ -98,10 +140,7 @@ func (i *Instance) applyHadr(ctx context.Context, s *config.SQLServer, ch resour
 	}
 	// The running value is what the plan expects once its restart ran (the
 	// verify change checks it), so that the next plan sees no drift.
-	running := any(o.HadrRunning)
-	if v, ok := ch.After["enabled_running"]; ok {
-		running = v
-	}
+	running := planned(ch, "enabled_running", want)
 	return resources.Result{Attributes: map[string]any{"enabled_running": running, "enabled_configured": want}}, nil
 }
 
@@ -122,16 +161,16 @@ func (i *Instance) applyTraceFlags(ctx context.Context, s *config.SQLServer, ch 
 	if tf == nil {
 		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
 	}
-	o, err := i.startup(ctx)
+	st, err := i.startup(ctx)
 	if err != nil {
 		i.settingFailed = true
 		return resources.Result{}, err
 	}
 	want := host.SortedFlags(tf.Flags)
-	add := minus(want, o.FlagsConfigured)
+	add := minus(want, st.TraceFlags)
 	var remove []int
 	if tf.Exclusive {
-		remove = minus(o.FlagsConfigured, want)
+		remove = minus(st.TraceFlags, want)
 	}
 	if len(add)+len(remove) > 0 {
 		var step resources.Step
@@ -146,11 +185,8 @@ func (i *Instance) applyTraceFlags(ctx context.Context, s *config.SQLServer, ch 
 			return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
 		}
 	}
-	configured := minus(union(o.FlagsConfigured, want), remove)
-	running := any(intsAny(o.FlagsRunning))
-	if v, ok := ch.After["running"]; ok { // as for HADR: after the restart
-		running = v
-	}
+	configured := minus(union(st.TraceFlags, want), remove)
+	running := planned(ch, "running", intsAny(want)) // as for HADR: after the restart
 	return resources.Result{Attributes: map[string]any{"running": running, "configured": intsAny(configured)}}, nil
 }
 
@@ -264,16 +300,28 @@ func (i *Instance) applyDatabase(ctx context.Context, s *config.SQLServer, ch re
 	if name == "" {
 		name = db.Name
 	}
-	o, err := i.Refresh(ctx)
+	// The name as the server spells it (the plan found it ignoring case).
+	if n, ok := ch.Before["name"].(string); ok && strings.EqualFold(n, name) {
+		name = n
+	}
+	// Re-read just this database: a re-run after a crash then does only
+	// what is still missing.
+	d, ok, err := i.readDatabase(ctx, ch.Address, name)
 	if err != nil {
 		return resources.Result{}, err
 	}
-	d, ok := o.Database(name)
 	if !ok {
 		return resources.Result{}, fmt.Errorf("%s: database %s does not exist on %s", ch.Address, QuoteIdent(name), s.Addr())
 	}
 	attrs := map[string]any{"name": d.Name, "recovery_model": d.RecoveryModel, "last_full_backup": rfc3339(d.LastFullBackup)}
 	recovery := d.RecoveryModel != "FULL"
+	needBackup := backupNeeded(d, recovery) != "" && db.Backup != nil && db.Backup.Directory != ""
+	if (recovery || needBackup) && d.State != "" && d.State != "ONLINE" {
+		return resources.Result{}, fmt.Errorf("%s: database %s is %s; it must be ONLINE to be prepared for the link", ch.Address, QuoteIdent(d.Name), d.State)
+	}
+	if recovery && d.ReadOnly {
+		return resources.Result{}, fmt.Errorf("%s: database %s is read-only; its recovery model (%s) cannot be set to FULL", ch.Address, QuoteIdent(d.Name), d.RecoveryModel)
+	}
 	if recovery {
 		q := RecoveryFullSQL(d.Name)
 		if err := i.exec(ctx, q, q); err != nil {
@@ -281,24 +329,43 @@ func (i *Instance) applyDatabase(ctx context.Context, s *config.SQLServer, ch re
 		}
 		attrs["recovery_model"] = "FULL"
 	}
-	if backupNeeded(d, recovery) != "" && db.Backup != nil && db.Backup.Directory != "" {
+	if needBackup {
 		file := BackupFile(db.Backup.Directory, d.Name, s.Host.OS, i.now())
 		progress(fmt.Sprintf("backing up %s to %s", ch.Address, file))
 		if err := i.backup(ctx, BackupSQL(d.Name, file, db.Backup.Checksum, db.Backup.Compression), progress); err != nil {
 			return resources.Result{}, sqlError(s, ch.Address, "backup to "+file+" failed", err)
 		}
 		attrs["backup_file"] = file
-		// The backup's own finish time, as msdb recorded it.
-		if o2, err := i.Refresh(ctx); err == nil {
-			if d2, ok := o2.Database(name); ok && !d2.LastFullBackup.IsZero() {
-				attrs["last_full_backup"] = rfc3339(d2.LastFullBackup)
-			}
+		// The backup's own finish time, as msdb recorded it (the next
+		// plan compares with exactly that).
+		if d2, ok, err := i.readDatabase(ctx, ch.Address, d.Name); err == nil && ok && !d2.LastFullBackup.IsZero() {
+			attrs["last_full_backup"] = rfc3339(d2.LastFullBackup)
 		}
 		if attrs["last_full_backup"] == "" {
 			attrs["last_full_backup"] = rfc3339(i.now())
 		}
 	}
 	return resources.Result{Attributes: attrs}, nil
+}
+
+// readDatabase reads one database in one round trip (DatabaseSQL).
+func (i *Instance) readDatabase(ctx context.Context, addr, name string) (DatabaseState, bool, error) {
+	if err := i.ensureConn(ctx); err != nil {
+		return DatabaseState{}, false, err
+	}
+	q := DatabaseSQL(name)
+	i.log.Debug("executing", "sql", q)
+	rows, err := i.conn.QueryContext(ctx, q)
+	if err != nil {
+		return DatabaseState{}, false, sqlError(i.s, addr, "reading the database", err)
+	}
+	sets, err := readSets(rows)
+	rows.Close()
+	if err != nil {
+		return DatabaseState{}, false, sqlError(i.s, addr, "reading the database", err)
+	}
+	d, ok := parseDatabase(sets)
+	return d, ok, nil
 }
 
 func rfc3339(t time.Time) string {

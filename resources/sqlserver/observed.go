@@ -172,35 +172,13 @@ func parseSets(sets []resultSet) (*Observed, error) {
 			o.MasterKey = len(rs.rows) > 0
 		case rs.col("database_id") >= 0:
 			seen["databases"] = true
-			n, id, rm, sd, ro, lsn := rs.col("name"), rs.col("database_id"), rs.col("recovery_model_desc"), rs.col("state_desc"), rs.col("is_read_only"), rs.col("last_log_backup_lsn")
-			for _, r := range rs.rows {
-				d := DatabaseState{Name: asString(r[n]), ID: asInt(r[id], 0)}
-				if rm >= 0 {
-					d.RecoveryModel = asString(r[rm])
-				}
-				if sd >= 0 {
-					d.State = asString(r[sd])
-				}
-				if ro >= 0 {
-					d.ReadOnly = asInt(r[ro], 0) == 1
-				}
-				if lsn >= 0 {
-					d.LogChain = r[lsn] != nil
-				}
+			for _, d := range databaseRows(rs) {
 				o.Databases[d.Name] = d
 			}
 		case rs.col("database_name") >= 0:
-			n, t := rs.col("database_name"), rs.col("last_full_backup")
-			for _, r := range rs.rows {
-				if tm, ok := r[t].(time.Time); ok {
-					backups[asString(r[n])] = tm.UTC()
-				}
-			}
+			backupRows(rs, backups)
 		case rs.col("registry_key") >= 0:
-			k, n, v := rs.col("registry_key"), rs.col("value_name"), rs.col("value_data")
-			for _, r := range rs.rows {
-				o.Registry = append(o.Registry, host.RegistryValue{Key: asString(r[k]), Name: asString(r[n]), Data: asString(r[v])})
-			}
+			o.Registry = append(o.Registry, registryRows(rs)...)
 		}
 	}
 	// Backups of databases that no longer exist are ignored.
@@ -218,6 +196,73 @@ func parseSets(sets []resultSet) (*Observed, error) {
 	}
 	o.FlagsRunning = host.SortedFlags(o.FlagsRunning)
 	return o, nil
+}
+
+// databaseRows reads sys.databases ⋈ sys.database_recovery_status rows.
+func databaseRows(rs resultSet) []DatabaseState {
+	var out []DatabaseState
+	n, id, rm, sd, ro, lsn := rs.col("name"), rs.col("database_id"), rs.col("recovery_model_desc"), rs.col("state_desc"), rs.col("is_read_only"), rs.col("last_log_backup_lsn")
+	for _, r := range rs.rows {
+		d := DatabaseState{Name: asString(r[n]), ID: asInt(r[id], 0)}
+		if rm >= 0 {
+			d.RecoveryModel = asString(r[rm])
+		}
+		if sd >= 0 {
+			d.State = asString(r[sd])
+		}
+		if ro >= 0 {
+			d.ReadOnly = asInt(r[ro], 0) == 1
+		}
+		if lsn >= 0 {
+			d.LogChain = r[lsn] != nil
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// backupRows adds msdb.dbo.backupset's last full backups to backups.
+func backupRows(rs resultSet, backups map[string]time.Time) {
+	n, t := rs.col("database_name"), rs.col("last_full_backup")
+	for _, r := range rs.rows {
+		if tm, ok := r[t].(time.Time); ok {
+			backups[asString(r[n])] = tm.UTC()
+		}
+	}
+}
+
+// registryRows reads sys.dm_server_registry rows.
+func registryRows(rs resultSet) []host.RegistryValue {
+	k, n, v := rs.col("registry_key"), rs.col("value_name"), rs.col("value_data")
+	if k < 0 || n < 0 || v < 0 {
+		return nil
+	}
+	var out []host.RegistryValue
+	for _, r := range rs.rows {
+		out = append(out, host.RegistryValue{Key: asString(r[k]), Name: asString(r[n]), Data: asString(r[v])})
+	}
+	return out
+}
+
+// parseDatabase reads the result sets of DatabaseSQL: the database (ok
+// false when it does not exist) with its last full backup.
+func parseDatabase(sets []resultSet) (DatabaseState, bool) {
+	var dbs []DatabaseState
+	backups := map[string]time.Time{}
+	for _, rs := range sets {
+		switch {
+		case rs.col("database_id") >= 0:
+			dbs = append(dbs, databaseRows(rs)...)
+		case rs.col("database_name") >= 0:
+			backupRows(rs, backups)
+		}
+	}
+	if len(dbs) != 1 {
+		return DatabaseState{}, false
+	}
+	d := dbs[0]
+	d.LastFullBackup = backups[d.Name]
+	return d, true
 }
 
 func asString(v any) string {

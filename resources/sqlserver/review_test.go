@@ -48,3 +48,50 @@ func TestLabBackupCancelled(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// Apply re-reads only what a change needs: mssql.conf for a Linux startup
+// setting (no round trip), one query for a database, before and after its
+// backup. A re-run on a done database costs that one query and changes
+// nothing.
+func TestLabApplyRoundTrips(t *testing.T) {
+	l := startLab(t, "2019-cu22-linux")
+	s := l.config()
+	i := l.open(t, s)
+	ctx := context.Background()
+	o, err := i.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chs, _ := Diff(s, o, nil, testSalt)
+	byAddr := map[string]resources.Change{}
+	for _, c := range chs {
+		byAddr[c.Address] = c
+	}
+	cost := func(addr string) int64 {
+		t.Helper()
+		before := l.inst.Counters().RoundTrips
+		if _, err := i.Apply(ctx, s, byAddr[addr], testSalt, nil); err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		return l.inst.Counters().RoundTrips - before
+	}
+	for _, tt := range []struct {
+		addr string
+		want int64
+	}{
+		{"hadr.sql01", 0},
+		{"startup_trace_flags.sql01", 0},
+		{"database.sales", 4},   // read, SET RECOVERY FULL, BACKUP, read the finish time
+		{"database.sales", 1},   // re-run: read, nothing left to do
+		{"database.payroll", 3}, // FULL already: read, BACKUP, read
+	} {
+		if got := cost(tt.addr); got != tt.want {
+			t.Errorf("%s: %d round trips, want %d", tt.addr, got, tt.want)
+		}
+	}
+	// The setting was written all the same.
+	st, err := i.linux.ReadStartup(ctx)
+	if err != nil || !st.Hadr || len(st.TraceFlags) != 2 {
+		t.Errorf("mssql.conf: %+v %v", st, err)
+	}
+}

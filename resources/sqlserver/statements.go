@@ -14,6 +14,26 @@ import (
 
 const masterKeyExistsQuery = "SELECT 1 FROM master.sys.symmetric_keys WHERE name = N'##MS_DatabaseMasterKey##'"
 
+// registrySQL reads a Windows instance's configured startup settings
+// (the same rows as the refresh batch's last statement), so that apply can
+// re-read them before a change without reading the whole instance.
+const registrySQL = "SELECT registry_key, value_name, value_data FROM sys.dm_server_registry\n" +
+	"WHERE value_name LIKE N'SQLArg%' OR value_name = N'HADR_Enabled';"
+
+// DatabaseSQL reads one database as the refresh batch does (recovery
+// model, state, log chain, last full non-copy-only backup), for apply's
+// re-read before and after its change.
+func DatabaseSQL(db string) string {
+	n := QuoteString(db)
+	return "SET NOCOUNT ON;\n" +
+		"SELECT d.name, d.database_id, d.recovery_model_desc, d.state_desc, d.is_read_only, rs.last_log_backup_lsn\n" +
+		"FROM sys.databases AS d LEFT JOIN sys.database_recovery_status AS rs ON rs.database_id = d.database_id\n" +
+		"WHERE d.name = " + n + ";\n" +
+		"SELECT database_name, MAX(backup_finish_date) AS last_full_backup\n" +
+		"FROM msdb.dbo.backupset WHERE type = 'D' AND is_copy_only = 0 AND database_name = " + n + "\n" +
+		"GROUP BY database_name;"
+}
+
 // probeSQL is the restart wait's proof that the instance accepts work.
 const probeSQL = "SELECT 1;"
 

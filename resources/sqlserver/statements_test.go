@@ -23,6 +23,9 @@ func TestStatementsGolden(t *testing.T) {
 		{"backup-windows.sql", BackupSQL("it's", BackupFile(`D:\Backup\`, "it's", "windows", backupTime), true, true)},
 		{"backup.plan.sql", BackupSQL("sales", BackupFile("/var/opt/mssql/backup", "sales", "linux", time.Time{}), true, true)},
 		{"restart-probe.sql", probeSQL},
+		{"registry.sql", registrySQL},
+		{"database-read.sql", DatabaseSQL("sales")},
+		{"database-read-quoted.sql", DatabaseSQL("it's ]odd ünï")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
