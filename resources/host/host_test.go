@@ -315,3 +315,31 @@ func TestStartupFromRegistry(t *testing.T) {
 		t.Errorf("got %+v, %v", s, err)
 	}
 }
+
+// Hand-edited files: a repeated [hadr] section (the last hadrenabled is the
+// one read), and [traceflag] keys with gaps (traceflag0, traceflag3). The
+// edit must leave a file that reads back as asked, keeping other lines.
+func TestEditUnusualFiles(t *testing.T) {
+	dup := []byte("[hadr]\nhadrenabled = 0\n\n[network]\ntcpport = 1433\n\n[hadr]\n# set by hand\nhadrenabled = 0\n")
+	for _, on := range []bool{true, false} {
+		got := EditHadr(dup, on)
+		st, err := ParseStartup(got)
+		if err != nil || st.Hadr != on {
+			t.Errorf("EditHadr(%v) reads back %v (%v):\n%s", on, st.Hadr, err, got)
+		}
+		if !strings.Contains(string(got), "# set by hand\n") || !strings.Contains(string(got), "tcpport = 1433\n") {
+			t.Errorf("lines lost:\n%s", got)
+		}
+	}
+
+	gaps := []byte("[traceflag]\ntraceflag0 = 3226\n# keep me\ntraceflag3 = 1800\n\n[memory]\nmemorylimitmb = 4096\n")
+	st, err := ParseStartup(gaps)
+	if err != nil || !reflect.DeepEqual(st.TraceFlags, []int{1800, 3226}) {
+		t.Fatalf("gaps read as %v (%v)", st.TraceFlags, err)
+	}
+	got := EditTraceFlags(gaps, []int{1800, 3226, 9567})
+	want := "[traceflag]\ntraceflag0 = 1800\ntraceflag1 = 3226\ntraceflag2 = 9567\n# keep me\n\n[memory]\nmemorylimitmb = 4096\n"
+	if string(got) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -145,11 +145,17 @@ func EditHadr(conf []byte, on bool) []byte {
 	}
 	lines := parseConf(conf)
 	set := confLine{raw: "hadrenabled = " + v, section: "hadr", key: "hadrenabled", value: v}
+	// Every occurrence: in a hand-edited file with the key twice, the last
+	// one is what is read, so changing only the first would change nothing.
+	found := false
 	for i, l := range lines {
 		if l.section == "hadr" && l.key == "hadrenabled" {
 			lines[i] = set
-			return renderConf(lines)
+			found = true
 		}
+	}
+	if found {
+		return renderConf(lines)
 	}
 	if h := findHeader(lines, "hadr"); h >= 0 {
 		return renderConf(insertAt(lines, sectionEnd(lines, h), set))
