@@ -292,7 +292,11 @@ func redact(s *config.SQLServer, err error) error {
 		if len(p) < 4 {
 			continue
 		}
-		for _, form := range []string{p, url.QueryEscape(p), url.PathEscape(p), strings.ReplaceAll(p, "'", "''")} {
+		// The forms a secret takes in what milink sends: raw, URL-escaped
+		// (the DSN's userinfo escapes unlike QueryEscape and PathEscape),
+		// and as a T-SQL literal.
+		userinfo := strings.TrimPrefix(url.UserPassword("", p).String(), ":")
+		for _, form := range []string{p, url.QueryEscape(p), url.PathEscape(p), userinfo, strings.ReplaceAll(p, "'", "''")} {
 			if strings.Contains(msg, form) {
 				msg = strings.ReplaceAll(msg, form, resources.Redacted)
 				changed = true

@@ -3,9 +3,12 @@ package sqlserver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/milink/milink/lab/engine"
 	"github.com/milink/milink/resources"
 )
 
@@ -93,5 +96,46 @@ func TestLabApplyRoundTrips(t *testing.T) {
 	st, err := i.linux.ReadStartup(ctx)
 	if err != nil || !st.Hadr || len(st.TraceFlags) != 2 {
 		t.Errorf("mssql.conf: %+v %v", st, err)
+	}
+}
+
+// The redaction net also catches the password as it appears inside the
+// DSN (userinfo encoding differs from both QueryEscape and PathEscape:
+// "@" and ":" escaped, ";" and "$" kept), should a driver or net/url ever
+// quote the connection string in an error.
+func TestRedactDSNForm(t *testing.T) {
+	s := sql01()
+	s.Auth.Password = "p@ss;w0rd$(x)"
+	err := redact(s, fmt.Errorf("parse %q: invalid port", DSN(s)))
+	if strings.Contains(err.Error(), "w0rd") {
+		t.Errorf("password left in %v", err)
+	}
+}
+
+// On Windows, apply re-reads the configured startup settings with one
+// query of sys.dm_server_registry (-t is not a trace flag).
+func TestLabWindowsStartupReread(t *testing.T) {
+	l := startLab(t, "2019-cu20-windows")
+	key := `HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL15.MSSQLSERVER\MSSQLServer\Parameters`
+	if err := l.inst.Start(engine.Startup{Registry: []engine.RegistryValue{
+		{Key: key, Name: "SQLArg3", Data: "-T1800"},
+		{Key: key, Name: "SQLArg4", Data: "-t9567"},
+		{Key: `HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL15.MSSQLSERVER\MSSQLServer\HADR`, Name: "HADR_Enabled", Data: "1"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	s := l.config()
+	s.Host.OS = "windows"
+	i := l.open(t, s)
+	before := l.inst.Counters().RoundTrips
+	st, err := i.startup(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Hadr || !reflect.DeepEqual(st.TraceFlags, []int{1800}) {
+		t.Errorf("startup %+v", st)
+	}
+	if n := l.inst.Counters().RoundTrips - before; n != 1 {
+		t.Errorf("%d round trips, want 1", n)
 	}
 }
