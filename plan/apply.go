@@ -154,7 +154,7 @@ func applyServer(ctx context.Context, changes []resources.Change, cfg *config.Co
 		case resources.NoOp:
 			// Record managed objects that needed nothing, so the state
 			// knows them (and can see drift next time).
-			if !transient(ch) && ch.After != nil {
+			if !ch.Transient() && ch.After != nil {
 				if err := r.record(ctx, ch, ch.After); err != nil {
 					return err
 				}
@@ -176,7 +176,7 @@ func applyServer(ctx context.Context, changes []resources.Change, cfg *config.Co
 		if err != nil {
 			return err
 		}
-		if !transient(ch) {
+		if !ch.Transient() {
 			attrs := res.Attributes
 			if attrs == nil {
 				attrs = ch.After
@@ -189,9 +189,6 @@ func applyServer(ctx context.Context, changes []resources.Change, cfg *config.Co
 	return nil
 }
 
-// transient changes (restart, verify) are steps, not objects: the state
-// does not keep them.
-func transient(ch resources.Change) bool { return ch.Kind == "restart" || ch.Kind == "verify" }
 
 // record stores the object's attributes; it reports whether anything
 // differs from what the state held, so that a run that changed nothing

@@ -174,7 +174,7 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 				continue
 			}
 			prev := st.Get(addr)
-			if prev.Kind == "restart" || prev.Kind == "verify" {
+			if prev.Kind == resources.KindRestart || prev.Kind == resources.KindVerify {
 				continue
 			}
 			p.Changes = append(p.Changes, resources.Change{
@@ -194,7 +194,7 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 // drift compares what the state recorded after the last apply with what
 // was just observed, on the attributes both know.
 func drift(prev *state.Resource, ch resources.Change) (resources.Change, bool) {
-	if ch.Before == nil || ch.Kind == "restart" || ch.Kind == "verify" {
+	if ch.Before == nil || ch.Transient() {
 		return resources.Change{}, false
 	}
 	before := map[string]any{}

@@ -44,6 +44,17 @@ func (a Action) Symbol() string {
 	return " "
 }
 
+// Kinds of the steps a planner inserts for an instance, rather than objects
+// it manages: they are shown and run, but the state does not keep them.
+const (
+	KindRestart = "restart"
+	KindVerify  = "verify"
+)
+
+// Transient reports whether the change is an instance step (restart,
+// verify) rather than an object the state keeps.
+func (c *Change) Transient() bool { return c.Kind == KindRestart || c.Kind == KindVerify }
+
 // RestartNeed says how a change relates to an instance restart.
 type RestartNeed string
 

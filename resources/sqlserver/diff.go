@@ -18,8 +18,8 @@ const (
 	KindMasterKey  = "master_key"
 	KindHadr       = "hadr"
 	KindTraceFlags = "startup_trace_flags"
-	KindRestart    = "restart"
-	KindVerify     = "verify"
+	KindRestart    = resources.KindRestart
+	KindVerify     = resources.KindVerify
 	KindDatabase   = "database"
 )
 
