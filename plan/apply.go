@@ -189,7 +189,6 @@ func applyServer(ctx context.Context, changes []resources.Change, cfg *config.Co
 	return nil
 }
 
-
 // record stores the object's attributes; it reports whether anything
 // differs from what the state held, so that a run that changed nothing
 // does not write a new serial.
