@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	mssql "github.com/microsoft/go-mssqldb"
 
 	"github.com/milink/milink/lab"
 	"github.com/milink/milink/lab/labcmd"
@@ -28,12 +32,13 @@ func milink(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 // upLab runs `milink lab up` on a random address in a fresh directory,
 // retrying when the address is taken; `down` runs when the test ends.
-func upLab(t *testing.T) (dir, address string) {
+func upLab(t *testing.T, extra ...string) (dir, address string) {
 	t.Helper()
 	for range 5 {
 		dir = filepath.Join(t.TempDir(), ".milink-lab")
 		address = randomBase(t)
-		code, out, errs := milink(t, "up", "-dir", dir, "-address", address, "-restart-delay", "200ms")
+		args := append([]string{"up", "-dir", dir, "-address", address, "-restart-delay", "200ms"}, extra...)
+		code, out, errs := milink(t, args...)
 		if code == 0 {
 			t.Cleanup(func() { stopLab(t, dir) })
 			return dir, address
@@ -324,5 +329,48 @@ func TestLabProfilesCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, "2019-cu22-linux (default)") {
 		t.Errorf("the default profile is not marked:\n%s", out)
+	}
+}
+
+// TestLabUpArmsFaultsPerServer: -fault at "lab up" arms one server's faults,
+// counted from the first client statement (up's own login checks do not use
+// them up), and leaves the other server alone.
+func TestLabUpArmsFaultsPerServer(t *testing.T) {
+	t.Parallel()
+	dir, _ := upLab(t, "-fault", "sql01:error-at=2,latency=30ms", "-fault", "mi01:drop-at=1", "-fault", "mi01:restart-hangs")
+	st := statusJSON(t, dir)
+	if f := st["sql01"].Faults; f.ErrorAt != 2 || f.Latency != 30*time.Millisecond || f.DropAt != 0 || f.RestartHangs {
+		t.Fatalf("sql01 faults after up: %+v", f)
+	}
+	if f := st["mi01"].Faults; f.DropAt != 1 || !f.RestartHangs || f.ErrorAt != 0 || f.Latency != 0 {
+		t.Fatalf("mi01 faults after up: %+v", f)
+	}
+	f, _ := readLabJSON(t, dir)
+	sql01, _ := f.Server("sql01")
+	mi01, _ := f.Server("mi01")
+
+	db := openInfo(t, sql01)
+	db.SetMaxOpenConns(1)
+	scalar(t, db, "SELECT 1")
+	_, err := db.ExecContext(ctx(t), "SELECT 2")
+	var me mssql.Error
+	if !errors.As(err, &me) || me.Number != 50000 {
+		t.Fatalf("sql01's second client statement: %v, want injected error 50000", err)
+	}
+	scalar(t, db, "SELECT 3")
+
+	conn, err := openInfo(t, mi01).Conn(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	err = conn.QueryRowContext(ctx(t), "SELECT 1").Scan(&v)
+	conn.Close()
+	if err == nil {
+		t.Fatal("mi01's first client statement did not drop the connection")
+	}
+	code, _, errs := milink(t, "restart", "mi01", "-dir", dir)
+	if code != 0 || !strings.Contains(errs, "will not come back") {
+		t.Fatalf("restart of mi01 with restart-hangs armed at up: exit %d %s", code, errs)
 	}
 }

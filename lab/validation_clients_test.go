@@ -111,31 +111,9 @@ func TestValidationQueriesGoMssqldb(t *testing.T) {
 // TestValidationQueriesFreeTDS: FreeTDS tsql, an independent client, runs
 // the same batch against the lab and prints the same values.
 func TestValidationQueriesFreeTDS(t *testing.T) {
-	tsql, err := exec.LookPath("tsql")
-	if err != nil {
-		if os.Getenv("MILINK_REQUIRE_TSQL") != "" {
-			t.Fatal("tsql (FreeTDS) not on PATH, and MILINK_REQUIRE_TSQL is set")
-		}
-		t.Skip("tsql (FreeTDS) not on PATH")
-	}
+	tsqlPath(t)
 	_, info := configuredLab(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "freetds.conf")
-	if err := os.WriteFile(conf, []byte("[global]\n\ttds version = 7.4\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tsql, "-H", info.Address, "-p", strconv.Itoa(info.Port), "-U", info.User, "-P", info.Password)
-	cmd.Env = append(os.Environ(), "FREETDSCONF="+conf, "TDSVER=7.4", "HOME="+dir)
-	// tsql reads the batch from stdin and runs it at "go".
-	cmd.Stdin = strings.NewReader(validationBatch + "go\nexit\n")
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("tsql: %v\n%s\n%s", err, out.String(), stderr.String())
-	}
-	text := out.String()
+	text, stderr := runTSQL(t, info, validationBatch)
 	for _, want := range []string{
 		"Microsoft SQL Server 2019 (RTM-CU22)",
 		"15.0.4322.2",
@@ -153,9 +131,168 @@ func TestValidationQueriesFreeTDS(t *testing.T) {
 	}
 	// DBCC's closing message 2528 is informational (severity 0), as on
 	// SQL Server; anything of severity 11 or more is an error.
-	if regexp.MustCompile(`severity (1[1-9]|2[0-5])`).MatchString(stderr.String()) {
-		t.Errorf("tsql reported errors:\n%s", stderr.String())
+	if regexp.MustCompile(`severity (1[1-9]|2[0-5])`).MatchString(stderr) {
+		t.Errorf("tsql reported errors:\n%s", stderr)
 	}
+}
+
+// tsqlPath is FreeTDS's tsql, or skips the test (fails where CI requires it).
+func tsqlPath(t *testing.T) string {
+	t.Helper()
+	tsql, err := exec.LookPath("tsql")
+	if err != nil {
+		if os.Getenv("MILINK_REQUIRE_TSQL") != "" {
+			t.Fatal("tsql (FreeTDS) not on PATH, and MILINK_REQUIRE_TSQL is set")
+		}
+		t.Skip("tsql (FreeTDS) not on PATH")
+	}
+	return tsql
+}
+
+// runTSQL runs one batch through FreeTDS tsql (TDS 7.4) and returns its
+// output and its messages.
+func runTSQL(t *testing.T, info lab.ServerInfo, batch string) (string, string) {
+	t.Helper()
+	tsql := tsqlPath(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "freetds.conf")
+	if err := os.WriteFile(conf, []byte("[global]\n\ttds version = 7.4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tsql, "-H", info.Address, "-p", strconv.Itoa(info.Port), "-U", info.User, "-P", info.Password)
+	cmd.Env = append(os.Environ(), "FREETDSCONF="+conf, "TDSVER=7.4", "HOME="+dir)
+	// tsql reads the batch from stdin and runs it at "go".
+	cmd.Stdin = strings.NewReader(batch + "\ngo\nexit\n")
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tsql: %v\n%s\n%s", err, out.String(), stderr.String())
+	}
+	return out.String(), stderr.String()
+}
+
+// hadrCheck is the procedure's "Is Always On enabled" batch, verbatim.
+const hadrCheck = `-- Run on SQL Server
+-- Is Always On enabled on this SQL Server instance?
+declare @IsHadrEnabled sql_variant = (select SERVERPROPERTY('IsHadrEnabled'))
+select
+    @IsHadrEnabled as IsHadrEnabled,
+    case @IsHadrEnabled
+        when 0 then 'The AlwaysOn availability groups is disabled.'
+        when 1 then 'The AlwaysOn availability groups is enabled.'
+        else 'Unknown status.'
+    end as 'HadrStatus'`
+
+// TestHadrCheckBothClients: the declare ... case batch through both
+// clients, before (HADR off) and after the configured restart (on).
+func TestHadrCheckBothClients(t *testing.T) {
+	tsqlPath(t)
+	l := startLab(t, lab.Config{})
+	info, _ := l.File().Server("sql01")
+	check := func(wantHadr int64, wantText string) {
+		t.Helper()
+		db := openInfo(t, info)
+		var hadr any
+		var status string
+		if err := db.QueryRowContext(ctx(t), hadrCheck).Scan(&hadr, &status); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := hadr.(int64); !ok || v != wantHadr || status != wantText {
+			t.Errorf("go-mssqldb: IsHadrEnabled %#v, HadrStatus %q; want %d, %q", hadr, status, wantHadr, wantText)
+		}
+		db.Close()
+		out, stderr := runTSQL(t, info, hadrCheck)
+		if !strings.Contains(out, "IsHadrEnabled\tHadrStatus") || !strings.Contains(out, strconv.FormatInt(wantHadr, 10)+"\t"+wantText) {
+			t.Errorf("tsql output lacks %d and %q:\n%s\n%s", wantHadr, wantText, out, stderr)
+		}
+	}
+	check(0, "The AlwaysOn availability groups is disabled.")
+	inst, _ := l.Server("sql01")
+	if err := os.WriteFile(inst.MSSQLConf(), []byte("[hadr]\nhadrenabled = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Restart(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	check(1, "The AlwaysOn availability groups is enabled.")
+}
+
+// TestMasterKeyAndNetHelperThroughFreeTDS: the procedure's master key blocks
+// and its NetHelper job, verbatim, through tsql alone.
+func TestMasterKeyAndNetHelperThroughFreeTDS(t *testing.T) {
+	tsqlPath(t)
+	l := startLab(t, lab.Config{})
+	sql01, _ := l.File().Server("sql01")
+	mi01, _ := l.File().Server("mi01")
+
+	runTSQL(t, sql01, "-- Run on SQL Server\n-- Create a master key\nUSE MASTER\nCREATE MASTER KEY ENCRYPTION BY PASSWORD = 'Str0ng!Passw0rd-for-tests'")
+	out, stderr := runTSQL(t, sql01, "-- Run on SQL Server\nSELECT * FROM sys.symmetric_keys WHERE name LIKE '%DatabaseMasterKey%'")
+	if !strings.Contains(out, "##MS_DatabaseMasterKey##\t1\t101\t256\tA3\tAES_256\t") {
+		t.Fatalf("tsql: no master key row:\n%s\n%s", out, stderr)
+	}
+	// A second CREATE fails with SQL Server's 15578.
+	_, stderr = runTSQL(t, sql01, "USE MASTER\nCREATE MASTER KEY ENCRYPTION BY PASSWORD = 'Str0ng!Passw0rd-for-tests'")
+	if !strings.Contains(stderr, "Msg 15578") || !strings.Contains(stderr, "There is already a master key in the database.") {
+		t.Fatalf("tsql: second CREATE MASTER KEY:\n%s", stderr)
+	}
+
+	runTSQL(t, sql01, "USE MASTER\nCREATE CERTIFICATE TEST_CERT\nWITH SUBJECT = N'Certificate for SQL Server',\nEXPIRY_DATE = N'3/30/2051'")
+	runTSQL(t, sql01, `USE MASTER
+CREATE ENDPOINT TEST_ENDPOINT
+    STATE=STARTED   
+    AS TCP (LISTENER_PORT=5022, LISTENER_IP = ALL)
+    FOR DATABASE_MIRRORING (
+        ROLE=ALL,
+        AUTHENTICATION = CERTIFICATE TEST_CERT, 
+        ENCRYPTION = REQUIRED ALGORITHM AES
+    )`)
+	job := strings.ReplaceAll(`DECLARE @SQLServerIpAddress NVARCHAR(MAX) = '<SQL_SERVER_ADDRESS>'
+DECLARE @tncCommand NVARCHAR(MAX) = 'tnc ' + @SQLServerIpAddress + ' -port 5022 -InformationLevel Quiet'
+DECLARE @jobId BINARY(16)
+
+EXEC msdb.dbo.sp_add_job @job_name=N'NetHelper', 
+    @enabled=1, 
+    @description=N'Test Managed Instance to SQL Server network connectivity on port 5022.', 
+    @category_name=N'[Uncategorized (Local)]', 
+    @owner_login_name=N'cloudSA', @job_id = @jobId OUTPUT
+
+EXEC msdb.dbo.sp_add_jobstep @job_id=@jobId, @step_name=N'tnc step', 
+    @step_id=1, 
+    @os_run_priority=0, @subsystem=N'PowerShell', 
+    @command = @tncCommand, 
+    @database_name=N'master', 
+    @flags=40
+
+EXEC msdb.dbo.sp_update_job @job_id = @jobId, @start_step_id = 1
+
+EXEC msdb.dbo.sp_add_jobserver @job_id = @jobId, @server_name = N'(local)'
+
+EXEC msdb.dbo.sp_start_job @job_name = N'NetHelper'`, "<SQL_SERVER_ADDRESS>", sql01.Address)
+	if _, stderr := runTSQL(t, mi01, job); regexp.MustCompile(`Msg \d+, Level (1[1-9]|2[0-5])`).MatchString(stderr) {
+		t.Fatalf("tsql: NetHelper job:\n%s", stderr)
+	}
+	const jobLog = `SELECT 
+    sj.name JobName, sjs.step_id, sjs.step_name, sjsl.log, sjsl.date_modified
+FROM
+    msdb.dbo.sysjobs sj
+    LEFT OUTER JOIN msdb.dbo.sysjobsteps sjs
+    ON sj.job_id = sjs.job_id
+    LEFT OUTER JOIN msdb.dbo.sysjobstepslogs sjsl
+    ON sjs.step_uid = sjsl.step_uid
+WHERE
+    sj.name = 'NetHelper'`
+	eventually(t, 15*time.Second, "tsql to show the NetHelper log True", func() bool {
+		out, _ := runTSQL(t, mi01, jobLog)
+		return strings.Contains(out, "NetHelper\t1\ttnc step\tTrue")
+	})
+	runTSQL(t, sql01, "DROP ENDPOINT TEST_ENDPOINT\nGO\nDROP CERTIFICATE TEST_CERT")
+	runTSQL(t, mi01, "EXEC msdb.dbo.sp_start_job @job_name = N'NetHelper'")
+	eventually(t, 15*time.Second, "tsql to show the NetHelper log False", func() bool {
+		out, _ := runTSQL(t, mi01, jobLog)
+		return strings.Contains(out, "NetHelper\t1\ttnc step\tFalse")
+	})
 }
 
 // drain reads the rest of the current result set: go-mssqldb moves to the

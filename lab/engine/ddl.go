@@ -59,6 +59,16 @@ func (s *Session) execDBCC(x *dbccStmt) *sqlError {
 			g, ss := globals[f], s.flags[f]
 			t.rows = append(t.rows, []any{int64(f), b2i(g || ss), b2i(g), b2i(ss)})
 		}
+		// With no flag enabled, a listing sends no result set at all, only
+		// the completion message (as SSMS shows it: Messages, no Results);
+		// asking for given flags always answers one row per flag.
+		if len(flags) == 0 {
+			if !x.noInfo {
+				s.info(2528, dbccDone)
+			}
+			s.done(-1)
+			return nil
+		}
 		if err := s.sendTable(t, s.w); err != nil {
 			return nil
 		}

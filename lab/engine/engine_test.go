@@ -460,7 +460,41 @@ func TestRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := mustRun(t, l.session(t), refreshSQL(t))
-	if v := r.col(t, 5, "value_data"); len(v) != 2 || v[1] != "-T1800" {
+	if v := r.col(t, 4, "value_data"); len(v) != 2 || v[1] != "-T1800" {
 		t.Errorf("registry = %v", v)
+	}
+}
+
+func TestCompatibilityLevelPerProfile(t *testing.T) {
+	want := map[string]int64{"2016-sp3-windows": 130, "2016-azure-connect-windows": 130, "2019-cu15-linux": 150,
+		"2019-cu20-windows": 150, "2019-cu22-linux": 150, "2022-rtm-linux": 160, "2022-cu13-windows": 160, "managed-instance": 160}
+	for _, p := range Profiles() {
+		w, ok := want[p.Name]
+		if !ok {
+			t.Errorf("profile %s has no expected compatibility level here", p.Name)
+			continue
+		}
+		if got := p.compatibilityLevel(); got != w {
+			t.Errorf("%s: compatibility level %d, want %d", p.Name, got, w)
+		}
+	}
+}
+
+func TestTraceStatusWithNoFlagEnabled(t *testing.T) {
+	l := newLab(t, DefaultProfile, "")
+	s := l.session(t)
+	for _, q := range []string{"DBCC TRACESTATUS", "DBCC TRACESTATUS(-1)", "DBCC TRACESTATUS()"} {
+		r := mustRun(t, s, q)
+		if len(r.sets) != 0 {
+			t.Errorf("%s with no flag enabled: %d result sets, want none", q, len(r.sets))
+		}
+		if len(r.infos) != 1 || r.infos[0].Number != 2528 {
+			t.Errorf("%s: messages %v, want only 2528", q, r.infoTexts())
+		}
+	}
+	// Asking for a given flag answers for it even when it is off.
+	r := mustRun(t, s, "DBCC TRACESTATUS(1800)")
+	if len(r.sets) != 1 || len(r.sets[0].rows) != 1 || r.col(t, 0, "TraceFlag")[0] != 1800 || r.col(t, 0, "Status")[0] != 0 {
+		t.Errorf("TRACESTATUS(1800) = %+v", r.sets)
 	}
 }

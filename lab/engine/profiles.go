@@ -64,6 +64,24 @@ var profiles = []Profile{
 	},
 }
 
+// compatibilityLevel is the default database compatibility level of the
+// profile's version (sys.databases.compatibility_level): 130 for 2016, 140
+// for 2017, 150 for 2019, 160 for 2022. A managed instance is evergreen; new
+// databases there get 160 today.
+func (p Profile) compatibilityLevel() int64 {
+	if p.EngineEdition == 8 {
+		return 160
+	}
+	var major int64
+	for _, r := range p.ProductVersion {
+		if r < '0' || r > '9' {
+			break
+		}
+		major = major*10 + int64(r-'0')
+	}
+	return major * 10
+}
+
 // Profiles lists the known profiles sorted by name.
 func Profiles() []Profile {
 	out := append([]Profile(nil), profiles...)

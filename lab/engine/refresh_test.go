@@ -21,8 +21,9 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 	l := newLab(t, DefaultProfile, "sql01")
 	s := l.session(t)
 	r := mustRun(t, s, refreshSQL(t))
-	if len(r.sets) != 6 {
-		t.Fatalf("want 6 result sets, got %d", len(r.sets))
+	// No flag is enabled, so DBCC TRACESTATUS(-1) sends no result set.
+	if len(r.sets) != 5 {
+		t.Fatalf("want 5 result sets, got %d", len(r.sets))
 	}
 	// 1: server properties.
 	s0 := r.sets[0]
@@ -43,40 +44,40 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 			t.Errorf("column %s type %v, want sql_variant", c.Name, c.Type)
 		}
 	}
-	// 2: no trace flags, but the TRACESTATUS columns.
-	if len(r.sets[1].rows) != 0 || len(r.sets[1].cols) != 4 || r.sets[1].cols[0].Type != tds.SmallInt {
-		t.Errorf("tracestatus = %+v", r.sets[1])
+	// 2: no trace flags: no TRACESTATUS result set at all.
+	if r.sets[1].cols[0].Name == "TraceFlag" {
+		t.Errorf("tracestatus with no flag enabled sent a result set: %+v", r.sets[1])
 	}
 	for _, m := range r.infos {
 		if m.Number == 2528 {
 			t.Errorf("WITH NO_INFOMSGS sent 2528")
 		}
 	}
-	// 3: no master key.
-	if len(r.sets[2].rows) != 0 {
-		t.Errorf("master key rows = %v", r.sets[2].rows)
+	// 3 (now 2): no master key.
+	if len(r.sets[1].rows) != 0 {
+		t.Errorf("master key rows = %v", r.sets[1].rows)
 	}
-	// 4: databases.
-	names := r.col(t, 3, "name")
+	// 4 (3): databases.
+	names := r.col(t, 2, "name")
 	if len(names) != 7 || names[4] != "sales" || names[5] != "inventory" || names[6] != "payroll" {
 		t.Errorf("databases = %v", names)
 	}
-	rec := r.col(t, 3, "recovery_model_desc")
+	rec := r.col(t, 2, "recovery_model_desc")
 	if rec[4] != "SIMPLE" || rec[5] != "FULL" || rec[6] != "FULL" {
 		t.Errorf("recovery = %v", rec)
 	}
-	for n, v := range r.col(t, 3, "last_log_backup_lsn") {
+	for n, v := range r.col(t, 2, "last_log_backup_lsn") {
 		if v != nil {
 			t.Errorf("db %v last_log_backup_lsn = %v, want NULL", names[n], v)
 		}
 	}
-	// 5: no non-copy-only full backups.
-	if len(r.sets[4].rows) != 0 {
-		t.Errorf("backups = %v", r.sets[4].rows)
+	// 5 (4): no non-copy-only full backups.
+	if len(r.sets[3].rows) != 0 {
+		t.Errorf("backups = %v", r.sets[3].rows)
 	}
-	// 6: registry empty on Linux.
-	if len(r.sets[5].rows) != 0 {
-		t.Errorf("registry = %v", r.sets[5].rows)
+	// 6 (5): registry empty on Linux.
+	if len(r.sets[4].rows) != 0 {
+		t.Errorf("registry = %v", r.sets[4].rows)
 	}
 
 	// After changes: HADR and flags at restart, a master key, FULL + backup.
@@ -100,6 +101,12 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 	}
 	if got := r.col(t, 0, "hadr_manager_status")[0]; got != 1 {
 		t.Errorf("hadr manager = %v", got)
+	}
+	if len(r.sets) != 6 {
+		t.Fatalf("with flags enabled: want 6 result sets, got %d", len(r.sets))
+	}
+	if c := r.sets[1].cols; len(c) != 4 || c[0].Type != tds.SmallInt {
+		t.Errorf("tracestatus columns = %+v", c)
 	}
 	flags := r.col(t, 1, "TraceFlag")
 	if len(flags) != 2 || flags[0] != 1800 || flags[1] != 9567 {

@@ -61,28 +61,35 @@ func (s *Session) lookupTable(parts []string) (*table, *sqlError) {
 		t.cols = cols("name", tNVarChar(128), "database_id", tInt, "create_date", tDateTime, "compatibility_level", tTinyInt,
 			"is_read_only", tBit, "state", tTinyInt, "state_desc", tNVarChar(60), "recovery_model", tTinyInt,
 			"recovery_model_desc", tNVarChar(60), "is_encrypted", tBit, "is_master_key_encrypted_by_server", tBit)
+		compat := i.opts.Profile.compatibilityLevel()
 		for _, x := range c.Databases {
 			rm := map[string]int64{"FULL": 1, "BULK_LOGGED": 2, "SIMPLE": 3}[x.Recovery]
-			t.rows = append(t.rows, []any{x.Name, int64(x.ID), x.Created, int64(150), x.ReadOnly, int64(0), x.State, rm, x.Recovery,
+			t.rows = append(t.rows, []any{x.Name, int64(x.ID), x.Created, compat, x.ReadOnly, int64(0), x.State, rm, x.Recovery,
 				x.Encrypted, x.ID == 1 && c.MasterKey != nil && c.MasterKey.ServiceKey})
 		}
 	case "sys.database_recovery_status":
-		t.cols = cols("database_id", tInt, "database_guid", tGUID, "family_guid", tGUID, "last_log_backup_lsn", tLSN)
+		t.cols = cols("database_id", tInt, "database_guid", tGUID, "family_guid", tGUID, "last_log_backup_lsn", tLSN,
+			"recovery_fork_guid", tGUID, "first_recovery_fork_guid", tGUID, "fork_point_lsn", tLSN)
 		for _, x := range c.Databases {
 			var lsn any
 			if x.LastLogBackupLSN != nil {
 				lsn = *x.LastLogBackupLSN
 			}
 			g := [16]byte{byte(x.ID), 0xdb}
-			t.rows = append(t.rows, []any{int64(x.ID), g, g, lsn})
+			// Never restored: one recovery fork, the first, and no fork point.
+			fork := [16]byte{byte(x.ID), 0xf0}
+			t.rows = append(t.rows, []any{int64(x.ID), g, g, lsn, fork, fork, nil})
 		}
 	case "sys.symmetric_keys":
 		t.cols = cols("name", tNVarChar(128), "principal_id", tInt, "symmetric_key_id", tInt, "key_length", tInt,
 			"key_algorithm", tVarChar(2), "algorithm_desc", tNVarChar(60), "create_date", tDateTime, "modify_date", tDateTime,
-			"key_guid", tGUID)
+			"key_guid", tGUID, "key_thumbprint", tVariant, "provider_type", tNVarChar(120),
+			"cryptographic_provider_guid", tGUID, "cryptographic_provider_algid", tVariant)
 		if d.ID == 1 && c.MasterKey != nil {
 			m := c.MasterKey
-			t.rows = append(t.rows, []any{"##MS_DatabaseMasterKey##", int64(1), int64(101), int64(256), "A3", "AES_256", m.Created, m.Modified, m.GUID})
+			// The last four are NULL for keys not held by an EKM provider.
+			t.rows = append(t.rows, []any{"##MS_DatabaseMasterKey##", int64(1), int64(101), int64(256), "A3", "AES_256", m.Created, m.Modified, m.GUID,
+				nil, nil, nil, nil})
 		}
 	case "sys.certificates":
 		t.cols = cols("name", tNVarChar(128), "certificate_id", tInt, "principal_id", tInt, "pvt_key_encryption_type", tVarChar(2),

@@ -28,6 +28,7 @@ type labOptions struct {
 	port         int
 	latency      time.Duration
 	restartDelay time.Duration
+	faults       faultFlags // per server; up arms them once the lab accepts logins
 }
 
 func (o *labOptions) declare(fs *flag.FlagSet) {
@@ -37,6 +38,7 @@ func (o *labOptions) declare(fs *flag.FlagSet) {
 	fs.IntVar(&o.port, "port", 0, "the TDS `port` of both servers (default 1433, or as last time)")
 	fs.DurationVar(&o.latency, "latency", 0, "`delay` added to every round trip on every server (fault injection)")
 	fs.DurationVar(&o.restartDelay, "restart-delay", lab.DefaultRestartDelay, "how long a restarting server refuses logins")
+	fs.Var(&o.faults, "fault", "arm one server's faults at start, `NAME:KEY=VALUE[,...]` with keys latency, drop-at, error-at,\nrestart-hangs (e.g. sql01:drop-at=3,latency=20ms); repeatable; overrides -latency for that server")
 }
 
 // serveArgs are the flags that pass o on to `milink lab serve`. Unset ones
@@ -64,13 +66,30 @@ func (o *labOptions) config(logf func(string, ...any)) lab.Config {
 		Dir: o.dir, Profile: o.profile, Address: o.address, Port: o.port,
 		RestartDelay: o.restartDelay, Logf: logf,
 	}
-	if o.latency > 0 {
+	if o.latency > 0 || len(o.faults) > 0 {
 		cfg.Faults = map[string]lab.Faults{}
 		for _, n := range []string{lab.SQLServerName, lab.ManagedInstanceName} {
-			cfg.Faults[n] = lab.Faults{Latency: o.latency}
+			cfg.Faults[n] = startFaults(lab.Faults{Latency: o.latency}, o.faults[n])
 		}
 	}
 	return cfg
+}
+
+// startFaults is f changed by the -fault flags of one server.
+func startFaults(f lab.Faults, ch lab.FaultChange) lab.Faults {
+	if ch.Latency != nil {
+		f.Latency = *ch.Latency
+	}
+	if ch.DropAt != nil {
+		f.DropAt = *ch.DropAt
+	}
+	if ch.ErrorAt != nil {
+		f.ErrorAt = *ch.ErrorAt
+	}
+	if ch.RestartHangs != nil {
+		f.RestartHangs = *ch.RestartHangs
+	}
+	return f
 }
 
 func noArgs(fs *flag.FlagSet, args []string) error {
@@ -111,7 +130,12 @@ output in DIR/lab.log) and returns when every server accepts a login:
 Both log in as sa with a generated password kept in DIR/lab.json (mode 0600),
 which also describes the servers for a milink configuration. Data (catalogue,
 backups, counters) stays in DIR across restarts and "down"/"up". If the lab is
-already up, says so and changes nothing.`,
+already up, says so and changes nothing.
+
+-fault arms faults on one server, e.g. -fault sql01:drop-at=3 -fault
+mi01:restart-hangs; "up" arms them once every server has accepted its login
+check, so drop-at and error-at count the statements of the first clients.
+"milink lab fault" changes them later.`,
 		flags: func(fs *flag.FlagSet) {
 			o.declare(fs)
 			fs.DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for the servers to accept logins")

@@ -81,3 +81,57 @@ func TestConnStringEscapes(t *testing.T) {
 		t.Fatalf("connString = %s", s)
 	}
 }
+
+func TestFaultFlags(t *testing.T) {
+	ms := func(n int) *time.Duration { d := time.Duration(n) * time.Millisecond; return &d }
+	n := func(v int64) *int64 { return &v }
+	yes, no := true, false
+	tests := []struct {
+		values []string
+		want   faultFlags
+		err    string
+	}{
+		{values: []string{"sql01:drop-at=3"}, want: faultFlags{"sql01": {DropAt: n(3)}}},
+		{values: []string{"sql01:error-at=2,latency=20ms", "mi01:restart-hangs"},
+			want: faultFlags{"sql01": {ErrorAt: n(2), Latency: ms(20)}, "mi01": {RestartHangs: &yes}}},
+		{values: []string{"sql01:latency=5ms", "sql01:restart-hangs=false"}, want: faultFlags{"sql01": {Latency: ms(5), RestartHangs: &no}}},
+		{values: []string{"sql02:drop-at=1"}, err: "no server"},
+		{values: []string{"sql01"}, err: "NAME:KEY=VALUE"},
+		{values: []string{"sql01:drop-at=0"}, err: "from 1"},
+		{values: []string{"sql01:error-at=x"}, err: "from 1"},
+		{values: []string{"sql01:latency=-1s"}, err: "duration"},
+		{values: []string{"sql01:restart-hangs=maybe"}, err: "true or false"},
+		{values: []string{"sql01:bogus=1"}, err: "unknown fault"},
+	}
+	for _, tt := range tests {
+		var f faultFlags
+		var err error
+		for _, v := range tt.values {
+			if err = f.Set(v); err != nil {
+				break
+			}
+		}
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%v: error %v, want %q", tt.values, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", tt.values, err)
+			continue
+		}
+		if !reflect.DeepEqual(f, tt.want) {
+			t.Errorf("%v: got %s, want %s", tt.values, f.String(), tt.want.String())
+		}
+	}
+	// serve's start configuration: -fault overrides -latency for its server only.
+	o := labOptions{latency: 10 * time.Millisecond, faults: faultFlags{"sql01": {DropAt: n(4), Latency: ms(1)}}}
+	cfg := o.config(nil)
+	if got := cfg.Faults["sql01"]; got != (lab.Faults{Latency: time.Millisecond, DropAt: 4}) {
+		t.Errorf("sql01 start faults %+v", got)
+	}
+	if got := cfg.Faults["mi01"]; got != (lab.Faults{Latency: 10 * time.Millisecond}) {
+		t.Errorf("mi01 start faults %+v", got)
+	}
+}

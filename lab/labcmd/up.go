@@ -113,7 +113,30 @@ func up(ctx context.Context, o *labOptions, timeout time.Duration, stdout io.Wri
 			}
 		}
 	}
+	// Armed only now, through the control API: up's own login checks must
+	// not use up a drop-at or error-at.
+	var armedLines []string
+	if len(o.faults) > 0 {
+		c, err := lab.Connect(dir)
+		if err != nil {
+			return fail("reach the lab to arm its faults")
+		}
+		for _, s := range f.Servers {
+			ch, ok := o.faults[s.Name]
+			if !ok {
+				continue
+			}
+			armed, err := c.SetFaults(ctx, s.Name, ch)
+			if err != nil {
+				return fail(fmt.Sprintf("arm the faults of %s: %v", s.Name, err))
+			}
+			armedLines = append(armedLines, fmt.Sprintf("  %s faults: %s\n", s.Name, describeFaults(armed)))
+		}
+	}
 	fmt.Fprintf(stdout, "The lab is up in %s.\n\n", dir)
+	for _, l := range armedLines {
+		fmt.Fprint(stdout, l)
+	}
 	summary(stdout, dir, f)
 	return nil
 }
