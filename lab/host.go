@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/milink/milink/lab/engine"
 )
 
 // dialTimeout bounds the managed instance's `tnc`: a firewall that drops
@@ -16,6 +18,25 @@ const dialTimeout = 2 * time.Second
 // loopback address for the mirroring endpoint, and real TCP to the others.
 type host struct {
 	address string
+	// registry is the simulated registry file of a Windows profile, "" on Linux.
+	registry string
+}
+
+// Registry reads the simulated registry now, as sys.dm_server_registry
+// reads the real one when it is queried.
+func (h host) Registry() ([]engine.RegistryValue, error) {
+	if h.registry == "" {
+		return nil, nil
+	}
+	r, err := loadRegistry(h.registry)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]engine.RegistryValue, 0, len(r.Values))
+	for _, v := range r.Values {
+		out = append(out, engine.RegistryValue{Key: v.Key, Name: v.Name, Data: v.Data})
+	}
+	return out, nil
 }
 
 // Listen opens the endpoint's listener on the instance's own address. It

@@ -177,12 +177,16 @@ func OpenInstance(cfg InstanceConfig) (*Instance, error) {
 	if err := in.loadState(); err != nil {
 		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
 	}
+	h := host{address: cfg.Address}
+	if cfg.startupSource() == "registry" {
+		h.registry = cfg.registryPath()
+	}
 	eng, err := engine.Open(engine.Options{
 		Name:     cfg.Name,
 		Profile:  cfg.Profile,
 		DataDir:  cfg.dataDir(),
 		FSRoot:   cfg.fsRoot(),
-		Host:     host{address: cfg.Address},
+		Host:     h,
 		Login:    cfg.Login,
 		Password: cfg.Password,
 		Seed:     cfg.Seed,

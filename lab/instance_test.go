@@ -116,6 +116,17 @@ func TestWindowsProfileReadsTheRegistry(t *testing.T) {
 	if got := globalTraceFlags(t, db); len(got) != 0 {
 		t.Fatalf("registry change applied without a restart: %v", got)
 	}
+	if got := scalar(t, db, "SELECT SERVERPROPERTY('IsHadrEnabled')"); got != "0" {
+		t.Fatalf("IsHadrEnabled before the restart = %s, want 0", got)
+	}
+	// sys.dm_server_registry reads the registry when queried: the new
+	// values show before the restart (configured, not yet running).
+	if got := scalar(t, db, `SELECT value_data FROM sys.dm_server_registry WHERE value_name = N'SQLArg3'`); got != "-T1800" {
+		t.Fatalf("sys.dm_server_registry SQLArg3 before the restart = %q, want -T1800", got)
+	}
+	if got := scalar(t, db, `SELECT value_data FROM sys.dm_server_registry WHERE value_name = N'HADR_Enabled'`); got != "1" {
+		t.Fatalf("sys.dm_server_registry HADR_Enabled before the restart = %q, want 1", got)
+	}
 	if err := sql01.Restart(ctx(t)); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,15 @@ type Startup struct {
 	Registry   []RegistryValue // Windows profiles: the rows sys.dm_server_registry shows
 }
 
+// RegistryReader is implemented by a Host whose registry can be read at
+// any time. sys.dm_server_registry reads the registry when it is queried,
+// so a value set in Configuration Manager shows there at once, while the
+// server keeps running with what it read at startup; without a
+// RegistryReader the view shows Startup.Registry.
+type RegistryReader interface {
+	Registry() ([]RegistryValue, error)
+}
+
 // RegistryValue is one row of sys.dm_server_registry.
 type RegistryValue struct{ Key, Name, Data string }
 

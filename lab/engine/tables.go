@@ -149,7 +149,13 @@ func (s *Session) lookupTable(parts []string) (*table, *sqlError) {
 		}
 	case "sys.dm_server_registry":
 		t.cols = cols("registry_key", tNVarChar(256), "value_name", tNVarChar(256), "value_data", tVariant)
-		for _, r := range i.startup.Registry {
+		reg := i.startup.Registry
+		if rr, ok := i.opts.Host.(RegistryReader); ok && len(reg) > 0 {
+			if live, err := rr.Registry(); err == nil {
+				reg = live
+			}
+		}
+		for _, r := range reg {
 			t.rows = append(t.rows, []any{r.Key, r.Name, r.Data})
 		}
 	case "sys.dm_database_encryption_keys":
