@@ -24,7 +24,20 @@ type JSONPlan struct {
 	Servers         []plan.Server `json:"servers"`
 	ResourceChanges []JSONChange  `json:"resource_changes"`
 	ResourceDrift   []JSONChange  `json:"resource_drift"`
-	Summary         JSONSummary   `json:"summary"`
+	// Checks are the preconditions evaluated at plan time (the support
+	// matrix) and the verifications apply will run after a restart.
+	Checks  []JSONCheck `json:"checks"`
+	Summary JSONSummary `json:"summary"`
+}
+
+// JSONCheck is one check: Status is "passed" (evaluated while planning),
+// "planned" (apply runs it) or "pending" (waits for a restart milink may
+// not do, restart = "never").
+type JSONCheck struct {
+	Address string `json:"address"`
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Detail  string `json:"detail"`
 }
 
 // JSONChange is one change. Sensitive attributes are absent from Before
@@ -90,6 +103,26 @@ func ToJSON(p *plan.Plan) *JSONPlan {
 	}
 	for i := range p.Drift {
 		out.ResourceDrift = append(out.ResourceDrift, jsonChange(&p.Drift[i]))
+	}
+	out.Checks = checks(p)
+	return out
+}
+
+// checks lists the plan's preconditions and verifications.
+func checks(p *plan.Plan) []JSONCheck {
+	out := []JSONCheck{}
+	for _, s := range p.Servers {
+		if s.Support != "" {
+			out = append(out, JSONCheck{Address: "sql_server." + s.Name, Name: "support_matrix", Status: "passed", Detail: cleanText(s.Support)})
+		}
+	}
+	for _, c := range p.Changes {
+		switch {
+		case c.Action == resources.Verify:
+			out = append(out, JSONCheck{Address: c.Address, Name: "verify_after_restart", Status: "planned", Detail: cleanText(c.Reason)})
+		case c.Kind == resources.KindRestart && c.Restart == resources.PendingRestart:
+			out = append(out, JSONCheck{Address: c.Address, Name: "restart", Status: "pending", Detail: cleanText(c.Reason)})
+		}
 	}
 	return out
 }
