@@ -135,7 +135,9 @@ func (r *recorder) forget(ctx context.Context, addr string) error {
 }
 
 func (r *recorder) save(ctx context.Context) error {
-	if err := r.sw.Save(ctx, r.st); err != nil {
+	// A step that completed is recorded even when Ctrl-C arrived meanwhile:
+	// the state must not forget what was done on the server.
+	if err := r.sw.Save(context.WithoutCancel(ctx), r.st); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
 	return nil
@@ -231,7 +233,7 @@ func applyRefresh(ctx context.Context, p *Plan, st *state.State, sw StateWriter)
 		r.UpdatedAt = time.Now().UTC()
 		st.Set(r)
 	}
-	if err := sw.Save(ctx, st); err != nil {
+	if err := sw.Save(context.WithoutCancel(ctx), st); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
 	return nil

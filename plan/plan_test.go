@@ -285,3 +285,39 @@ func (b *blockingDriver) Apply(_ context.Context, _ *config.SQLServer, ch resour
 }
 
 func (b *blockingDriver) Close() error { return nil }
+
+// cancellingDriver completes its change, then the user presses Ctrl-C.
+type cancellingDriver struct {
+	fakeDriver
+	cancel context.CancelFunc
+}
+
+func (c *cancellingDriver) Apply(ctx context.Context, s *config.SQLServer, ch resources.Change, salt string, progress func(string)) (resources.Result, error) {
+	res, err := c.fakeDriver.Apply(ctx, s, ch, salt, progress)
+	c.cancel()
+	return res, err
+}
+
+func TestApplyRecordsACompletedStepDespiteCtrlC(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := &config.Config{SQLServers: []*config.SQLServer{{Name: "a"}}}
+	d := &cancellingDriver{fakeDriver: fakeDriver{changes: labChanges("a")[:1]}, cancel: cancel}
+	sess := NewSession(func(context.Context, *config.SQLServer) (Driver, error) { return d, nil })
+	backend := state.NewLocal(filepath.Join(t.TempDir(), "milink.state.json"))
+	st := state.New()
+	p, diags := Build(ctx, cfg, st, sess, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if err := Apply(ctx, p, cfg, st, backend, sess, nopEvents{}); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := backend.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.Get("master_key.a") == nil {
+		t.Error("the master key was created on the server but the state forgot it")
+	}
+}
