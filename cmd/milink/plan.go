@@ -178,6 +178,11 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 		restarts = "1 restart"
 	}
 	fmt.Fprintf(g.io.out, "Apply complete! Resources: %d added, %d changed, %d destroyed, %s.\n", s.Add, s.Change, s.Destroy, restarts)
+	servers, waiting := render.PendingRestarts(p)
+	for _, srv := range servers {
+		fmt.Fprintf(g.io.out, "\nRestart pending: sql_server.%s must be restarted for %s to take effect; with restart = \"never\" milink leaves that to you.\n",
+			srv, strings.Join(waiting[srv], " and "))
+	}
 	return exitOK
 }
 

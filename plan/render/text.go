@@ -18,9 +18,40 @@ func Plan(w io.Writer, p *plan.Plan, o Options) {
 }
 
 // shown reports whether a change appears in the human plan: everything but
-// no-ops, except a no-op whose setting waits for a restart.
+// no-ops, except a no-op whose setting waits for a restart. A restart that
+// will not be performed (restart = "never") is not a change of its own: the
+// settings waiting for it are summed up once per server instead.
 func shown(c *resources.Change) bool {
-	return c.Action != resources.NoOp || c.Restart == resources.PendingRestart
+	if c.Action == resources.NoOp {
+		return c.Restart == resources.PendingRestart && !c.Transient()
+	}
+	return true
+}
+
+// PendingRestarts lists, per server, the settings that wait for a restart
+// milink will not perform (restart = "never"), in plan order; the views
+// call them out and apply ends with a reminder.
+func PendingRestarts(p *plan.Plan) (servers []string, waiting map[string][]string) {
+	waiting = map[string][]string{}
+	restarts := map[string]bool{}
+	for _, c := range p.Changes {
+		if c.Action == resources.Restart {
+			restarts[serverName(c.Server)] = true
+		}
+	}
+	for _, c := range p.Changes {
+		s := serverName(c.Server)
+		if restarts[s] || c.Transient() || !shown(&c) {
+			continue
+		}
+		if c.Restart == resources.NeedsRestart || c.Restart == resources.PendingRestart {
+			if _, ok := waiting[s]; !ok {
+				servers = append(servers, s)
+			}
+			waiting[s] = append(waiting[s], c.Address)
+		}
+	}
+	return servers, waiting
 }
 
 func (pr *printer) plan(p *plan.Plan) {
@@ -47,9 +78,13 @@ func (pr *printer) plan(p *plan.Plan) {
 	if len(p.Servers) > 0 {
 		pr.line("")
 	}
-	pr.legend(p)
-	pr.line("")
-	pr.line("milink will perform the following actions:")
+	if p.HasChanges() {
+		pr.legend(p)
+		pr.line("")
+		pr.line("milink will perform the following actions:")
+	} else {
+		pr.line("milink has nothing to change, but settings wait for a restart:")
+	}
 
 	// Group by server in the order the plan lists servers; the plan's order
 	// is kept within a server, which is the order that matters (the
@@ -112,11 +147,15 @@ func (pr *printer) legend(p *plan.Plan) {
 	for _, c := range p.Changes {
 		used[c.Action] = true
 	}
+
 	pr.line("Actions are shown with these symbols:")
 	for _, e := range order {
 		if used[e.a] {
 			pr.line("  %s %s", pr.symbol(e.a), e.text)
 		}
+	}
+	if servers, _ := PendingRestarts(p); len(servers) > 0 && !used[resources.Restart] {
+		pr.line("  %s a restart milink leaves to you (restart = \"never\")", pr.symbol(resources.Restart))
 	}
 }
 
@@ -140,11 +179,21 @@ func verb(c *resources.Change) string {
 	return "will be " + string(c.Action)
 }
 
-func restartNote(r resources.RestartNeed) string {
-	switch r {
-	case resources.NeedsRestart:
+func restartNote(p *plan.Plan, c *resources.Change) string {
+	restarted := false
+	for _, r := range p.Changes {
+		if r.Action == resources.Restart && serverName(r.Server) == serverName(c.Server) {
+			restarted = true
+		}
+	}
+	switch {
+	case c.Restart == resources.NeedsRestart && restarted:
 		return " (takes effect at the restart)"
-	case resources.PendingRestart:
+	case c.Restart == resources.NeedsRestart:
+		return " (takes effect at the next restart of the instance)"
+	case c.Restart == resources.PendingRestart && restarted:
+		return " (configured; takes effect at the restart)"
+	case c.Restart == resources.PendingRestart:
 		return " (configured; restart pending)"
 	}
 	return ""
@@ -169,25 +218,14 @@ func restartFor(p *plan.Plan, r *resources.Change) []string {
 // restart the plan does not contain (restart = "never"): the plan shows
 // the restart as pending instead of silently leaving it out.
 func (pr *printer) unperformedRestart(p *plan.Plan, server string) {
-	var waiting []string
-	for i := range p.Changes {
-		c := &p.Changes[i]
-		if serverName(c.Server) != serverName(server) {
-			continue
-		}
-		if c.Action == resources.Restart {
-			return
-		}
-		if shown(c) && (c.Restart == resources.NeedsRestart || c.Restart == resources.PendingRestart) {
-			waiting = append(waiting, c.Address)
-		}
-	}
+	_, all := PendingRestarts(p)
+	waiting := all[serverName(server)]
 	if len(waiting) == 0 {
 		return
 	}
 	pr.line("")
 	pr.line("  %s %s", pr.symbol(resources.Restart), pr.bold("sql_server."+serverName(server)+" restart pending, for "+strings.Join(waiting, ", ")))
-	pr.line("  # (milink will not restart it; the settings take effect at the next restart)")
+	pr.line("  # (restart = \"never\": milink will not restart it; the settings take effect at the next restart)")
 }
 
 func (pr *printer) change(p *plan.Plan, c *resources.Change) {
@@ -205,7 +243,7 @@ func (pr *printer) change(p *plan.Plan, c *resources.Change) {
 		pr.steps(c)
 		return
 	}
-	pr.line("  %s", pr.bold("# "+cleanText(c.Address)+" "+verb(c)+restartNote(c.Restart)))
+	pr.line("  %s", pr.bold("# "+cleanText(c.Address)+" "+verb(c)+restartNote(p, c)))
 	pr.reason(c)
 	if c.Action != resources.Forget && !(c.Action == resources.NoOp && !pr.o.Verbose) {
 		pr.block(c)
