@@ -61,6 +61,7 @@ func (pr *printer) plan(p *plan.Plan) {
 	if len(p.Servers) > 0 && pr.o.Width > 0 {
 		pr.line("%s", strings.Repeat("─", min(pr.o.Width, 120)))
 	}
+	pr.driftNote(p)
 	anyShown := false
 	for i := range p.Changes {
 		if shown(&p.Changes[i]) {
@@ -416,6 +417,29 @@ func (pr *printer) drift(p *plan.Plan) {
 	pr.line("%s %s changed outside milink.", pr.bold("Drift:"), plural(len(items), "object", "objects"))
 	if p.RefreshOnly {
 		pr.line("This is a refresh-only plan: milink will not undo these changes. Apply it to record them in the state without changing anything.")
+	}
+}
+
+// driftNote tells, in a normal plan, what changed outside milink since the
+// last apply, one line per object (details: -refresh-only -verbose), so
+// that a repair below is not a surprise.
+func (pr *printer) driftNote(p *plan.Plan) {
+	if p.RefreshOnly {
+		return
+	}
+	var items []*resources.Change
+	for i := range p.Drift {
+		if p.Drift[i].Action != resources.NoOp {
+			items = append(items, &p.Drift[i])
+		}
+	}
+	if len(items) == 0 {
+		return
+	}
+	pr.line("")
+	pr.line("%s", pr.bold("Changed outside milink since the last apply:"))
+	for _, c := range items {
+		pr.line("  %s %s", pr.symbol(c.Action), pr.driftLine(c))
 	}
 }
 
