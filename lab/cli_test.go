@@ -374,3 +374,26 @@ func TestLabUpArmsFaultsPerServer(t *testing.T) {
 		t.Fatalf("restart of mi01 with restart-hangs armed at up: exit %d %s", code, errs)
 	}
 }
+
+// TestLabRestartFinishesWhenTheClientGivesUp: `milink lab restart` that stops
+// waiting (its -timeout, or apply interrupted and the child killed) does not
+// leave the server stopped: the lab finishes the restart, as systemd would.
+func TestLabRestartFinishesWhenTheClientGivesUp(t *testing.T) {
+	t.Parallel()
+	dir, _ := upLab(t, "-restart-delay", "1s")
+	code, _, errs := milink(t, "restart", "sql01", "-timeout", "200ms", "-dir", dir)
+	if code != 1 || !strings.Contains(errs, "still restarting") {
+		t.Fatalf("restart that gave up waiting: exit %d %q, want 1 and \"still restarting\"", code, errs)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := statusJSON(t, dir)["sql01"]
+		if s.State == lab.StateRunning && s.Restarts == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sql01 after its client gave up: %s (%s), %d restarts; want running", s.State, s.Error, s.Restarts)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -377,9 +377,29 @@ func (in *Instance) stop() {
 // logins for the restart delay, re-read mssql.conf (or the registry), start
 // again. It returns when the server accepts logins again, or
 // ErrRestartHangs if that fault is set.
+//
+// ctx bounds only the waiting: like systemd, the restart itself runs to the
+// end even if the caller gives up (an interrupted apply, a killed
+// `milink lab restart`, a dropped control connection). Then Restart returns
+// ctx's error and the server comes back on its own; only Close stops it.
 func (in *Instance) Restart(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- in.restart() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("restart %s: stopped waiting, the restart goes on: %w", in.cfg.Name, ctx.Err())
+	}
+}
+
+func (in *Instance) restart() error {
 	in.restartMu.Lock()
 	defer in.restartMu.Unlock()
+	// Close may have come first: a closed server stays closed.
+	if in.life.Err() != nil {
+		return fmt.Errorf("restart %s: the lab is shutting down", in.cfg.Name)
+	}
 	in.cfg.Logf("%s: restarting", in.cfg.Name)
 	in.stop()
 	in.mu.Lock()
@@ -394,9 +414,6 @@ func (in *Instance) Restart(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-ctx.Done():
-		in.setState(StateStopped, ctx.Err())
-		return fmt.Errorf("restart %s: %w", in.cfg.Name, ctx.Err())
 	case <-in.life.Done():
 		in.setState(StateStopped, nil)
 		return fmt.Errorf("restart %s: the lab is shutting down", in.cfg.Name)

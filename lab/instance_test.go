@@ -1,6 +1,7 @@
 package lab_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"os"
@@ -413,5 +414,40 @@ func TestStatusCounters(t *testing.T) {
 	if st := l.Status(); len(st.Servers) != 2 || st.Servers[0].Name != "sql01" || st.Servers[1].Name != "mi01" ||
 		st.Servers[1].Kind != lab.KindManagedInstance {
 		t.Fatalf("lab status = %+v", st)
+	}
+}
+
+// TestRestartOutlivesItsCaller: like systemd, a restart once begun finishes
+// even if whoever asked for it stops waiting (apply interrupted, the
+// `milink lab restart` child killed, its HTTP request cancelled).
+func TestRestartOutlivesItsCaller(t *testing.T) {
+	t.Parallel()
+	l := startLab(t, lab.Config{RestartDelay: 500 * time.Millisecond})
+	sql01, _ := l.Server(lab.SQLServerName)
+	c, cancel := context.WithCancel(ctx(t))
+	done := make(chan error, 1)
+	go func() { done <- sql01.Restart(c) }()
+	eventually(t, 5*time.Second, "the restart to begin", func() bool {
+		s, _ := sql01.State()
+		return s == lab.StateRestarting
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Restart with its context cancelled = %v, want context.Canceled", err)
+		}
+	case <-time.After(300 * time.Millisecond):
+		t.Fatal("Restart kept its caller waiting after the caller gave up")
+	}
+	eventually(t, 10*time.Second, "the restart to finish without its caller", func() bool {
+		s, _ := sql01.State()
+		return s == lab.StateRunning
+	})
+	if got := scalar(t, open(t, l, lab.SQLServerName), "SELECT 1"); got != "1" {
+		t.Fatalf("after the restart SELECT 1 = %s", got)
+	}
+	if n := sql01.Status().Restarts; n != 1 {
+		t.Fatalf("restarts = %d, want 1", n)
 	}
 }

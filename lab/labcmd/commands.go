@@ -257,8 +257,9 @@ func restartCommand() *command {
 drop, logins are refused for the restart delay, then the server starts again
 with the HADR and trace flag settings of its mssql.conf (Windows profiles:
 its simulated registry). Returns when it accepts logins again, or at once if
-the fault -restart-hangs is set (then it stays down). This is the
-restart_command in lab.json.`,
+the fault -restart-hangs is set (then it stays down). A restart once begun
+finishes even if this command stops waiting (-timeout, interrupted), as with
+systemd. This is the restart_command in lab.json.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
 			fs.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the restart")
@@ -275,6 +276,10 @@ restart_command in lab.json.`,
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			r, err := c.Restart(ctx, name)
+			if err != nil && ctx.Err() != nil {
+				// The lab finishes a restart it began whether or not we wait.
+				return fmt.Errorf("stopped waiting for %s (%v); it is still restarting in the lab (see \"milink lab status\")", name, context.Cause(ctx))
+			}
 			if err != nil {
 				return err
 			}
