@@ -29,27 +29,31 @@ func Save(path string, p *Plan, salt string) error {
 	if err != nil {
 		return err
 	}
+	fail := func(err error) error { return fmt.Errorf("writing plan file %s: %w", path, err) }
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".milink-plan-*")
 	if err != nil {
-		return fmt.Errorf("writing plan file: %w", err)
+		return fail(err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(append(data, '\n')); err != nil {
 		tmp.Close()
-		return fmt.Errorf("writing plan file: %w", err)
+		return fail(err)
 	}
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return err
+		return fail(err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return err
+		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return fail(err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // Load reads a plan file written by Save.

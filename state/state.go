@@ -305,6 +305,7 @@ func (e *LockError) Error() string {
 	i := e.Info
 	fmt.Fprintf(&b, ":\n  ID:        %s\n  Operation: %s\n  Who:       %s\n  Created:   %s\n  PID:       %d\n",
 		i.ID, i.Operation, i.Who, i.Created.Format(time.RFC3339), i.PID)
+	fmt.Fprintf(&b, "If it is still working, wait for it (or let milink wait: -lock-timeout=5m).\n")
 	fmt.Fprintf(&b, "If that process is no longer running, release the lock with: milink force-unlock %s", i.ID)
 	return b.String()
 }

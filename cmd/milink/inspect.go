@@ -185,8 +185,7 @@ func cmdForceUnlock(ctx context.Context, g *globals, args []string) int {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fs.usage(g.io.err)
-		return exitError
+		return g.errorf("force-unlock needs the lock ID, which the command refused the lock printed: milink force-unlock ID")
 	}
 	if err := g.backend(*statePath).ForceUnlock(ctx, fs.Arg(0)); err != nil {
 		return g.errorf("%v", err)

@@ -27,9 +27,21 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first Ctrl-C stops gracefully: the step under way ends (a
+		// restart finishes), what completed is saved in the state, the
+		// lock is released. The second one quits at once.
+		<-sigs
+		fmt.Fprintln(os.Stderr, "\nInterrupt received: stopping after the step under way (press Ctrl-C again to quit at once).")
+		cancel()
+		<-sigs
+		os.Exit(130)
+	}()
 	code := run(ctx, os.Args[1:], newIO(os.Stdin, os.Stdout, os.Stderr))
-	stop()
+	cancel()
 	os.Exit(code)
 }
 
@@ -122,8 +134,16 @@ func run(ctx context.Context, args []string, sio *stdio) int {
 		return exitOK
 	}
 	if g.chdir != "" {
-		if st, err := os.Stat(g.chdir); err != nil || !st.IsDir() {
-			fmt.Fprintf(sio.err, "milink: -chdir=%s: not a directory\n", g.chdir)
+		st, err := os.Stat(g.chdir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(sio.err, "Error: -chdir=%s: the directory does not exist\n", g.chdir)
+			return exitError
+		case err != nil:
+			fmt.Fprintf(sio.err, "Error: -chdir=%s: %v\n", g.chdir, err)
+			return exitError
+		case !st.IsDir():
+			fmt.Fprintf(sio.err, "Error: -chdir=%s: not a directory\n", g.chdir)
 			return exitError
 		}
 	}
@@ -180,8 +200,12 @@ func (f *cmdFlags) parse(args []string) (bool, int) {
 		f.usage(f.g.io.out)
 		return false, exitOK
 	}
-	fmt.Fprintf(f.g.io.err, "Error: %v\n\n", err)
-	f.usage(f.g.io.err)
+	fmt.Fprintf(f.g.io.err, "Error: %v\n", err)
+	if strings.Contains(err.Error(), "-chdir") {
+		fmt.Fprintf(f.g.io.err, "-chdir is a global option: it goes before the command, as in: milink -chdir=DIR %s\n", f.Name())
+	} else {
+		fmt.Fprintf(f.g.io.err, "Run \"milink %s -help\" for its options.\n", f.Name())
+	}
 	return false, exitError
 }
 

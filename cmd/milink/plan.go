@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +39,12 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	}
 	if fs.NArg() > 0 {
 		return g.errorf("plan takes no arguments (got %q); did you mean 'milink apply %s'?", fs.Arg(0), fs.Arg(0))
+	}
+	if *out != "" {
+		// Fail before the work, not after printing the whole plan.
+		if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
+			return g.errorf("-out=%s: the directory %s does not exist", *out, filepath.Dir(*out))
+		}
 	}
 	w, code := g.openWorkspace(&c)
 	if w == nil {

@@ -121,9 +121,12 @@ func newLogger(sio *stdio) hclog.Logger {
 	}
 	var out io.Writer = sio.err
 	if p := sio.getenv("MILINK_LOG_PATH"); p != "" {
+		// The file stays open for the life of the process.
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err == nil {
 			out = f
+		} else {
+			fmt.Fprintf(sio.err, "Warning: cannot open MILINK_LOG_PATH (%v); logging to stderr.\n", err)
 		}
 	}
 	return hclog.New(&hclog.LoggerOptions{Name: "milink", Level: level, Output: out})
