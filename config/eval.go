@@ -237,6 +237,7 @@ func (l *loader) evalLocals(blocks []*hcl.Block) {
 			attrs[name] = a
 		}
 	}
+	l.localNames = sortedKeys(attrs)
 	if len(attrs) == 0 {
 		return
 	}

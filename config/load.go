@@ -72,6 +72,7 @@ func Load(dir string, vars Vars) (*Config, *Sources, hcl.Diagnostics) {
 		contents: map[string][]byte{},
 	}
 	cfg := l.load(vars)
+	l.diags = l.undeclaredRefs(l.diags)
 	l.src.secrets = l.secretList()
 	diags := redactDiagnostics(l.diags, l.src.secrets)
 	if diags.HasErrors() {
@@ -94,6 +95,8 @@ type loader struct {
 	vars      map[string]*variable
 	varValues map[string]Value
 	ctx       *hcl.EvalContext
+
+	localNames []string // declared local values, sorted
 }
 
 func (l *loader) addSecret(s string) {
