@@ -80,7 +80,9 @@ Commands:
 
 func runCommand(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("milink lab "+c.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Silent while parsing: the flag package would print the usage itself
+	// (to stderr, before we print it again); we print help and errors below.
+	fs.SetOutput(io.Discard)
 	if c.flags != nil {
 		c.flags(fs)
 	}
@@ -100,8 +102,11 @@ func runCommand(ctx context.Context, c *command, args []string, stdout, stderr i
 		fs.Usage()
 		return 0
 	}
+	fs.SetOutput(stderr)
 	if err != nil {
-		return 2 // the flag package already printed the error and usage
+		fmt.Fprintln(stderr, err)
+		fs.Usage()
+		return 2
 	}
 	if err := c.run(ctx, fs, pos, stdout, stderr); err != nil {
 		if errors.Is(err, errUsage) {

@@ -1,6 +1,8 @@
 package labcmd
 
 import (
+	"bytes"
+	"context"
 	"flag"
 	"io"
 	"os"
@@ -134,4 +136,51 @@ func TestFaultFlags(t *testing.T) {
 	if got := cfg.Faults["mi01"]; got != (lab.Faults{Latency: 10 * time.Millisecond}) {
 		t.Errorf("mi01 start faults %+v", got)
 	}
+}
+
+// mainCase is one `milink lab` invocation and what it must print.
+type mainCase struct {
+	args   []string
+	code   int
+	stdout string // a substring that must appear exactly once; "" means no output
+	stderr string // exact, unless has
+	has    bool   // stderr need only contain stderr
+}
+
+func checkMain(t *testing.T, tests []mainCase) {
+	t.Helper()
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), tt.args, &out, &errb)
+		if code != tt.code {
+			t.Errorf("%q: exit %d, want %d (stderr %q)", tt.args, code, tt.code, errb.String())
+		}
+		switch {
+		case tt.stdout == "" && out.Len() > 0:
+			t.Errorf("%q: stdout %q, want none", tt.args, out.String())
+		case tt.stdout != "" && strings.Count(out.String(), tt.stdout) != 1:
+			t.Errorf("%q: stdout has %q %d times, want once:\n%s", tt.args, tt.stdout, strings.Count(out.String(), tt.stdout), out.String())
+		}
+		switch {
+		case tt.has && !strings.Contains(errb.String(), tt.stderr):
+			t.Errorf("%q: stderr %q lacks %q", tt.args, errb.String(), tt.stderr)
+		case !tt.has && errb.String() != tt.stderr:
+			t.Errorf("%q: stderr\n%q\nwant\n%q", tt.args, errb.String(), tt.stderr)
+		}
+	}
+}
+
+// TestHelpGoesToStdoutOnce: help that is asked for is printed once, on
+// stdout, with exit 0 (the flag package must not print it to stderr too).
+func TestHelpGoesToStdoutOnce(t *testing.T) {
+	tests := []mainCase{
+		{args: []string{"-h"}, code: 0, stdout: "Usage: milink lab COMMAND"},
+		{args: []string{"help"}, code: 0, stdout: "Usage: milink lab COMMAND"},
+	}
+	for _, c := range commands() {
+		for _, h := range []string{"-h", "-help", "--help"} {
+			tests = append(tests, mainCase{args: []string{c.name, h}, code: 0, stdout: "Usage: milink lab " + c.name})
+		}
+	}
+	checkMain(t, tests)
 }
