@@ -182,7 +182,7 @@ func (l *loader) parseDir() []*hcl.File {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "No configuration files",
-			Detail:   fmt.Sprintf("There are no *%s files in %s. Write one, or pick another directory with -chdir.", FileSuffix, l.dir),
+			Detail:   fmt.Sprintf("The directory %s contains no *%s files. Write one, or pick another directory with -chdir.", absDir(l.dir), FileSuffix),
 		})
 		return nil
 	}
@@ -207,6 +207,15 @@ func (l *loader) parseDir() []*hcl.File {
 		}
 	}
 	return files
+}
+
+// absDir names a directory for a message: "." or "sub" says little, and
+// "in ." followed by a full stop reads as the parent directory.
+func absDir(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }
 
 func validName(s string) bool {

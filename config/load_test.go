@@ -220,8 +220,15 @@ func TestMultipleFilesSortedAndMerged(t *testing.T) {
 func TestNoFiles(t *testing.T) {
 	dir := writeDir(t, map[string]string{"x.tf": ""})
 	cfg, _, diags := Load(dir, Vars{})
-	if cfg != nil || len(diags) != 1 || !strings.Contains(diags[0].Detail, "no *.milink.hcl files in "+dir) {
+	if cfg != nil || len(diags) != 1 || !strings.Contains(diags[0].Detail, "The directory "+dir+" contains no *.milink.hcl files.") {
 		t.Fatalf("got %v", diags)
+	}
+	// A relative directory is named by its absolute path: "in .." read as
+	// the parent directory.
+	t.Chdir(dir)
+	_, _, diags = Load(".", Vars{})
+	if len(diags) != 1 || !strings.Contains(diags[0].Detail, "The directory "+dir+" contains") || strings.Contains(diags[0].Detail, "..") {
+		t.Fatalf("relative directory: got %v", diags)
 	}
 	if diags := Validate(dir+"/missing", Vars{}); !diags.HasErrors() {
 		t.Fatal("missing directory should fail")
