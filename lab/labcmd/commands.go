@@ -94,14 +94,14 @@ func startFaults(f lab.Faults, ch lab.FaultChange) lab.Faults {
 
 func noArgs(fs *flag.FlagSet, args []string) error {
 	if len(args) > 0 {
-		return usageError(fs, "unexpected argument %q", args[0])
+		return usageError("unexpected argument %q", args[0])
 	}
 	return nil
 }
 
 func oneName(fs *flag.FlagSet, args []string) (string, error) {
 	if len(args) != 1 {
-		return "", usageError(fs, "want exactly one server name (%s or %s)", lab.SQLServerName, lab.ManagedInstanceName)
+		return "", usageError("want exactly one server name (%s or %s)", lab.SQLServerName, lab.ManagedInstanceName)
 	}
 	return args[0], nil
 }
@@ -334,10 +334,10 @@ the next restart stop the server for good (clear it, then restart again).
 				}
 			})
 			if !set {
-				return usageError(fs, "give at least one fault flag")
+				return usageError("give at least one fault flag")
 			}
 			if latency < 0 || dropAt < 0 || errorAt < 0 {
-				return usageError(fs, "fault values cannot be negative")
+				return usageError("fault values cannot be negative")
 			}
 			c, err := connect(dir)
 			if err != nil {

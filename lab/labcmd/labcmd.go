@@ -21,16 +21,13 @@ type command struct {
 	flags   func(fs *flag.FlagSet) // declares the flags; run reads them via closures
 }
 
-// errUsage means the error was already explained with the usage text.
-var errUsage = errors.New("usage")
+// usageErr is a mistake in how a command was called (a missing or extra
+// argument, a bad flag value). It exits 1 like every other error (the README's
+// exit codes keep 2 for plan -detailed-exitcode), but points to the help
+// instead of prefixing the command's name.
+type usageErr struct{ msg string }
 
-// exitError carries an exit code other than 1.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e exitError) Error() string { return e.err.Error() }
+func (e usageErr) Error() string { return e.msg }
 
 func commands() []*command {
 	return []*command{upCommand(), serveCommand(), downCommand(), statusCommand(), restartCommand(),
@@ -41,10 +38,12 @@ func commands() []*command {
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
-		printOverview(stdout, cmds)
 		if len(args) == 0 {
-			return 2
+			// Not asked for: the overview explains what is missing.
+			printOverview(stderr, cmds)
+			return 1
 		}
+		printOverview(stdout, cmds)
 		return 0
 	}
 	for _, c := range cmds {
@@ -52,8 +51,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runCommand(ctx, c, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "milink lab: unknown command %q (run \"milink lab -h\" for the list)\n", args[0])
-	return 2
+	fmt.Fprintf(stderr, "Error: unknown command %q\nRun \"milink lab -h\" for the list of commands.\n", args[0])
+	return 1
 }
 
 // Serve runs `milink lab serve ARGS...`, the lab's background process.
@@ -104,19 +103,14 @@ func runCommand(ctx context.Context, c *command, args []string, stdout, stderr i
 	}
 	fs.SetOutput(stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		fs.Usage()
-		return 2
+		return usageFailed(stderr, c, err)
 	}
 	if err := c.run(ctx, fs, pos, stdout, stderr); err != nil {
-		if errors.Is(err, errUsage) {
-			return 2
+		var ue usageErr
+		if errors.As(err, &ue) {
+			return usageFailed(stderr, c, err)
 		}
 		fmt.Fprintf(stderr, "milink lab %s: %v\n", c.name, err)
-		var ee exitError
-		if errors.As(err, &ee) {
-			return ee.code
-		}
 		return 1
 	}
 	return 0
@@ -140,9 +134,14 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// usageError prints the command's usage after a one-line problem.
-func usageError(fs *flag.FlagSet, format string, args ...any) error {
-	fmt.Fprintf(fs.Output(), "%s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
-	fs.Usage()
-	return errUsage
+// usageFailed explains a usage mistake in one line and where the help is,
+// rather than burying it above the whole usage text.
+func usageFailed(stderr io.Writer, c *command, err error) int {
+	fmt.Fprintf(stderr, "Error: %v\nRun \"milink lab %s -h\" for its flags.\n", err, c.name)
+	return 1
+}
+
+// usageError is a usage mistake of the command being run.
+func usageError(format string, args ...any) error {
+	return usageErr{fmt.Sprintf(format, args...)}
 }

@@ -184,3 +184,25 @@ func TestHelpGoesToStdoutOnce(t *testing.T) {
 	}
 	checkMain(t, tests)
 }
+
+// TestUsageErrorsExitOne: a usage mistake is a short error on stderr and
+// exit 1, as the README's exit codes say (2 belongs to plan
+// -detailed-exitcode).
+func TestUsageErrorsExitOne(t *testing.T) {
+	dir := t.TempDir()
+	checkMain(t, []mainCase{
+		{args: nil, code: 1, stderr: "Usage: milink lab COMMAND", has: true},
+		{args: []string{"frob"}, code: 1,
+			stderr: "Error: unknown command \"frob\"\nRun \"milink lab -h\" for the list of commands.\n"},
+		{args: []string{"up", "-adress", "x"}, code: 1,
+			stderr: "Error: flag provided but not defined: -adress\nRun \"milink lab up -h\" for its flags.\n"},
+		{args: []string{"status", "-json=maybe"}, code: 1,
+			stderr: "Error: invalid boolean value \"maybe\" for -json: parse error\nRun \"milink lab status -h\" for its flags.\n"},
+		{args: []string{"restart", "-dir", dir}, code: 1,
+			stderr: "Error: want exactly one server name (sql01 or mi01)\nRun \"milink lab restart -h\" for its flags.\n"},
+		{args: []string{"fault", "sql01", "-dir", dir}, code: 1,
+			stderr: "Error: give at least one fault flag\nRun \"milink lab fault -h\" for its flags.\n"},
+		{args: []string{"down", "extra", "-dir", dir}, code: 1,
+			stderr: "Error: unexpected argument \"extra\"\nRun \"milink lab down -h\" for its flags.\n"},
+	})
+}
