@@ -199,6 +199,17 @@ func (l *loader) decodeAll(cfg *Config, blocks map[string][]*hcl.Block) {
 		}
 		d.RecoveryModel = "FULL"
 		d.Backup = l.decodeBackup(sub, ctx)
+		if len(sub) == 0 {
+			// Not an error: the backup may be taken outside milink. But
+			// validate would otherwise say "Success!" for a configuration
+			// whose link cannot be created as written.
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "No backup block",
+				Detail:   fmt.Sprintf("%s has no backup block: the link needs a full, non-copy-only backup; milink will not take one. Add a backup block with a directory, or take that backup yourself before creating the link.", d.Addr()),
+				Subject:  b.DefRange.Ptr(),
+			})
+		}
 		deps = l.addDeps(deps, bd, d.Addr(), &d.DependsOn)
 		if systemDatabases[strings.ToLower(d.DatabaseName)] {
 			l.diags = append(l.diags, &hcl.Diagnostic{

@@ -197,3 +197,49 @@ func TestWriteDiagnosticsWithoutSources(t *testing.T) {
 		t.Fatalf("%q %v", b.String(), err)
 	}
 }
+
+// A database without a backup block loads, with a warning on the block:
+// the link needs a full backup that milink then will not take.
+func TestDatabaseWithoutBackupWarns(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		warn bool
+	}{
+		{"no backup", srv + "database \"sales\" {\n  server = sql_server.s1\n}\n", true},
+		{"with backup", srv + "database \"sales\" {\n  server = sql_server.s1\n  backup {\n    directory = \"/b\"\n  }\n}\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, s, diags, dir := loadSrc(t, tt.src, Vars{})
+			if cfg == nil || diags.HasErrors() {
+				t.Fatalf("a warning must not fail Load:\n%s", render(t, s, diags))
+			}
+			var warns hcl.Diagnostics
+			for _, d := range diags {
+				if d.Severity == hcl.DiagWarning {
+					warns = append(warns, d)
+				}
+			}
+			if !tt.warn {
+				if len(warns) > 0 {
+					t.Fatalf("unexpected warnings:\n%s", render(t, s, warns))
+				}
+				return
+			}
+			if len(warns) != 1 {
+				t.Fatalf("want one warning, got:\n%s", render(t, s, diags))
+			}
+			w := warns[0]
+			if !strings.Contains(w.Detail, "database.sales has no backup block: the link needs a full, non-copy-only backup; milink will not take one") {
+				t.Errorf("detail %q", w.Detail)
+			}
+			if w.Subject == nil || w.Subject.Filename != filepath.Join(dir, "main.milink.hcl") || w.Subject.Start.Line != 8 {
+				t.Fatalf("subject %v, want the database block on line 8", w.Subject)
+			}
+			if out := render(t, s, warns); !strings.Contains(out, "Warning: No backup block") || !strings.Contains(out, `database "sales" {`) {
+				t.Errorf("rendered warning lacks summary or snippet:\n%s", out)
+			}
+		})
+	}
+}
