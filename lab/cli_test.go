@@ -151,6 +151,24 @@ func TestLabCommandLifecycle(t *testing.T) {
 	if code, out, _ := milink(t, "up", "-dir", dir); code != 0 || !strings.Contains(out, "already up") {
 		t.Fatalf("second up: exit %d, %q", code, out)
 	}
+	// Up again with flags that are wrong in themselves: an error, not
+	// "already up, flags ignored".
+	for _, bad := range []struct{ args []string }{
+		{[]string{"-profile", "nope"}},
+		{[]string{"-address", "foo"}},
+		{[]string{"-address", "10.0.0.2"}},
+		{[]string{"-port", "70000"}},
+		{[]string{"-restart-delay", "-1s"}},
+		{[]string{"-latency", "-5ms"}},
+	} {
+		code, out, errs := milink(t, append([]string{"up", "-dir", dir}, bad.args...)...)
+		if code != 1 || strings.Contains(out, "already up") || !strings.Contains(errs, bad.args[1]) {
+			t.Errorf("up %v on a running lab: exit %d\nstdout %q\nstderr %q; want exit 1 naming %s", bad.args, code, out, errs, bad.args[1])
+		}
+	}
+	if st := statusJSON(t, dir)["sql01"]; st.State != lab.StateRunning {
+		t.Fatalf("sql01 after a refused up: %s", st.State)
+	}
 
 	// Change something that must persist: a master key and a backup.
 	db := openInfo(t, sql01)

@@ -119,6 +119,44 @@ func nextAddress(addr string) (string, error) {
 	return next.String(), nil
 }
 
+// ValidateConfig checks the fields of cfg that are set, without touching
+// the lab directory: zero values mean "as before, or the default" and pass.
+// `milink lab up` calls it first, so that a wrong flag is an error even when
+// the lab is already up and would not use it.
+func ValidateConfig(cfg Config) error {
+	if cfg.Profile != "" {
+		p, ok := engine.LookupProfile(cfg.Profile)
+		if !ok {
+			return fmt.Errorf("unknown profile %q (see \"milink lab profiles\")", cfg.Profile)
+		}
+		if p.Kind == KindManagedInstance {
+			return fmt.Errorf("profile %q is a managed instance; sql01 needs a SQL Server profile", cfg.Profile)
+		}
+	}
+	if cfg.Address != "" {
+		const loopback = "the lab runs on loopback addresses (127.x.y.z)"
+		ip := net.ParseIP(cfg.Address)
+		if ip.To4() == nil || !ip.IsLoopback() {
+			return fmt.Errorf("address %q: %s", cfg.Address, loopback)
+		}
+		// mi01 takes the next address, which must be loopback too.
+		next, err := nextAddress(cfg.Address)
+		if err != nil {
+			return err
+		}
+		if !net.ParseIP(next).IsLoopback() {
+			return fmt.Errorf("address %q: mi01 needs the next address, %s, and %s", cfg.Address, next, loopback)
+		}
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return fmt.Errorf("port %d is out of range (1-65535)", cfg.Port)
+	}
+	if cfg.RestartDelay < 0 {
+		return fmt.Errorf("restart delay %s is negative", cfg.RestartDelay)
+	}
+	return nil
+}
+
 // resolve fills the zero values of cfg from the previous lab.json, then from
 // the defaults. It refuses to switch sql01's profile under existing data: a
 // catalogue seeded for one version would silently pose as another.
@@ -178,26 +216,17 @@ func Open(cfg Config) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlProfile, ok := engine.LookupProfile(cfg.Profile)
-	if !ok {
-		return nil, fmt.Errorf("unknown profile %q (see \"milink lab profiles\")", cfg.Profile)
+	if err := ValidateConfig(cfg); err != nil {
+		return nil, err
 	}
-	if sqlProfile.Kind == KindManagedInstance {
-		return nil, fmt.Errorf("profile %q is a managed instance; sql01 needs a SQL Server profile", cfg.Profile)
-	}
+	sqlProfile, _ := engine.LookupProfile(cfg.Profile)
 	miProfile, ok := engine.LookupProfile(managedProfileName)
 	if !ok {
 		return nil, fmt.Errorf("the engine has no %q profile", managedProfileName)
 	}
-	if net.ParseIP(cfg.Address).To4() == nil || !net.ParseIP(cfg.Address).IsLoopback() {
-		return nil, fmt.Errorf("address %q: the lab runs on loopback addresses (127.x.y.z)", cfg.Address)
-	}
 	miAddress, err := nextAddress(cfg.Address)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Port <= 0 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("port %d is out of range", cfg.Port)
 	}
 	exe := cfg.Executable
 	if exe == "" {

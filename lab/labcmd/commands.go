@@ -61,6 +61,16 @@ func (o *labOptions) serveArgs(dir string) []string {
 	return args
 }
 
+// validate rejects flag values that are wrong in themselves (an unknown
+// profile, a non-loopback address, a negative delay), whether or not the lab
+// is already up.
+func (o *labOptions) validate() error {
+	if o.latency < 0 {
+		return fmt.Errorf("latency %s is negative", o.latency)
+	}
+	return lab.ValidateConfig(o.config(nil))
+}
+
 func (o *labOptions) config(logf func(string, ...any)) lab.Config {
 	cfg := lab.Config{
 		Dir: o.dir, Profile: o.profile, Address: o.address, Port: o.port,
@@ -130,7 +140,8 @@ output in DIR/lab.log) and returns when every server accepts a login:
 Both log in as sa with a generated password kept in DIR/lab.json (mode 0600),
 which also describes the servers for a milink configuration. Data (catalogue,
 backups, counters) stays in DIR across restarts and "down"/"up". If the lab is
-already up, says so and changes nothing.
+already up, says so and changes nothing (its flags are still checked: a
+wrong one is an error).
 
 -fault arms faults on one server, e.g. -fault sql01:drop-at=3 -fault
 mi01:restart-hangs; "up" arms them once every server has accepted its login

@@ -23,6 +23,9 @@ import (
 )
 
 func up(ctx context.Context, o *labOptions, timeout time.Duration, stdout io.Writer) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
 	dir, err := filepath.Abs(o.dir)
 	if err != nil {
 		return err
