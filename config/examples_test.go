@@ -114,7 +114,7 @@ func TestExamples(t *testing.T) {
 			}
 			tt.check(t, sv)
 			// Examples are canonically formatted.
-			if changed, diags, err := FormatDir(dir, true); err != nil || diags.HasErrors() || len(changed) > 0 {
+			if changed, _, diags, err := FormatDir(dir, true); err != nil || diags.HasErrors() || len(changed) > 0 {
 				t.Errorf("fmt: changed %v, %v, %v", changed, diags, err)
 			}
 		})

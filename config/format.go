@@ -20,21 +20,31 @@ func Format(src []byte) ([]byte, hcl.Diagnostics) {
 }
 
 func formatNamed(src []byte, name string) ([]byte, hcl.Diagnostics) {
-	_, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	out, _, diags := formatFile(src, name)
+	return out, diags
+}
+
+// formatFile is formatNamed that also returns the parsed file, so that
+// syntax errors can be shown with their source snippet.
+func formatFile(src []byte, name string) ([]byte, *hcl.File, hcl.Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, f, diags
 	}
-	return hclwrite.Format(src), nil
+	return hclwrite.Format(src), f, nil
 }
 
 // FormatDir formats every *.milink.hcl file of dir. It returns the paths of
 // the files whose layout changed (or would change, with check), and
 // rewrites them unless check is set. Files with syntax errors are left as
-// they are and reported in diags.
-func FormatDir(dir string, check bool) (changed []string, diags hcl.Diagnostics, err error) {
+// they are and reported in diags; src holds the files read, so that
+// src.WriteDiagnostics prints those errors with their snippets as
+// validate does. src is never nil.
+func FormatDir(dir string, check bool) (changed []string, src *Sources, diags hcl.Diagnostics, err error) {
+	src = &Sources{files: map[string]*hcl.File{}}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading configuration directory: %w", err)
+		return nil, src, nil, fmt.Errorf("reading configuration directory: %w", err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -45,13 +55,16 @@ func FormatDir(dir string, check bool) (changed []string, diags hcl.Diagnostics,
 	sort.Strings(names)
 	for _, name := range names {
 		path := filepath.Join(dir, name)
-		src, err := os.ReadFile(path)
+		data, err := os.ReadFile(path)
 		if err != nil {
-			return changed, diags, fmt.Errorf("reading %s: %w", path, err)
+			return changed, src, diags, fmt.Errorf("reading %s: %w", path, err)
 		}
-		out, ds := formatNamed(src, path)
+		out, f, ds := formatFile(data, path)
+		if f != nil {
+			src.files[path] = f
+		}
 		diags = append(diags, ds...)
-		if ds.HasErrors() || bytes.Equal(out, src) {
+		if ds.HasErrors() || bytes.Equal(out, data) {
 			continue
 		}
 		changed = append(changed, path)
@@ -59,10 +72,10 @@ func FormatDir(dir string, check bool) (changed []string, diags hcl.Diagnostics,
 			continue
 		}
 		if err := writeFileKeepMode(path, out); err != nil {
-			return changed, diags, err
+			return changed, src, diags, err
 		}
 	}
-	return changed, diags, nil
+	return changed, src, diags, nil
 }
 
 // writeFileKeepMode replaces a file atomically, keeping its permissions.

@@ -110,14 +110,19 @@ func TestFormat(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, "a.milink.hcl"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	changed, diags, err := FormatDir(dir, true)
+	changed, src, diags, err := FormatDir(dir, true)
 	if err != nil || len(diags) == 0 || len(changed) != 1 || changed[0] != filepath.Join(dir, "a.milink.hcl") {
 		t.Fatalf("check: %v %v %v", changed, diags, err)
+	}
+	// The syntax error of c.milink.hcl prints like validate's: file, line
+	// and the source snippet.
+	if out := render(t, src, diags); !strings.Contains(out, "on "+filepath.Join(dir, "c.milink.hcl")+" line 1") || !strings.Contains(out, "1: x = ") {
+		t.Errorf("fmt diagnostics lack location or snippet:\n%s", out)
 	}
 	if data, _ := os.ReadFile(filepath.Join(dir, "a.milink.hcl")); string(data) != in {
 		t.Fatal("check mode rewrote the file")
 	}
-	changed, _, err = FormatDir(dir, false)
+	changed, _, _, err = FormatDir(dir, false)
 	if err != nil || len(changed) != 1 {
 		t.Fatalf("write: %v %v", changed, err)
 	}
@@ -130,10 +135,10 @@ func TestFormat(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(dir, "d.hcl")); string(data) != in {
 		t.Error("a file without the .milink.hcl suffix was touched")
 	}
-	if changed, _, _ := FormatDir(dir, true); len(changed) != 0 {
+	if changed, _, _, _ := FormatDir(dir, true); len(changed) != 0 {
 		t.Errorf("still changed: %v", changed)
 	}
-	if _, _, err := FormatDir(filepath.Join(dir, "missing"), true); err == nil {
+	if _, _, _, err := FormatDir(filepath.Join(dir, "missing"), true); err == nil {
 		t.Error("missing directory accepted")
 	}
 }

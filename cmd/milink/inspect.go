@@ -153,10 +153,13 @@ func cmdFmt(_ context.Context, g *globals, args []string) int {
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
-	changed, diags, err := config.FormatDir(g.dir(), *check)
+	changed, src, diags, err := config.FormatDir(g.dir(), *check)
 	if len(diags) > 0 {
-		for _, d := range diags {
-			fmt.Fprintln(g.io.err, d.Error())
+		// With snippets, as validate prints them.
+		if werr := src.WriteDiagnostics(g.io.err, diags, false, 100); werr != nil {
+			for _, d := range diags {
+				fmt.Fprintln(g.io.err, d.Error())
+			}
 		}
 		return exitError
 	}
