@@ -3,13 +3,14 @@ package examples
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/milink/milink/lab/engine"
 )
 
-// shellLines returns the command lines of the ```sh blocks of a Markdown
+// shellLines returns the command lines of the ```sh and ```powershell blocks of a Markdown
 // file, comments and surrounding space removed.
 func shellLines(t *testing.T, path string) []string {
 	t.Helper()
@@ -21,7 +22,7 @@ func shellLines(t *testing.T, path string) []string {
 	in := false
 	for _, line := range strings.Split(string(data), "\n") {
 		switch {
-		case strings.HasPrefix(line, "```sh"):
+		case strings.HasPrefix(line, "```sh"), strings.HasPrefix(line, "```powershell"):
 			in = true
 		case strings.HasPrefix(line, "```"):
 			in = false
@@ -71,5 +72,43 @@ func TestLabREADME(t *testing.T) {
 		if strings.HasPrefix(line, "../../milink") && !strings.Contains(tutorial, line) {
 			t.Errorf("%q is not a command of the main README's tutorial", line)
 		}
+	}
+}
+
+// The READMEs of the other examples say where milink comes from (nothing
+// installs it), run it as a built binary, show plan and apply, and name the
+// backup directories their configuration writes to.
+func TestExampleREADMEs(t *testing.T) {
+	dirLiteral := regexp.MustCompile(`directory\s*=\s*"((?:[^"\\]|\\.)*)"`)
+	for _, dir := range []string{"linux-2022-azure-vm", "windows-2016", "windows-2019-on-premises"} {
+		t.Run(dir, func(t *testing.T) {
+			readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hcl, err := os.ReadFile(filepath.Join(dir, "main.milink.hcl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(readme), "go build") {
+				t.Error("README does not say how to build milink")
+			}
+			var plan, apply bool
+			for _, line := range shellLines(t, filepath.Join(dir, "README.md")) {
+				if strings.HasPrefix(line, "milink ") {
+					t.Errorf("bare %q: milink is not installed on the PATH", line)
+				}
+				plan = plan || strings.HasSuffix(line, "milink plan") || strings.HasSuffix(line, "milink.exe plan")
+				apply = apply || strings.HasSuffix(line, "milink apply") || strings.HasSuffix(line, "milink.exe apply")
+			}
+			if !plan || !apply {
+				t.Errorf("README commands: plan %v, apply %v; want both", plan, apply)
+			}
+			for _, m := range dirLiteral.FindAllStringSubmatch(string(hcl), -1) {
+				if d := strings.ReplaceAll(m[1], `\\`, `\`); !strings.Contains(string(readme), d) {
+					t.Errorf("README does not name the backup directory %s", d)
+				}
+			}
+		})
 	}
 }
