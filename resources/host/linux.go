@@ -148,6 +148,9 @@ func (l *Linux) SetTraceFlags(ctx context.Context, on, off []int) (resources.Ste
 // RestartStep describes the restart command.
 func (l *Linux) RestartStep() resources.Step { return commandStep(l.On, l.RestartCommand) }
 
+// RestartSummary is one line saying what Restart runs.
+func (l *Linux) RestartSummary() string { return "running " + CommandText(l.RestartCommand) }
+
 // Restart runs the restart command; its stderr is in the error.
 func (l *Linux) Restart(ctx context.Context) error {
 	if len(l.RestartCommand) == 0 {

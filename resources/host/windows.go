@@ -175,6 +175,15 @@ func (w *Windows) SetTraceFlags(ctx context.Context, on, off []int) (resources.S
 	return w.TraceFlagsStep(on, off), w.runScript(ctx, "setting startup parameters SQLArgN", w.TraceFlagsScript(on, off))
 }
 
+// RestartSummary is one line saying what Restart runs (the script itself is
+// in the plan).
+func (w *Windows) RestartSummary() string {
+	if len(w.RestartCommand) > 0 {
+		return "running " + CommandText(w.RestartCommand)
+	}
+	return "restarting the Windows service " + w.ServiceName() + " and its running dependents (Restart-Service)"
+}
+
 // Restart restarts the instance's service.
 func (w *Windows) Restart(ctx context.Context) error {
 	if len(w.RestartCommand) > 0 {
