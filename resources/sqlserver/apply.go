@@ -37,7 +37,7 @@ func (i *Instance) Apply(ctx context.Context, s *config.SQLServer, ch resources.
 	case KindRestart:
 		return i.applyRestart(ctx, s, ch, progress)
 	case KindVerify:
-		return i.applyVerify(ctx, s, ch)
+		return i.applyVerify(ctx, s, ch, progress)
 	case KindDatabase:
 		return i.applyDatabase(ctx, s, ch, progress)
 	}
@@ -190,6 +190,12 @@ func (i *Instance) applyTraceFlags(ctx context.Context, s *config.SQLServer, ch 
 	return resources.Result{Attributes: map[string]any{"running": running, "configured": intsAny(configured)}}, nil
 }
 
+// applyRestart runs the restart command, then waits for logins. Once the
+// command has started, the two are one critical section: a restart killed
+// halfway can leave SQL Server stopped, so an interrupt (ctx cancelled)
+// neither stops the command (it runs shielded, see host.Shielded) nor the
+// wait for logins, which host.restart_timeout bounds; the interrupt is
+// reported once the server is back, or the wait gave up.
 func (i *Instance) applyRestart(ctx context.Context, s *config.SQLServer, ch resources.Change, progress func(string)) (resources.Result, error) {
 	if s.Restart == "never" {
 		return resources.Result{}, fmt.Errorf("%s: restart is forbidden (restart = \"never\")", s.Addr())
@@ -197,24 +203,41 @@ func (i *Instance) applyRestart(ctx context.Context, s *config.SQLServer, ch res
 	if i.settingFailed {
 		return resources.Result{}, fmt.Errorf("%s: not restarting: a startup setting could not be changed", s.Addr())
 	}
-	progress(fmt.Sprintf("restarting %s", s.Addr()))
+	if ctx.Err() != nil {
+		return resources.Result{}, fmt.Errorf("%s: not restarting: %w", s.Addr(), context.Cause(ctx))
+	}
+	crit := host.Shielded(ctx)
 	var err error
 	if i.linux != nil {
-		err = i.linux.Restart(ctx)
+		progress(i.linux.RestartSummary())
+		err = i.linux.Restart(crit)
 	} else {
-		err = i.windows.Restart(ctx)
+		progress(i.windows.RestartSummary())
+		err = i.windows.Restart(crit)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return resources.Result{}, fmt.Errorf("%s: interrupted while the restart command ran (it was left to finish); the restart failed: %w (%w)", s.Addr(), err, context.Cause(ctx))
+		}
 		return resources.Result{}, fmt.Errorf("%s: restart failed: %w", s.Addr(), err)
 	}
-	if err := i.waitForLogins(ctx, s, progress); err != nil {
-		return resources.Result{}, err
+	werr := i.waitForLogins(crit, s, progress)
+	if ctx.Err() != nil {
+		if werr != nil {
+			return resources.Result{}, fmt.Errorf("%s: interrupted during the restart; the restart command completed, but: %w (%w)", s.Addr(), werr, context.Cause(ctx))
+		}
+		return resources.Result{}, fmt.Errorf("%s: interrupted during the restart; the restart completed and the server accepts logins again; nothing after it was done (%w)", s.Addr(), context.Cause(ctx))
+	}
+	if werr != nil {
+		return resources.Result{}, werr
 	}
 	return resources.Result{Attributes: map[string]any{"restarted_at": i.now().UTC().Format(time.RFC3339)}}, nil
 }
 
 // waitForLogins drops the old connection (it died with the old process) and
-// logs in again until a new login and SELECT 1 succeed.
+// logs in again until a new login and SELECT 1 succeed, or
+// host.restart_timeout has passed. Progress is reported at the first failed
+// attempt, then every reportInterval.
 func (i *Instance) waitForLogins(ctx context.Context, s *config.SQLServer, progress func(string)) error {
 	i.Close()
 	timeout := s.Host.RestartTimeout
@@ -223,6 +246,7 @@ func (i *Instance) waitForLogins(ctx context.Context, s *config.SQLServer, progr
 	}
 	start := time.Now()
 	deadline := start.Add(timeout)
+	var reported time.Time
 	var last error
 	for {
 		last = i.probe(ctx, deadline)
@@ -232,12 +256,16 @@ func (i *Instance) waitForLogins(ctx context.Context, s *config.SQLServer, progr
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: waiting for logins after the restart: %w", s.Addr(), ctx.Err())
 		}
-		if !time.Now().Before(deadline) {
+		now := time.Now()
+		if !now.Before(deadline) {
 			return fmt.Errorf("%s did not accept logins within %s after the restart (host.restart_timeout); last attempt: %w", s.Addr(), timeout, last)
 		}
-		elapsed := time.Since(start).Round(time.Second)
-		progress(fmt.Sprintf("waiting for %s to accept logins (%s)", s.Addr(), elapsed))
-		t := time.NewTimer(i.pollInterval)
+		if reported.IsZero() || now.Sub(reported) >= i.reportInterval {
+			reported = now
+			progress(fmt.Sprintf("waiting for %s to accept logins (%s of %s)", s.Addr(), now.Sub(start).Round(time.Second), timeout))
+		}
+		// Never sleep past the deadline: the last attempt is made at it.
+		t := time.NewTimer(min(i.pollInterval, deadline.Sub(now)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -261,27 +289,37 @@ func (i *Instance) probe(ctx context.Context, deadline time.Time) error {
 	return nil
 }
 
-func (i *Instance) applyVerify(ctx context.Context, s *config.SQLServer, ch resources.Change) (resources.Result, error) {
+func (i *Instance) applyVerify(ctx context.Context, s *config.SQLServer, ch resources.Change, progress func(string)) (resources.Result, error) {
 	o, err := i.Refresh(ctx)
 	if err != nil {
 		return resources.Result{}, err
 	}
-	var problems []string
+	var problems, checked []string
 	attrs := map[string]any{}
 	if s.Hadr != nil {
 		attrs["hadr_running"] = o.HadrRunning
-		if o.HadrRunning != s.Hadr.Enabled {
+		if o.HadrRunning == s.Hadr.Enabled {
+			checked = append(checked, map[bool]string{true: "HADR running", false: "HADR not running"}[o.HadrRunning])
+		} else {
 			problems = append(problems, fmt.Sprintf("HADR is %s (SERVERPROPERTY('IsHadrEnabled')), configured %s", onOff(o.HadrRunning), onOff(s.Hadr.Enabled)))
 		}
 	}
 	if tf := s.StartupTraceFlags; tf != nil {
 		attrs["trace_flags_running"] = intsAny(o.FlagsRunning)
-		if missing := minus(host.SortedFlags(tf.Flags), o.FlagsRunning); len(missing) > 0 {
+		want := host.SortedFlags(tf.Flags)
+		if missing := minus(want, o.FlagsRunning); len(missing) > 0 {
 			problems = append(problems, fmt.Sprintf("trace flags %s are not active (DBCC TRACESTATUS(-1))", intsText(missing)))
+		} else if len(want) > 0 {
+			checked = append(checked, fmt.Sprintf("trace flags %s active", intsText(want)))
 		}
 	}
 	if len(problems) > 0 {
 		return resources.Result{}, fmt.Errorf("%s came back from the restart without its settings: %s", s.Addr(), strings.Join(problems, "; "))
+	}
+	if len(checked) > 0 {
+		progress(strings.Join(checked, ", "))
+	} else {
+		progress("server answers; no startup setting to check")
 	}
 	return resources.Result{Attributes: attrs}, nil
 }

@@ -2,6 +2,7 @@ package sqlserver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -46,6 +47,10 @@ type lab struct {
 	restarts int
 	failNext bool // the restart command fails
 	noReturn bool // the instance never comes back
+	// midRestart runs while the restart command has the server stopped.
+	midRestart func()
+	// startDelay: the command returns at once, the server starts later.
+	startDelay time.Duration
 }
 
 const labPassword = "LabPassw0rd!!"
@@ -89,7 +94,7 @@ func (l *lab) Run(ctx context.Context, argv []string) ([]byte, []byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.failNext {
-		return nil, []byte("Failed to restart mssql-server.service: Unit not found."), &exitError{1}
+		return nil, []byte("Failed to restart mssql-server.service: Unit not found."), &exitError{code: 1}
 	}
 	l.restarts++
 	l.srv.CloseConnections()
@@ -97,20 +102,52 @@ func (l *lab) Run(ctx context.Context, argv []string) ([]byte, []byte, error) {
 	if l.noReturn {
 		return nil, nil, nil
 	}
+	if l.midRestart != nil {
+		l.midRestart()
+		// What exec.CommandContext does to a running command when its
+		// context is cancelled: it dies, leaving the service stopped.
+		if ctx.Err() != nil {
+			return nil, nil, &exitError{-1, "signal: killed"}
+		}
+	}
+	if l.startDelay > 0 {
+		// The command returns before the server accepts logins, as
+		// systemctl does.
+		time.AfterFunc(l.startDelay, func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if err := l.start(); err != nil {
+				l.t.Error(err)
+			}
+		})
+		return nil, nil, nil
+	}
+	return nil, nil, l.start()
+}
+
+func (l *lab) start() error {
 	b, err := os.ReadFile(l.conf)
 	if err != nil && !os.IsNotExist(err) {
-		return nil, nil, err
+		return err
 	}
 	st, err := host.ParseStartup(b)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	return nil, nil, l.inst.Start(engine.Startup{Hadr: st.Hadr, TraceFlags: st.TraceFlags})
+	return l.inst.Start(engine.Startup{Hadr: st.Hadr, TraceFlags: st.TraceFlags})
 }
 
-type exitError struct{ code int }
+type exitError struct {
+	code int
+	msg  string
+}
 
-func (e *exitError) Error() string { return "exit status " + strconv.Itoa(e.code) }
+func (e *exitError) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	return "exit status " + strconv.Itoa(e.code)
+}
 
 func (l *lab) config() *config.SQLServer {
 	s := sql01()
@@ -334,16 +371,86 @@ func TestLabErrors(t *testing.T) {
 	}
 	l.failNext = false
 
-	// The instance never comes back: a clear timeout, with progress meanwhile.
+	// The instance never comes back: a clear timeout at the configured
+	// deadline (the wait does not sleep past it), with one progress line
+	// for a wait shorter than the report interval.
 	s.Host.RestartTimeout = 400 * time.Millisecond
+	i.pollInterval = time.Second
 	l.noReturn = true
 	var progress []string
+	start := time.Now()
 	_, err = i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, func(m string) { progress = append(progress, m) })
 	if err == nil || !strings.Contains(err.Error(), "sql_server.sql01 did not accept logins within 400ms after the restart") {
 		t.Fatalf("err = %v", err)
 	}
-	if len(progress) < 2 || !strings.HasPrefix(progress[1], "waiting for sql_server.sql01 to accept logins (") {
-		t.Errorf("progress %q", progress)
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Errorf("gave up after %s, restart_timeout 400ms", took)
+	}
+	wantProgress := []string{"running systemctl restart mssql-server", "waiting for sql_server.sql01 to accept logins (0s of 400ms)"}
+	if !reflect.DeepEqual(progress, wantProgress) {
+		t.Errorf("progress %q, want %q", progress, wantProgress)
+	}
+}
+
+// Progress while waiting for logins: the first at once, then at most one
+// per report interval, not one per attempt.
+func TestLabRestartWaitProgress(t *testing.T) {
+	l := startLab(t, "2019-cu22-linux")
+	s := l.config()
+	i := l.open(t, s)
+	i.pollInterval = 10 * time.Millisecond
+	i.reportInterval = 200 * time.Millisecond
+	l.startDelay = 700 * time.Millisecond
+	var progress []string
+	_, err := i.Apply(context.Background(), s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, func(m string) { progress = append(progress, m) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waits := 0
+	for _, m := range progress {
+		if strings.HasPrefix(m, "waiting for sql_server.sql01 to accept logins (") {
+			waits++
+		}
+	}
+	// 700ms / 200ms: 4 or 5 lines (first at 0); one per attempt would be ~70.
+	if waits < 2 || waits > 5 {
+		t.Errorf("%d progress lines: %q", waits, progress)
+	}
+}
+
+// Ctrl-C while the restart command runs: the command is not killed (the
+// lab runner fails it with "signal: killed" if its context is cancelled,
+// as exec.CommandContext would), the wait for logins goes on, and the
+// error says the run was interrupted and the server is back.
+func TestLabRestartInterrupted(t *testing.T) {
+	l := startLab(t, "2019-cu22-linux")
+	s := l.config()
+	i := l.open(t, s)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	l.midRestart = func() { cancel(errors.New("interrupt signal received")) }
+	l.startDelay = 300 * time.Millisecond
+	_, err := i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, nil)
+	if err == nil {
+		t.Fatal("no error after an interrupt")
+	}
+	for _, want := range []string{"interrupted during the restart", "the restart completed and the server accepts logins again", "interrupt signal received"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "killed") {
+		t.Errorf("error %q", err)
+	}
+	if _, err := i.Refresh(context.Background()); err != nil {
+		t.Errorf("the server was left stopped: %v", err)
+	}
+
+	// Interrupted before the command starts: no restart at all.
+	l.midRestart, l.startDelay = nil, 0
+	n := l.restarts
+	_, err = i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, nil)
+	if err == nil || !strings.Contains(err.Error(), "not restarting: interrupt signal received") || l.restarts != n {
+		t.Errorf("err = %v, restarts %d → %d", err, n, l.restarts)
 	}
 }
 

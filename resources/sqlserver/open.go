@@ -34,7 +34,10 @@ type Instance struct {
 	windows *host.Windows
 
 	now          func() time.Time
-	pollInterval time.Duration
+	pollInterval time.Duration // between login attempts after a restart
+	// reportInterval is the least time between two progress lines of the
+	// wait for logins, which can last minutes.
+	reportInterval time.Duration
 	// settingFailed is set when a startup setting could not be changed in
 	// this run: the restart is then refused, since restarting would only
 	// come back with the old settings and an interrupted service.
@@ -62,7 +65,7 @@ func Open(ctx context.Context, s *config.SQLServer, log hclog.Logger) (*Instance
 	if err != nil {
 		return nil, redact(s, fmt.Errorf("%s: %w", s.Addr(), err))
 	}
-	i := &Instance{s: s, log: log.Named(s.Addr()), connector: connector, now: time.Now, pollInterval: time.Second}
+	i := &Instance{s: s, log: log.Named(s.Addr()), connector: connector, now: time.Now, pollInterval: time.Second, reportInterval: 10 * time.Second}
 	i.linux, i.windows = hostDrivers(s, host.Local{})
 	if err := i.connect(ctx); err != nil {
 		return nil, err
@@ -162,10 +165,7 @@ func target(s *config.SQLServer) string {
 
 // connect logs in with a new connection pool and pins one connection.
 func (i *Instance) connect(ctx context.Context) error {
-	timeout := i.s.ConnectTimeout
-	if timeout <= 0 {
-		timeout = 15 * time.Second
-	}
+	timeout := loginTimeout(ctx, i.s.ConnectTimeout)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	db := sql.OpenDB(i.connector)
@@ -177,6 +177,30 @@ func (i *Instance) connect(ctx context.Context) error {
 	}
 	i.db, i.conn = db, conn
 	return nil
+}
+
+// loginTimeout is how long a login may take: connect_timeout (default
+// 15s), or less when ctx ends sooner (the end of the wait after a restart);
+// errors name it, so it is rounded to read well.
+func loginTimeout(ctx context.Context, configured time.Duration) time.Duration {
+	timeout := configured
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return timeout
+	}
+	left := time.Until(dl)
+	switch {
+	case left >= timeout:
+		return timeout
+	case left <= 0:
+		return 0
+	case left < time.Second:
+		return left.Round(time.Millisecond)
+	}
+	return left.Round(100 * time.Millisecond)
 }
 
 // ensureConn logs in again when a failed restart wait left no connection.

@@ -165,3 +165,32 @@ func TestLabSecretsNeverInErrors(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A login bounded by a sooner deadline than connect_timeout (the end of the
+// wait after a restart) must name that deadline, not connect_timeout.
+func TestLoginTimeout(t *testing.T) {
+	bg := context.Background()
+	soon, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+	defer cancel()
+	later, cancel2 := context.WithTimeout(bg, time.Hour)
+	defer cancel2()
+	gone, cancel3 := context.WithDeadline(bg, time.Now().Add(-time.Second))
+	defer cancel3()
+	tests := []struct {
+		name       string
+		ctx        context.Context
+		configured time.Duration
+		want       time.Duration
+	}{
+		{"no deadline", bg, 5 * time.Second, 5 * time.Second},
+		{"default", bg, 0, 15 * time.Second},
+		{"sooner deadline", soon, 5 * time.Second, 300 * time.Millisecond},
+		{"later deadline", later, 5 * time.Second, 5 * time.Second},
+		{"passed deadline", gone, 5 * time.Second, 0},
+	}
+	for _, tt := range tests {
+		if got := loginTimeout(tt.ctx, tt.configured); got != tt.want {
+			t.Errorf("%s: loginTimeout = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
