@@ -128,7 +128,9 @@ func diffMasterKey(s *config.SQLServer, mk *config.MasterKey, o *Observed, prior
 	default:
 		ch.Action = resources.Update
 		ch.Steps = []resources.Step{{Kind: "tsql", On: s.Addr(), Text: RegenerateMasterKeySQL(mk.Password, true)}}
-		ch.Reason = "password changed"
+		// Not a password change alone: REGENERATE touches every key under
+		// the master key, which the link procedure never asks for.
+		ch.Reason = "password changed: REGENERATE decrypts and re-encrypts every key the master key protects; not part of the link procedure"
 	}
 	return ch
 }

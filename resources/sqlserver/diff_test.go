@@ -114,7 +114,7 @@ func TestDiff(t *testing.T) {
 			reasons: map[int]string{0: "exists; created outside milink"}},
 		{name: "master key password changed", obs: convergedObserved, prior: mkPrior("the old password"), want: append([]brief{
 			{"master_key.sql01", "master_key", resources.Update, "", 1}}, converged[1:]...),
-			reasons: map[int]string{0: "password changed"}},
+			reasons: map[int]string{0: "password changed: REGENERATE decrypts and re-encrypts every key the master key protects; not part of the link procedure"}},
 		{name: "master key dropped outside milink", obs: func() *Observed { o := convergedObserved(); o.MasterKey = false; return o },
 			prior: mkPrior(testMKPassword), want: append([]brief{{"master_key.sql01", "master_key", resources.Create, "", 1}}, converged[1:]...),
 			reasons: map[int]string{0: "dropped outside milink"}},
