@@ -14,7 +14,8 @@ import (
 // Windows is SQL Server on Windows: startup parameters are registry values
 // SQLArg0..N, HADR is HADR_Enabled (set with Enable-SqlAlwaysOn when the
 // SqlServer module is installed). Everything runs as PowerShell scripts
-// through the Runner (powershell.exe locally; WinRM later). The scripts are
+// through the Runner (powershell.exe locally; WinRM later), except a
+// configured restart_command, which runs as given. The scripts are
 // the contract and are kept as golden files, since no Windows machine
 // exists where milink is built.
 type Windows struct {

@@ -176,7 +176,8 @@ func onOff(on bool) string {
 	return "disabled"
 }
 
-// flagSet helpers over sorted int slices.
+// minus is a without the elements of b, in a's order (union and intersect
+// are its companions for trace flag lists).
 func minus(a, b []int) []int {
 	in := map[int]bool{}
 	for _, x := range b {

@@ -50,7 +50,9 @@ func CreateMasterKeySQL(password string, redact bool) string {
 	return "USE [master];\nIF NOT EXISTS (" + masterKeyExistsQuery + ") CREATE MASTER KEY ENCRYPTION BY PASSWORD = " + secretLiteral(password, redact) + ";"
 }
 
-// RegenerateMasterKeySQL re-encrypts the master key with a new password.
+// RegenerateMasterKeySQL replaces the master key with a new one protected by
+// password: SQL Server decrypts every key the old one protects and
+// re-encrypts it with the new one (not just a password change).
 func RegenerateMasterKeySQL(password string, redact bool) string {
 	return "USE [master];\nALTER MASTER KEY REGENERATE WITH ENCRYPTION BY PASSWORD = " + secretLiteral(password, redact) + ";"
 }
