@@ -168,9 +168,9 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	err := plan.ApplyWith(ctx, p, w.cfg, st, w.backend, sess, ev, plan.ApplyOptions{Parallelism: c.parallelism})
 	if err != nil {
 		if ctx.Err() != nil {
-			// Ctrl-C: the step under way was cut short (a restart command
-			// may still be restarting the service).
-			fmt.Fprintf(g.io.err, "\nInterrupted: %v\n\nThe step under way may or may not have taken effect. The state records every step that completed; run milink plan to see what is left.\n", err)
+			// Ctrl-C: the driver's error says how far the step under way
+			// got (a restart, once started, is always waited for).
+			fmt.Fprintf(g.io.err, "\nInterrupted: %v\n\nThe state records every step that completed; run milink plan to see what is left.\n", err)
 			return exitError
 		}
 		fmt.Fprintf(g.io.err, "\nError: %v\n\nThe state records every step that completed; run milink plan to see what is left.\n", err)
