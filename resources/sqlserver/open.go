@@ -65,6 +65,7 @@ func Open(ctx context.Context, s *config.SQLServer, log hclog.Logger) (*Instance
 	if err != nil {
 		return nil, redact(s, fmt.Errorf("%s: %w", s.Addr(), err))
 	}
+	connector.Dialer = &loginGuard{}
 	i := &Instance{s: s, log: log.Named(s.Addr()), connector: connector, now: time.Now, pollInterval: time.Second, reportInterval: 10 * time.Second}
 	i.linux, i.windows = hostDrivers(s, host.Local{})
 	if err := i.connect(ctx); err != nil {
@@ -168,13 +169,19 @@ func (i *Instance) connect(ctx context.Context) error {
 	timeout := loginTimeout(ctx, i.s.ConnectTimeout)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	cctx, login := withAttempt(cctx)
 	db := sql.OpenDB(i.connector)
 	db.SetMaxOpenConns(1)
 	conn, err := db.Conn(cctx)
 	if err != nil {
 		db.Close()
+		if cerr := cctx.Err(); cerr != nil && errors.Is(cerr, context.DeadlineExceeded) {
+			// The guard closed a login the server never answered.
+			err = cerr
+		}
 		return connectError(i.s, err, timeout)
 	}
+	login.done()
 	i.db, i.conn = db, conn
 	return nil
 }
