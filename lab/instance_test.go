@@ -189,59 +189,20 @@ func TestEndpointAndNetHelperJob(t *testing.T) {
 	if dials(sql01.Address(), 5022) {
 		t.Fatal("port 5022 accepts connections before any endpoint exists")
 	}
-	mustExec(t, sqlDB, "USE MASTER\nCREATE MASTER KEY ENCRYPTION BY PASSWORD = 'Str0ng!Passw0rd-for-tests'")
-	// The procedure's test endpoint, verbatim.
-	mustExec(t, sqlDB, `USE MASTER
-CREATE CERTIFICATE TEST_CERT
-WITH SUBJECT = N'Certificate for SQL Server',
-EXPIRY_DATE = N'3/30/2051'`)
-	mustExec(t, sqlDB, `USE MASTER
-CREATE ENDPOINT TEST_ENDPOINT
-    STATE=STARTED   
-    AS TCP (LISTENER_PORT=5022, LISTENER_IP = ALL)
-    FOR DATABASE_MIRRORING (
-        ROLE=ALL,
-        AUTHENTICATION = CERTIFICATE TEST_CERT, 
-        ENCRYPTION = REQUIRED ALGORITHM AES
-    )`)
+	mustExec(t, sqlDB, procedureSQL(t, "master-key.sql", "<strong_password>", "Str0ng!Passw0rd-for-tests"))
+	// The procedure's test certificate and endpoint, verbatim, one batch at
+	// a time as sqlcmd would send them.
+	for _, batch := range procedureBatches(t, "test-endpoint.sql") {
+		mustExec(t, sqlDB, batch)
+	}
 	if !dials(sql01.Address(), 5022) {
 		t.Fatalf("the endpoint does not accept TCP on %s:5022", sql01.Address())
 	}
 	// The procedure's NetHelper job, verbatim, with the SQL Server address.
-	script := strings.ReplaceAll(`DECLARE @SQLServerIpAddress NVARCHAR(MAX) = '<SQL_SERVER_ADDRESS>'
-DECLARE @tncCommand NVARCHAR(MAX) = 'tnc ' + @SQLServerIpAddress + ' -port 5022 -InformationLevel Quiet'
-DECLARE @jobId BINARY(16)
-
-EXEC msdb.dbo.sp_add_job @job_name=N'NetHelper', 
-    @enabled=1, 
-    @description=N'Test Managed Instance to SQL Server network connectivity on port 5022.', 
-    @category_name=N'[Uncategorized (Local)]', 
-    @owner_login_name=N'cloudSA', @job_id = @jobId OUTPUT
-
-EXEC msdb.dbo.sp_add_jobstep @job_id=@jobId, @step_name=N'tnc step', 
-    @step_id=1, 
-    @os_run_priority=0, @subsystem=N'PowerShell', 
-    @command = @tncCommand, 
-    @database_name=N'master', 
-    @flags=40
-
-EXEC msdb.dbo.sp_update_job @job_id = @jobId, @start_step_id = 1
-
-EXEC msdb.dbo.sp_add_jobserver @job_id = @jobId, @server_name = N'(local)'
-
-EXEC msdb.dbo.sp_start_job @job_name = N'NetHelper'`, "<SQL_SERVER_ADDRESS>", sql01.Address())
-	mustExec(t, miDB, script)
+	mustExec(t, miDB, procedureSQL(t, "nethelper.sql", "<SQL_SERVER_ADDRESS>", sql01.Address()))
+	jobLogSQL := procedureSQL(t, "job-log.sql")
 	jobLog := func() string {
-		rows, err := miDB.QueryContext(ctx(t), `SELECT 
-    sj.name JobName, sjs.step_id, sjs.step_name, sjsl.log, sjsl.date_modified
-FROM
-    msdb.dbo.sysjobs sj
-    LEFT OUTER JOIN msdb.dbo.sysjobsteps sjs
-    ON sj.job_id = sjs.job_id
-    LEFT OUTER JOIN msdb.dbo.sysjobstepslogs sjsl
-    ON sjs.step_uid = sjsl.step_uid
-WHERE
-    sj.name = 'NetHelper'`)
+		rows, err := miDB.QueryContext(ctx(t), jobLogSQL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,13 +222,20 @@ WHERE
 	}
 	eventually(t, 15*time.Second, "the NetHelper job to log True", func() bool { return jobLog() == "True" })
 
-	mustExec(t, sqlDB, "DROP ENDPOINT TEST_ENDPOINT")
+	// The procedure's two drop batches, with the job run again between
+	// them: with the endpoint gone the port is closed, the certificate
+	// still there.
+	drop := procedureBatches(t, "drop-test-endpoint.sql")
+	if len(drop) != 2 {
+		t.Fatalf("drop-test-endpoint.sql has %d batches, want 2", len(drop))
+	}
+	mustExec(t, sqlDB, drop[0])
 	if dials(sql01.Address(), 5022) {
 		t.Fatal("port 5022 still accepts connections after DROP ENDPOINT")
 	}
-	mustExec(t, miDB, "EXEC msdb.dbo.sp_start_job @job_name = N'NetHelper'")
+	mustExec(t, miDB, procedureSQL(t, "start-job.sql"))
 	eventually(t, 15*time.Second, "the NetHelper job to log False", func() bool { return jobLog() == "False" })
-	mustExec(t, sqlDB, "DROP CERTIFICATE TEST_CERT")
+	mustExec(t, sqlDB, drop[1])
 }
 
 func TestEndpointSurvivesRestart(t *testing.T) {
@@ -275,9 +243,10 @@ func TestEndpointSurvivesRestart(t *testing.T) {
 	l := startLab(t, lab.Config{})
 	sql01, _ := l.Server(lab.SQLServerName)
 	db := open(t, l, lab.SQLServerName)
-	mustExec(t, db, "CREATE MASTER KEY ENCRYPTION BY PASSWORD = 'Str0ng!Passw0rd-for-tests'")
-	mustExec(t, db, "CREATE CERTIFICATE TEST_CERT WITH SUBJECT = N'Certificate for SQL Server', EXPIRY_DATE = N'3/30/2051'")
-	mustExec(t, db, "CREATE ENDPOINT TEST_ENDPOINT STATE=STARTED AS TCP (LISTENER_PORT=5022, LISTENER_IP = ALL) FOR DATABASE_MIRRORING (ROLE=ALL, AUTHENTICATION = CERTIFICATE TEST_CERT, ENCRYPTION = REQUIRED ALGORITHM AES)")
+	mustExec(t, db, procedureSQL(t, "master-key.sql", "<strong_password>", "Str0ng!Passw0rd-for-tests"))
+	for _, batch := range procedureBatches(t, "test-endpoint.sql") {
+		mustExec(t, db, batch)
+	}
 	if err := sql01.Restart(ctx(t)); err != nil {
 		t.Fatal(err)
 	}

@@ -16,19 +16,6 @@ import (
 	"github.com/milink/milink/lab"
 )
 
-// The procedure's validation batch, verbatim: what a DBA runs after the
-// restart to see the version, HADR and the trace flags.
-const validationBatch = `-- Run on SQL Server
--- Shows the version and CU of SQL Server
-SELECT @@VERSION
-
--- Shows if the Always On availability groups feature is enabled 
-SELECT SERVERPROPERTY ('IsHadrEnabled')
-
--- Lists all trace flags enabled on SQL Server
-DBCC TRACESTATUS
-`
-
 // configuredLab is a lab whose sql01 was configured through mssql.conf and
 // restarted, as the procedure asks: HADR on, flags 1800 and 9567.
 func configuredLab(t *testing.T) (*lab.Lab, lab.ServerInfo) {
@@ -53,7 +40,7 @@ func configuredLab(t *testing.T) (*lab.Lab, lab.ServerInfo) {
 func TestValidationQueriesGoMssqldb(t *testing.T) {
 	l, _ := configuredLab(t)
 	db := open(t, l, "sql01")
-	rows, err := db.Query(validationBatch)
+	rows, err := db.Query(procedureSQL(t, "validation.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +100,7 @@ func TestValidationQueriesGoMssqldb(t *testing.T) {
 func TestValidationQueriesFreeTDS(t *testing.T) {
 	tsqlPath(t)
 	_, info := configuredLab(t)
-	text, stderr := runTSQL(t, info, validationBatch)
+	text, stderr := runTSQL(t, info, procedureSQL(t, "validation.sql"))
 	for _, want := range []string{
 		"Microsoft SQL Server 2019 (RTM-CU22)",
 		"15.0.4322.2",
@@ -173,24 +160,13 @@ func runTSQL(t *testing.T, info lab.ServerInfo, batch string) (string, string) {
 	return out.String(), stderr.String()
 }
 
-// hadrCheck is the procedure's "Is Always On enabled" batch, verbatim.
-const hadrCheck = `-- Run on SQL Server
--- Is Always On enabled on this SQL Server instance?
-declare @IsHadrEnabled sql_variant = (select SERVERPROPERTY('IsHadrEnabled'))
-select
-    @IsHadrEnabled as IsHadrEnabled,
-    case @IsHadrEnabled
-        when 0 then 'The AlwaysOn availability groups is disabled.'
-        when 1 then 'The AlwaysOn availability groups is enabled.'
-        else 'Unknown status.'
-    end as 'HadrStatus'`
-
 // TestHadrCheckBothClients: the declare ... case batch through both
 // clients, before (HADR off) and after the configured restart (on).
 func TestHadrCheckBothClients(t *testing.T) {
 	tsqlPath(t)
 	l := startLab(t, lab.Config{})
 	info, _ := l.File().Server("sql01")
+	hadrCheck := procedureSQL(t, "hadr-check.sql")
 	check := func(wantHadr int64, wantText string) {
 		t.Helper()
 		db := openInfo(t, info)
@@ -227,68 +203,34 @@ func TestMasterKeyAndNetHelperThroughFreeTDS(t *testing.T) {
 	sql01, _ := l.File().Server("sql01")
 	mi01, _ := l.File().Server("mi01")
 
-	runTSQL(t, sql01, "-- Run on SQL Server\n-- Create a master key\nUSE MASTER\nCREATE MASTER KEY ENCRYPTION BY PASSWORD = 'Str0ng!Passw0rd-for-tests'")
-	out, stderr := runTSQL(t, sql01, "-- Run on SQL Server\nSELECT * FROM sys.symmetric_keys WHERE name LIKE '%DatabaseMasterKey%'")
+	createKey := procedureSQL(t, "master-key.sql", "<strong_password>", "Str0ng!Passw0rd-for-tests")
+	runTSQL(t, sql01, createKey)
+	out, stderr := runTSQL(t, sql01, procedureSQL(t, "check-master-key.sql"))
 	if !strings.Contains(out, "##MS_DatabaseMasterKey##\t1\t101\t256\tA3\tAES_256\t") {
 		t.Fatalf("tsql: no master key row:\n%s\n%s", out, stderr)
 	}
 	// A second CREATE fails with SQL Server's 15578.
-	_, stderr = runTSQL(t, sql01, "USE MASTER\nCREATE MASTER KEY ENCRYPTION BY PASSWORD = 'Str0ng!Passw0rd-for-tests'")
+	_, stderr = runTSQL(t, sql01, createKey)
 	if !strings.Contains(stderr, "Msg 15578") || !strings.Contains(stderr, "There is already a master key in the database.") {
 		t.Fatalf("tsql: second CREATE MASTER KEY:\n%s", stderr)
 	}
 
-	runTSQL(t, sql01, "USE MASTER\nCREATE CERTIFICATE TEST_CERT\nWITH SUBJECT = N'Certificate for SQL Server',\nEXPIRY_DATE = N'3/30/2051'")
-	runTSQL(t, sql01, `USE MASTER
-CREATE ENDPOINT TEST_ENDPOINT
-    STATE=STARTED   
-    AS TCP (LISTENER_PORT=5022, LISTENER_IP = ALL)
-    FOR DATABASE_MIRRORING (
-        ROLE=ALL,
-        AUTHENTICATION = CERTIFICATE TEST_CERT, 
-        ENCRYPTION = REQUIRED ALGORITHM AES
-    )`)
-	job := strings.ReplaceAll(`DECLARE @SQLServerIpAddress NVARCHAR(MAX) = '<SQL_SERVER_ADDRESS>'
-DECLARE @tncCommand NVARCHAR(MAX) = 'tnc ' + @SQLServerIpAddress + ' -port 5022 -InformationLevel Quiet'
-DECLARE @jobId BINARY(16)
-
-EXEC msdb.dbo.sp_add_job @job_name=N'NetHelper', 
-    @enabled=1, 
-    @description=N'Test Managed Instance to SQL Server network connectivity on port 5022.', 
-    @category_name=N'[Uncategorized (Local)]', 
-    @owner_login_name=N'cloudSA', @job_id = @jobId OUTPUT
-
-EXEC msdb.dbo.sp_add_jobstep @job_id=@jobId, @step_name=N'tnc step', 
-    @step_id=1, 
-    @os_run_priority=0, @subsystem=N'PowerShell', 
-    @command = @tncCommand, 
-    @database_name=N'master', 
-    @flags=40
-
-EXEC msdb.dbo.sp_update_job @job_id = @jobId, @start_step_id = 1
-
-EXEC msdb.dbo.sp_add_jobserver @job_id = @jobId, @server_name = N'(local)'
-
-EXEC msdb.dbo.sp_start_job @job_name = N'NetHelper'`, "<SQL_SERVER_ADDRESS>", sql01.Address)
+	for _, batch := range procedureBatches(t, "test-endpoint.sql") {
+		runTSQL(t, sql01, batch)
+	}
+	job := procedureSQL(t, "nethelper.sql", "<SQL_SERVER_ADDRESS>", sql01.Address)
 	if _, stderr := runTSQL(t, mi01, job); regexp.MustCompile(`Msg \d+, Level (1[1-9]|2[0-5])`).MatchString(stderr) {
 		t.Fatalf("tsql: NetHelper job:\n%s", stderr)
 	}
-	const jobLog = `SELECT 
-    sj.name JobName, sjs.step_id, sjs.step_name, sjsl.log, sjsl.date_modified
-FROM
-    msdb.dbo.sysjobs sj
-    LEFT OUTER JOIN msdb.dbo.sysjobsteps sjs
-    ON sj.job_id = sjs.job_id
-    LEFT OUTER JOIN msdb.dbo.sysjobstepslogs sjsl
-    ON sjs.step_uid = sjsl.step_uid
-WHERE
-    sj.name = 'NetHelper'`
+	jobLog := procedureSQL(t, "job-log.sql")
 	eventually(t, 15*time.Second, "tsql to show the NetHelper log True", func() bool {
 		out, _ := runTSQL(t, mi01, jobLog)
 		return strings.Contains(out, "NetHelper\t1\ttnc step\tTrue")
 	})
-	runTSQL(t, sql01, "DROP ENDPOINT TEST_ENDPOINT\nGO\nDROP CERTIFICATE TEST_CERT")
-	runTSQL(t, mi01, "EXEC msdb.dbo.sp_start_job @job_name = N'NetHelper'")
+	for _, batch := range procedureBatches(t, "drop-test-endpoint.sql") {
+		runTSQL(t, sql01, batch)
+	}
+	runTSQL(t, mi01, procedureSQL(t, "start-job.sql"))
 	eventually(t, 15*time.Second, "tsql to show the NetHelper log False", func() bool {
 		out, _ := runTSQL(t, mi01, jobLog)
 		return strings.Contains(out, "NetHelper\t1\ttnc step\tFalse")

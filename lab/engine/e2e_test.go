@@ -58,7 +58,7 @@ func TestThroughGoMSSQLDB(t *testing.T) {
 		t.Errorf("result sets = %d", sets)
 	}
 	var status string
-	if err := db.QueryRowContext(ctx, procHadr).Scan(&hadr, &status); err != nil {
+	if err := db.QueryRowContext(ctx, procedureSQL(t, "hadr-check.sql")).Scan(&hadr, &status); err != nil {
 		t.Fatal(err)
 	}
 	if status != "The AlwaysOn availability groups is disabled." {

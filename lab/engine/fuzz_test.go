@@ -26,7 +26,7 @@ func fuzzLab(f *testing.F) (*Instance, func() *Session) {
 // look like SQL Server's.
 func FuzzBatch(f *testing.F) {
 	seeds := []string{
-		"SELECT 1", refreshSeed, "SELECT 'abc", "SELECT [a]]b] FROM sys.databases", procHadr, procValidate,
+		"SELECT 1", refreshSeed, "SELECT 'abc", "SELECT [a]]b] FROM sys.databases", procedureSQL(f, "hadr-check.sql"), procedureSQL(f, "validation.sql"),
 		"DECLARE @x int = 1; IF @x = 1 BEGIN PRINT 'x' END ELSE SELECT 2", "EXEC msdb.dbo.sp_add_job @job_name = N'j'",
 		"SELECT * FROM sys.databases d LEFT JOIN sys.database_recovery_status r ON r.database_id = d.database_id ORDER BY 1",
 		"SELECT CASE WHEN 1=1 THEN 'a' END, CAST(1 AS bit), CONVERT(nvarchar(5), 12345678)",

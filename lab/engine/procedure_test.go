@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -8,126 +10,53 @@ import (
 	"github.com/milink/milink/lab/tds"
 )
 
-// The T-SQL blocks of managed-instance-link-preparation.md, verbatim.
-const (
-	procVersion = "-- Run on SQL Server\n-- Shows the version and CU of the SQL Server\nSELECT @@VERSION\n"
-
-	procCreateMasterKey = "-- Run on SQL Server\n-- Create a master key\nUSE MASTER\nCREATE MASTER KEY ENCRYPTION BY PASSWORD = '<strong_password>'\n"
-
-	procCheckMasterKey = "-- Run on SQL Server\nSELECT * FROM sys.symmetric_keys WHERE name LIKE '%DatabaseMasterKey%'\n"
-
-	procHadr = `-- Run on SQL Server
--- Is Always On enabled on this SQL Server instance?
-declare @IsHadrEnabled sql_variant = (select SERVERPROPERTY('IsHadrEnabled'))
-select
-    @IsHadrEnabled as IsHadrEnabled,
-    case @IsHadrEnabled
-        when 0 then 'The AlwaysOn availability groups is disabled.'
-        when 1 then 'The AlwaysOn availability groups is enabled.'
-        else 'Unknown status.'
-    end as 'HadrStatus'
-`
-
-	procValidate = `-- Run on SQL Server
--- Shows the version and CU of SQL Server
-SELECT @@VERSION
-
--- Shows if the Always On availability groups feature is enabled 
-SELECT SERVERPROPERTY ('IsHadrEnabled')
-
--- Lists all trace flags enabled on SQL Server
-DBCC TRACESTATUS
-`
-
-	procTestEndpoint = `-- Run on SQL Server
--- Create the certificate needed for the test endpoint
-USE MASTER
-CREATE CERTIFICATE TEST_CERT
-WITH SUBJECT = N'Certificate for SQL Server',
-EXPIRY_DATE = N'3/30/2051'
-GO
-
--- Create the test endpoint on SQL Server
-USE MASTER
-CREATE ENDPOINT TEST_ENDPOINT
-    STATE=STARTED   
-    AS TCP (LISTENER_PORT=5022, LISTENER_IP = ALL)
-    FOR DATABASE_MIRRORING (
-        ROLE=ALL,
-        AUTHENTICATION = CERTIFICATE TEST_CERT, 
-        ENCRYPTION = REQUIRED ALGORITHM AES
-    )
-`
-
-	procNetHelper = `-- Run on the managed instance
--- SQL_SERVER_ADDRESS should be a public IP address, or the DNS name that can be resolved from the SQL Managed Instance host machine.
-DECLARE @SQLServerIpAddress NVARCHAR(MAX) = '<SQL_SERVER_ADDRESS>'
-DECLARE @tncCommand NVARCHAR(MAX) = 'tnc ' + @SQLServerIpAddress + ' -port 5022 -InformationLevel Quiet'
-DECLARE @jobId BINARY(16)
-
-EXEC msdb.dbo.sp_add_job @job_name=N'NetHelper', 
-    @enabled=1, 
-    @description=N'Test Managed Instance to SQL Server network connectivity on port 5022.', 
-    @category_name=N'[Uncategorized (Local)]', 
-    @owner_login_name=N'cloudSA', @job_id = @jobId OUTPUT
-
-EXEC msdb.dbo.sp_add_jobstep @job_id=@jobId, @step_name=N'tnc step', 
-    @step_id=1, 
-    @os_run_priority=0, @subsystem=N'PowerShell', 
-    @command = @tncCommand, 
-    @database_name=N'master', 
-    @flags=40
-
-EXEC msdb.dbo.sp_update_job @job_id = @jobId, @start_step_id = 1
-
-EXEC msdb.dbo.sp_add_jobserver @job_id = @jobId, @server_name = N'(local)'
-
-EXEC msdb.dbo.sp_start_job @job_name = N'NetHelper'
-`
-
-	procStartJob = "-- Run on the managed instance\nEXEC msdb.dbo.sp_start_job @job_name = N'NetHelper'\n"
-
-	procJobLog = `-- Run on the managed instance
-SELECT 
-    sj.name JobName, sjs.step_id, sjs.step_name, sjsl.log, sjsl.date_modified
-FROM
-    msdb.dbo.sysjobs sj
-    LEFT OUTER JOIN msdb.dbo.sysjobsteps sjs
-    ON sj.job_id = sjs.job_id
-    LEFT OUTER JOIN msdb.dbo.sysjobstepslogs sjsl
-    ON sjs.step_uid = sjsl.step_uid
-WHERE
-    sj.name = 'NetHelper'
-`
-
-	procDropTest = `-- Run on SQL Server
-DROP ENDPOINT TEST_ENDPOINT
-GO
-DROP CERTIFICATE TEST_CERT
-GO
-`
-)
+// procedureSQL returns a T-SQL block of the preparation procedure, verbatim
+// from ../testdata/procedure (see its README.md), with each placeholder
+// replaced by the value after it:
+//
+//	procedureSQL(t, "nethelper.sql", "<SQL_SERVER_ADDRESS>", "10.0.0.4")
+//
+// A placeholder the block lacks fails the test: the block changed.
+func procedureSQL(t testing.TB, name string, placeholderValue ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "procedure", name))
+	if err != nil {
+		t.Fatalf("procedure block: %v", err)
+	}
+	if len(placeholderValue)%2 != 0 {
+		t.Fatalf("procedure block %s: placeholders and values do not pair up", name)
+	}
+	text := string(b)
+	for i := 0; i < len(placeholderValue); i += 2 {
+		if !strings.Contains(text, placeholderValue[i]) {
+			t.Fatalf("procedure block %s has no placeholder %s", name, placeholderValue[i])
+		}
+		text = strings.ReplaceAll(text, placeholderValue[i], placeholderValue[i+1])
+	}
+	return text
+}
 
 func TestProcedureSQLServerBlocks(t *testing.T) {
 	l := newLab(t, DefaultProfile, "sql01")
 	s := l.session(t)
 
-	r := mustRun(t, s, procVersion)
+	r := mustRun(t, s, procedureSQL(t, "version.sql"))
 	if b := r.col(t, 0, "")[0].(string); !strings.HasPrefix(b, "Microsoft SQL Server 2019 (RTM-CU22)") || !strings.Contains(b, "\n\t") {
 		t.Errorf("@@VERSION = %q", b)
 	}
 
 	// The placeholder is not a strong password: SQL Server refuses it.
-	r = run(t, s, procCreateMasterKey)
+	r = run(t, s, procedureSQL(t, "master-key.sql"))
 	if got := r.errNumbers(); len(got) != 1 || got[0] != 15118 {
 		t.Errorf("weak password: errors %v", got)
 	}
-	mustRun(t, s, strings.Replace(procCreateMasterKey, "<strong_password>", "C0mpl3x!Pass", 1))
-	r = run(t, s, strings.Replace(procCreateMasterKey, "<strong_password>", "C0mpl3x!Pass", 1))
+	createKey := procedureSQL(t, "master-key.sql", "<strong_password>", "C0mpl3x!Pass")
+	mustRun(t, s, createKey)
+	r = run(t, s, createKey)
 	if got := r.errNumbers(); len(got) != 1 || got[0] != 15578 || r.errs[0].Class != 16 {
 		t.Errorf("second master key: %+v", r.errs)
 	}
-	r = mustRun(t, s, procCheckMasterKey)
+	r = mustRun(t, s, procedureSQL(t, "check-master-key.sql"))
 	if names := r.col(t, 0, "name"); len(names) != 1 || names[0] != "##MS_DatabaseMasterKey##" {
 		t.Errorf("symmetric keys = %v", names)
 	}
@@ -135,7 +64,7 @@ func TestProcedureSQLServerBlocks(t *testing.T) {
 		t.Errorf("key id = %v", id)
 	}
 
-	r = mustRun(t, s, procHadr)
+	r = mustRun(t, s, procedureSQL(t, "hadr-check.sql"))
 	if len(r.sets) != 1 {
 		t.Fatalf("hadr sets = %d", len(r.sets))
 	}
@@ -155,11 +84,11 @@ func TestProcedureSQLServerBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = l.session(t)
-	r = mustRun(t, s, procHadr)
+	r = mustRun(t, s, procedureSQL(t, "hadr-check.sql"))
 	if v := r.col(t, 0, "HadrStatus")[0]; v != "The AlwaysOn availability groups is enabled." {
 		t.Errorf("HadrStatus = %v", v)
 	}
-	r = mustRun(t, s, procValidate)
+	r = mustRun(t, s, procedureSQL(t, "validation.sql"))
 	if len(r.sets) != 3 {
 		t.Fatalf("validate sets = %d", len(r.sets))
 	}
@@ -174,7 +103,8 @@ func TestProcedureSQLServerBlocks(t *testing.T) {
 	}
 
 	// The test endpoint, then its removal.
-	mustRun(t, s, procTestEndpoint)
+	testEndpoint := procedureSQL(t, "test-endpoint.sql")
+	mustRun(t, s, testEndpoint)
 	if !l.host.isOpen(5022) {
 		t.Error("endpoint not listening")
 	}
@@ -189,7 +119,7 @@ func TestProcedureSQLServerBlocks(t *testing.T) {
 			t.Errorf("endpoint col %d = %v, want %v", n, got[n], want[n])
 		}
 	}
-	r = run(t, s, procTestEndpoint)
+	r = run(t, s, testEndpoint)
 	if got := r.errNumbers(); len(got) != 2 || got[0] != 15232 || got[1] != 7862 {
 		t.Errorf("second run errors = %v", got)
 	}
@@ -197,7 +127,7 @@ func TestProcedureSQLServerBlocks(t *testing.T) {
 	if got := r.errNumbers(); len(got) != 1 || got[0] != 15352 {
 		t.Errorf("drop cert in use: %v", got)
 	}
-	mustRun(t, s, procDropTest)
+	mustRun(t, s, procedureSQL(t, "drop-test-endpoint.sql"))
 	if l.host.isOpen(5022) {
 		t.Error("endpoint still listening after DROP")
 	}
@@ -211,13 +141,13 @@ func TestProcedureManagedInstanceBlocks(t *testing.T) {
 	l := newLab(t, "managed-instance", "managed-instance")
 	l.host.reach["10.0.0.4:5022"] = true
 	s := l.session(t)
-	script := strings.Replace(procNetHelper, "<SQL_SERVER_ADDRESS>", "10.0.0.4", 1)
-	r := mustRun(t, s, script)
+	r := mustRun(t, s, procedureSQL(t, "nethelper.sql", "<SQL_SERVER_ADDRESS>", "10.0.0.4"))
 	if txt := strings.Join(r.infoTexts(), "|"); !strings.Contains(txt, "Job 'NetHelper' started successfully.") {
 		t.Errorf("infos = %v", txt)
 	}
 	waitJob(t, s)
-	r = mustRun(t, s, procJobLog)
+	jobLog := procedureSQL(t, "job-log.sql")
+	r = mustRun(t, s, jobLog)
 	if len(r.sets[0].rows) != 1 {
 		t.Fatalf("log rows = %v", r.sets[0].rows)
 	}
@@ -236,14 +166,14 @@ func TestProcedureManagedInstanceBlocks(t *testing.T) {
 	l.host.mu.Lock()
 	l.host.reach = map[string]bool{}
 	l.host.mu.Unlock()
-	mustRun(t, s, procStartJob)
+	mustRun(t, s, procedureSQL(t, "start-job.sql"))
 	waitJob(t, s)
-	r = mustRun(t, s, procJobLog)
+	r = mustRun(t, s, jobLog)
 	if v := strings.TrimSpace(r.sets[0].rows[0][3].(string)); v != "False" {
 		t.Errorf("log = %q", v)
 	}
 	mustRun(t, s, "EXEC msdb.dbo.sp_delete_job @job_name = N'NetHelper'")
-	r = mustRun(t, s, procJobLog)
+	r = mustRun(t, s, jobLog)
 	if len(r.sets[0].rows) != 0 {
 		t.Errorf("rows after delete = %v", r.sets[0].rows)
 	}
@@ -266,9 +196,9 @@ func waitJob(t *testing.T, s *Session) {
 func TestAgentPowerShellOnLinuxFails(t *testing.T) {
 	l := newLab(t, DefaultProfile, "")
 	s := l.session(t)
-	mustRun(t, s, strings.Replace(procNetHelper, "<SQL_SERVER_ADDRESS>", "10.0.0.4", 1))
+	mustRun(t, s, procedureSQL(t, "nethelper.sql", "<SQL_SERVER_ADDRESS>", "10.0.0.4"))
 	waitJob(t, s)
-	r := mustRun(t, s, procJobLog)
+	r := mustRun(t, s, procedureSQL(t, "job-log.sql"))
 	if v := r.sets[0].rows[0][3].(string); !strings.Contains(v, "PowerShell subsystem failed to load") {
 		t.Errorf("log = %q", v)
 	}

@@ -1,0 +1,2 @@
+-- Run on SQL Server
+SELECT * FROM sys.symmetric_keys WHERE name LIKE '%DatabaseMasterKey%'

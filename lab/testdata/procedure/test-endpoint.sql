@@ -1,0 +1,18 @@
+-- Run on SQL Server
+-- Create the certificate needed for the test endpoint
+USE MASTER
+CREATE CERTIFICATE TEST_CERT
+WITH SUBJECT = N'Certificate for SQL Server',
+EXPIRY_DATE = N'3/30/2051'
+GO
+
+-- Create the test endpoint on SQL Server
+USE MASTER
+CREATE ENDPOINT TEST_ENDPOINT
+    STATE=STARTED   
+    AS TCP (LISTENER_PORT=5022, LISTENER_IP = ALL)
+    FOR DATABASE_MIRRORING (
+        ROLE=ALL,
+        AUTHENTICATION = CERTIFICATE TEST_CERT, 
+        ENCRYPTION = REQUIRED ALGORITHM AES
+    )

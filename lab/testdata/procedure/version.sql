@@ -1,0 +1,3 @@
+-- Run on SQL Server
+-- Shows the version and CU of the SQL Server
+SELECT @@VERSION
