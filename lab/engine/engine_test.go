@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -496,5 +497,50 @@ func TestTraceStatusWithNoFlagEnabled(t *testing.T) {
 	r := mustRun(t, s, "DBCC TRACESTATUS(1800)")
 	if len(r.sets) != 1 || len(r.sets[0].rows) != 1 || r.col(t, 0, "TraceFlag")[0] != 1800 || r.col(t, 0, "Status")[0] != 0 {
 		t.Errorf("TRACESTATUS(1800) = %+v", r.sets)
+	}
+}
+
+// TestAlterMasterKeyProtectors: ADD and DROP ENCRYPTION BY, with a password
+// or the service master key, change the master key's protectors as SQL
+// Server does, and refuse what SQL Server refuses. One session, in order.
+func TestAlterMasterKeyProtectors(t *testing.T) {
+	l := newLab(t, DefaultProfile, "sql01")
+	s := l.session(t)
+	steps := []struct {
+		sql  string
+		errs []int32
+	}{
+		{"ALTER MASTER KEY ADD ENCRYPTION BY PASSWORD = N'Sec0nd!Passw0rd'", []int32{15151}},
+		{"CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'F1rst!Passw0rd'", nil},
+		{"ALTER MASTER KEY ADD ENCRYPTION BY PASSWORD = N'weak'", []int32{15118}},
+		{"ALTER MASTER KEY ADD ENCRYPTION BY PASSWORD = N'Sec0nd!Passw0rd'", nil},
+		{"OPEN MASTER KEY DECRYPTION BY PASSWORD = N'Sec0nd!Passw0rd'; CLOSE MASTER KEY", nil},
+		{"ALTER MASTER KEY DROP ENCRYPTION BY PASSWORD = N'N0t!The-Passw0rd'", []int32{15313}},
+		{"ALTER MASTER KEY DROP ENCRYPTION BY SERVICE MASTER KEY", nil},
+		{"SELECT is_master_key_encrypted_by_server FROM sys.databases WHERE name = N'master'", nil},
+		{"ALTER MASTER KEY DROP ENCRYPTION BY PASSWORD = N'F1rst!Passw0rd'", nil},
+		{"OPEN MASTER KEY DECRYPTION BY PASSWORD = N'F1rst!Passw0rd'", []int32{15313}},
+		// The last protector stays.
+		{"ALTER MASTER KEY DROP ENCRYPTION BY PASSWORD = N'Sec0nd!Passw0rd'", []int32{15593}},
+		{"ALTER MASTER KEY ADD ENCRYPTION BY SERVICE MASTER KEY", nil},
+		{"ALTER MASTER KEY DROP ENCRYPTION BY PASSWORD = N'Sec0nd!Passw0rd'", nil},
+		// Syntax: each form needs its whole protector.
+		{"ALTER MASTER KEY ADD ENCRYPTION", []int32{102}},
+		{"ALTER MASTER KEY DROP ENCRYPTION BY SERVICE KEY", []int32{102}},
+		{"ALTER MASTER KEY DROP BY PASSWORD = N'Sec0nd!Passw0rd'", []int32{102}},
+		{"ALTER MASTER KEY ADD ENCRYPTION BY PASSWORD", []int32{102}},
+		{"ALTER MASTER KEY FORCE ADD ENCRYPTION BY SERVICE MASTER KEY", []int32{102}},
+	}
+	for n, st := range steps {
+		r := run(t, s, st.sql)
+		got := r.errNumbers()
+		if fmt.Sprint(got) != fmt.Sprint(st.errs) {
+			t.Errorf("step %d %q: errors %v, want %v (%+v)", n, st.sql, got, st.errs, r.errs)
+		}
+		if strings.HasPrefix(st.sql, "SELECT is_master_key") {
+			if v := r.col(t, 0, "is_master_key_encrypted_by_server"); len(v) != 1 || v[0] != false {
+				t.Errorf("step %d: encrypted by server = %v after DROP ENCRYPTION BY SERVICE MASTER KEY", n, v)
+			}
+		}
 	}
 }
