@@ -649,23 +649,13 @@ func (p *parser) parseAlter() (stmt, *sqlError) {
 			if err := p.expectSeq("WITH", "ENCRYPTION", "BY", "PASSWORD"); err != nil {
 				return nil, err
 			}
-		case p.accept("ADD"):
+		case p.peek().is("ADD") || p.peek().is("DROP"):
+			// ADD and DROP ENCRYPTION BY name the same protector: the
+			// service master key or a password.
 			m.action = "ADD"
-			if err := p.expectSeq("ENCRYPTION", "BY"); err != nil {
-				return nil, err
+			if p.next().is("DROP") {
+				m.action = "DROPENC"
 			}
-			if p.accept("SERVICE") {
-				if err := p.expectSeq("MASTER", "KEY"); err != nil {
-					return nil, err
-				}
-				m.smk = true
-				return m, nil
-			}
-			if err := p.expect("PASSWORD"); err != nil {
-				return nil, err
-			}
-		case p.accept("DROP"):
-			m.action = "DROPENC"
 			if err := p.expectSeq("ENCRYPTION", "BY"); err != nil {
 				return nil, err
 			}
