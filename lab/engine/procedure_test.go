@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,5 +205,48 @@ func TestAgentPowerShellOnLinuxFails(t *testing.T) {
 	}
 	if len(l.host.dials) != 0 {
 		t.Errorf("dialled on Linux: %v", l.host.dials)
+	}
+}
+
+// TestAgentJobProcedures: sp_add_jobstep, sp_update_job, sp_add_jobserver
+// and sp_delete_job find the job by @job_name or @job_id, refuse what SQL
+// Server refuses, and change nothing when they refuse. One session, in order.
+func TestAgentJobProcedures(t *testing.T) {
+	l := newLab(t, "managed-instance", "managed-instance")
+	s := l.session(t)
+	steps := []struct {
+		sql  string
+		errs []int32
+	}{
+		{"EXEC msdb.dbo.sp_add_job @job_name = N'j1', @description = N'first'", nil},
+		{"EXEC msdb.dbo.sp_update_job @job_name = N'nope', @description = N'x'", []int32{14262}},
+		{"EXEC msdb.dbo.sp_update_job @description = N'x'", []int32{14294}},
+		{"EXEC msdb.dbo.sp_update_job @job_id = '00000000-0000-0000-0000-000000000001', @enabled = 0", []int32{14262}},
+		{"EXEC msdb.dbo.sp_add_jobstep @job_name = N'j1', @command = N'SELECT 1'", []int32{201}},
+		{"EXEC msdb.dbo.sp_add_jobstep @job_name = N'j1', @step_name = N's1', @subsystem = N'Bogus'", []int32{14234}},
+		{"EXEC msdb.dbo.sp_add_jobstep @job_name = N'j1', @step_name = N's1', @command = N'SELECT 1'", nil},
+		{"EXEC msdb.dbo.sp_update_job @job_name = N'j1', @new_name = N'j2', @enabled = 0, @description = N'second'", nil},
+		{"EXEC msdb.dbo.sp_add_jobserver @job_name = N'j2'", nil},
+		{"EXEC msdb.dbo.sp_add_jobserver @job_name = N'j2', @server_name = N'other'", []int32{14269}},
+		{"SELECT name, enabled, description FROM msdb.dbo.sysjobs", nil},
+		{"EXEC msdb.dbo.sp_delete_job @job_name = N'j1'", []int32{14262}},
+		{"EXEC msdb.dbo.sp_delete_job @job_name = N'j2'", nil},
+		{"SELECT COUNT(*) AS n FROM msdb.dbo.sysjobsteps", nil},
+	}
+	for n, st := range steps {
+		r := run(t, s, st.sql)
+		if got := r.errNumbers(); fmt.Sprint(got) != fmt.Sprint(st.errs) {
+			t.Errorf("step %d %q: errors %v, want %v (%+v)", n, st.sql, got, st.errs, r.errs)
+		}
+		switch {
+		case strings.HasPrefix(st.sql, "SELECT name"):
+			if got := fmt.Sprint(r.col(t, 0, "name"), r.col(t, 0, "enabled"), r.col(t, 0, "description")); got != "[j2] [0] [second]" {
+				t.Errorf("sysjobs after the updates: name, enabled, description = %s", got)
+			}
+		case strings.HasPrefix(st.sql, "SELECT COUNT"):
+			if v := r.col(t, 0, "n"); v[0] != 0 {
+				t.Errorf("steps after sp_delete_job = %v", v)
+			}
+		}
 	}
 }
