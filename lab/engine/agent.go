@@ -58,6 +58,24 @@ func (s *Session) findJobLocked(args []procArg) (*job, *sqlError) {
 	return nil, errf(14294, 16, "Supply either @job_id or @job_name to identify the job.")
 }
 
+// changeJob runs change on the job named by @job_id or @job_name, under
+// the instance lock, and persists the catalog if change succeeds: the one
+// protocol of the sp_*job* procedures that alter a job.
+func (s *Session) changeJob(args []procArg, change func(j *job) *sqlError) *sqlError {
+	i := s.inst
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	j, err := s.findJobLocked(args)
+	if err != nil {
+		return err
+	}
+	if err := change(j); err != nil {
+		return err
+	}
+	s.changed = true
+	return i.persistLocked()
+}
+
 func (s *Session) spAddJob(args []procArg) *sqlError {
 	if err := checkArgs("sp_add_job", args, "@job_name", "@enabled", "@description", "@start_step_id", "@category_name", "@category_id",
 		"@owner_login_name", "@notify_level_eventlog", "@notify_level_email", "@notify_level_netsend", "@notify_level_page",
@@ -94,118 +112,94 @@ func (s *Session) spAddJobStep(args []procArg) *sqlError {
 		"@os_run_priority", "@output_file_name", "@flags", "@proxy_id", "@proxy_name", "@step_uid"); err != nil {
 		return err
 	}
-	i := s.inst
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	j, err := s.findJobLocked(args)
-	if err != nil {
-		return err
-	}
-	name, ok := argString(args, "@step_name", -1)
-	if !ok {
-		return errf(201, 16, "Procedure or function 'sp_add_jobstep' expects parameter '@step_name', which was not supplied.")
-	}
-	sub, ok := argString(args, "@subsystem", -1)
-	if !ok {
-		sub = "TSQL"
-	}
-	switch strings.ToUpper(sub) {
-	case "TSQL", "POWERSHELL", "CMDEXEC":
-	default:
-		return errf(14234, 16, "The specified '@subsystem' is invalid (valid values are returned by sp_enum_sqlagent_subsystems).")
-	}
-	cmd, _ := argString(args, "@command", -1)
-	db, _ := argString(args, "@database_name", -1)
-	if db == "" {
-		db = "master"
-	}
-	id := argInt(args, "@step_id", -1, len(j.Steps)+1)
-	st := &jobStep{StepID: id, Name: name, Subsystem: sub, Command: cmd, Database: db, Flags: argInt(args, "@flags", -1, 0), UID: guidFromUUID(uuid.New())}
-	j.Steps = append(j.Steps, st)
-	s.changed = true
-	return i.persistLocked()
+	return s.changeJob(args, func(j *job) *sqlError {
+		name, ok := argString(args, "@step_name", -1)
+		if !ok {
+			return errf(201, 16, "Procedure or function 'sp_add_jobstep' expects parameter '@step_name', which was not supplied.")
+		}
+		sub, ok := argString(args, "@subsystem", -1)
+		if !ok {
+			sub = "TSQL"
+		}
+		switch strings.ToUpper(sub) {
+		case "TSQL", "POWERSHELL", "CMDEXEC":
+		default:
+			return errf(14234, 16, "The specified '@subsystem' is invalid (valid values are returned by sp_enum_sqlagent_subsystems).")
+		}
+		cmd, _ := argString(args, "@command", -1)
+		db, _ := argString(args, "@database_name", -1)
+		if db == "" {
+			db = "master"
+		}
+		id := argInt(args, "@step_id", -1, len(j.Steps)+1)
+		st := &jobStep{StepID: id, Name: name, Subsystem: sub, Command: cmd, Database: db, Flags: argInt(args, "@flags", -1, 0), UID: guidFromUUID(uuid.New())}
+		j.Steps = append(j.Steps, st)
+		return nil
+	})
 }
 
 func (s *Session) spUpdateJob(args []procArg) *sqlError {
-	i := s.inst
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	j, err := s.findJobLocked(args)
-	if err != nil {
-		return err
-	}
-	if a, ok := arg(args, "@start_step_id", -1); ok && a.v != nil {
-		j.StartStep = argInt(args, "@start_step_id", -1, 1)
-	}
-	if a, ok := arg(args, "@enabled", -1); ok && a.v != nil {
-		j.Enabled = argInt(args, "@enabled", -1, 1) != 0
-	}
-	if v, ok := argString(args, "@description", -1); ok {
-		j.Description = v
-	}
-	if v, ok := argString(args, "@new_name", -1); ok {
-		j.Name = v
-	}
-	s.changed = true
-	return i.persistLocked()
+	return s.changeJob(args, func(j *job) *sqlError {
+		if a, ok := arg(args, "@start_step_id", -1); ok && a.v != nil {
+			j.StartStep = argInt(args, "@start_step_id", -1, 1)
+		}
+		if a, ok := arg(args, "@enabled", -1); ok && a.v != nil {
+			j.Enabled = argInt(args, "@enabled", -1, 1) != 0
+		}
+		if v, ok := argString(args, "@description", -1); ok {
+			j.Description = v
+		}
+		if v, ok := argString(args, "@new_name", -1); ok {
+			j.Name = v
+		}
+		return nil
+	})
 }
 
 func (s *Session) spAddJobServer(args []procArg) *sqlError {
-	i := s.inst
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	j, err := s.findJobLocked(args)
-	if err != nil {
-		return err
-	}
-	srv, _ := argString(args, "@server_name", -1)
-	if srv == "" {
-		srv = "(local)"
-	}
-	if j.Server != "" {
-		return errf(14269, 16, "Job '%s' is already targeted at server '%s'.", j.Name, j.Server)
-	}
-	j.Server = srv
-	s.changed = true
-	return i.persistLocked()
+	return s.changeJob(args, func(j *job) *sqlError {
+		srv, _ := argString(args, "@server_name", -1)
+		if srv == "" {
+			srv = "(local)"
+		}
+		if j.Server != "" {
+			return errf(14269, 16, "Job '%s' is already targeted at server '%s'.", j.Name, j.Server)
+		}
+		j.Server = srv
+		return nil
+	})
 }
 
 func (s *Session) spDeleteJob(args []procArg) *sqlError {
-	i := s.inst
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	j, err := s.findJobLocked(args)
-	if err != nil {
-		return err
-	}
-	c := i.cat
-	uids := map[[16]byte]bool{}
-	for _, st := range j.Steps {
-		uids[st.UID] = true
-	}
-	var jobs []*job
-	for _, x := range c.Jobs {
-		if x != j {
-			jobs = append(jobs, x)
+	return s.changeJob(args, func(j *job) *sqlError {
+		c := s.inst.cat // changeJob holds its lock
+		uids := map[[16]byte]bool{}
+		for _, st := range j.Steps {
+			uids[st.UID] = true
 		}
-	}
-	c.Jobs = jobs
-	var logs []*stepLog
-	for _, l := range c.StepLogs {
-		if !uids[l.StepUID] {
-			logs = append(logs, l)
+		var jobs []*job
+		for _, x := range c.Jobs {
+			if x != j {
+				jobs = append(jobs, x)
+			}
 		}
-	}
-	c.StepLogs = logs
-	var acts []*jobActivity
-	for _, a := range c.Activity {
-		if a.JobID != j.ID {
-			acts = append(acts, a)
+		c.Jobs = jobs
+		var logs []*stepLog
+		for _, l := range c.StepLogs {
+			if !uids[l.StepUID] {
+				logs = append(logs, l)
+			}
 		}
-	}
-	c.Activity = acts
-	s.changed = true
-	return i.persistLocked()
+		c.StepLogs = logs
+		var acts []*jobActivity
+		for _, a := range c.Activity {
+			if a.JobID != j.ID {
+				acts = append(acts, a)
+			}
+		}
+		c.Activity = acts
+		return nil
+	})
 }
 
 func (s *Session) spStartJob(args []procArg) *sqlError {
