@@ -111,6 +111,9 @@ func TestWriterErrors(t *testing.T) {
 		{"bit from int", Column{Type: Bit}, 1},
 		{"nvarchar too long", Column{Type: NVarChar, Size: 3}, "abcd"},
 		{"varbinary too long", Column{Type: VarBinary, Size: 2}, []byte{1, 2, 3}},
+		{"varbinary from string", Column{Type: VarBinary, Size: 2}, "ab"},
+		{"varchar too long", Column{Type: VarChar, Size: 2}, "€é☃"},
+		{"varchar from bytes", Column{Type: VarChar, Size: 2}, []byte{1}},
 		{"decimal too many digits", Column{Type: Decimal, Size: 3}, 1234},
 		{"decimal fraction", Column{Type: Decimal, Size: 10}, "1.5"},
 		{"decimal garbage", Column{Type: Decimal, Size: 10}, "x"},
@@ -151,6 +154,11 @@ func TestValueEncodings(t *testing.T) {
 		{"varchar cp1252", Column{Type: VarChar, Size: 10}, "€é☃", []byte{3, 0, 0x80, 0xE9, '?'}},
 		{"variant int", Column{Type: Variant}, 5, []byte{6, 0, 0, 0, tyInt4, 0, 5, 0, 0, 0}},
 		{"null plp", Column{Type: VarBinary, Size: -1}, nil, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}},
+		{"varchar full", Column{Type: VarChar, Size: 2}, "ab", []byte{2, 0, 'a', 'b'}},
+		{"varchar max", Column{Type: VarChar, Size: -1}, "ab", []byte{2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 'a', 'b', 0, 0, 0, 0}},
+		{"varbinary", Column{Type: VarBinary, Size: 3}, []byte{7, 8}, []byte{2, 0, 7, 8}},
+		{"varbinary empty", Column{Type: VarBinary, Size: 3}, []byte{}, []byte{0, 0}},
+		{"varbinary max", Column{Type: VarBinary, Size: -1}, []byte{7}, []byte{1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			col, err := normalize(tc.col)
