@@ -232,28 +232,13 @@ func appendValue(dst []byte, c Column, v any) ([]byte, error) {
 		if !ok {
 			return bad()
 		}
-		b := encodeCP1252(s)
-		if c.Size < 0 {
-			return appendPLP(dst, b), nil
-		}
-		if len(b) > c.Size {
-			return dst, fmt.Errorf("tds: column %q: %d bytes do not fit varchar(%d)", c.Name, len(b), c.Size)
-		}
-		dst = appendU16(dst, uint16(len(b)))
-		return append(dst, b...), nil
+		return appendVarBytes(dst, c, encodeCP1252(s))
 	case VarBinary:
 		b, ok := v.([]byte)
 		if !ok {
 			return bad()
 		}
-		if c.Size < 0 {
-			return appendPLP(dst, b), nil
-		}
-		if len(b) > c.Size {
-			return dst, fmt.Errorf("tds: column %q: %d bytes do not fit varbinary(%d)", c.Name, len(b), c.Size)
-		}
-		dst = appendU16(dst, uint16(len(b)))
-		return append(dst, b...), nil
+		return appendVarBytes(dst, c, b)
 	case DateTime:
 		t, ok := v.(time.Time)
 		if !ok {
@@ -333,6 +318,20 @@ func appendIntN(dst []byte, c Column, n int64) ([]byte, error) {
 }
 
 // appendPLP appends a PLP value of known length in a single chunk.
+// appendVarBytes writes the bytes of a varchar or varbinary value: PLP for
+// (max), otherwise a USHORTLEN length and the bytes, which must fit the
+// column's size in bytes.
+func appendVarBytes(dst []byte, c Column, b []byte) ([]byte, error) {
+	if c.Size < 0 {
+		return appendPLP(dst, b), nil
+	}
+	if len(b) > c.Size {
+		return dst, fmt.Errorf("tds: column %q: %d bytes do not fit %s(%d)", c.Name, len(b), typeName(c.Type), c.Size)
+	}
+	dst = appendU16(dst, uint16(len(b)))
+	return append(dst, b...), nil
+}
+
 func appendPLP(dst, b []byte) []byte {
 	dst = appendU64(dst, uint64(len(b)))
 	if len(b) > 0 {
