@@ -27,6 +27,11 @@ const (
 )
 
 func main() {
+	os.Exit(runProcess(os.Args[1:]))
+}
+
+// runProcess is milink as a process: signals handled, standard streams.
+func runProcess(args []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -40,9 +45,8 @@ func main() {
 		<-sigs
 		os.Exit(130)
 	}()
-	code := run(ctx, os.Args[1:], newIO(os.Stdin, os.Stdout, os.Stderr))
-	cancel()
-	os.Exit(code)
+	defer cancel()
+	return run(ctx, args, newIO(os.Stdin, os.Stdout, os.Stderr))
 }
 
 // stdio is where a command reads and writes; tests substitute their own.

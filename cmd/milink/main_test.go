@@ -35,10 +35,7 @@ func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
 // script itself, through the real go-mssqldb client.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"milink": func() {
-			ctx := context.Background()
-			os.Exit(run(ctx, os.Args[1:], newIO(os.Stdin, os.Stdout, os.Stderr)))
-		},
+		"milink": func() { os.Exit(runProcess(os.Args[1:])) },
 	})
 }
 
