@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/milink/milink/lab/tds"
@@ -71,9 +74,10 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 			t.Errorf("db %v last_log_backup_lsn = %v, want NULL", names[n], v)
 		}
 	}
-	// 5 (4): no non-copy-only full backups.
-	if len(r.sets[3].rows) != 0 {
-		t.Errorf("backups = %v", r.sets[3].rows)
+	// 5 (4): full backups by database and is_copy_only: only inventory's
+	// COPY_ONLY one.
+	if rows := r.sets[3].rows; len(rows) != 1 || rows[0][0] != "inventory" || rows[0][1] != true {
+		t.Errorf("backups = %v", rows)
 	}
 	// 6 (5): registry empty on Linux.
 	if len(r.sets[4].rows) != 0 {
@@ -125,7 +129,12 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 	if r.sets[3].cols[5].Type != tds.Decimal || r.sets[3].cols[5].Size != 25 {
 		t.Errorf("lsn column = %+v", r.sets[3].cols[5])
 	}
-	if dbs := r.col(t, 4, "database_name"); len(dbs) != 1 || dbs[0] != "sales" {
-		t.Errorf("backups = %v", dbs)
+	var got []string
+	for _, row := range r.sets[4].rows {
+		got = append(got, fmt.Sprintf("%v/%v", row[0], row[1]))
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "inventory/true,sales/false" {
+		t.Errorf("backups (database/is_copy_only) = %v", got)
 	}
 }

@@ -292,8 +292,10 @@ func backupNeeded(d DatabaseState, recoveryChanges bool) string {
 	switch {
 	case recoveryChanges:
 		return "a full backup after switching to FULL starts the log chain"
+	case d.LastFullBackup.IsZero() && !d.LastCopyOnlyBackup.IsZero():
+		return "the only full backup is COPY_ONLY, which starts no log chain and does not count"
 	case d.LastFullBackup.IsZero():
-		return "no full backup (COPY_ONLY backups do not count)"
+		return "never backed up in full"
 	case !d.LogChain:
 		return "no log chain: the last full backup was taken before FULL recovery"
 	}

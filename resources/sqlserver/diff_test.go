@@ -63,7 +63,7 @@ func TestDiff(t *testing.T) {
 	}{
 		{name: "fresh sql01", obs: freshObserved, want: fresh, reasons: map[int]string{
 			0: "no database master key", 3: "restart once so that hadr.sql01 and startup_trace_flags.sql01 take effect",
-			4: "HADR enabled, trace flags 1800, 9567 active", 5: "recovery model SIMPLE → FULL", 6: "COPY_ONLY backups do not count"}},
+			4: "HADR enabled, trace flags 1800, 9567 active", 5: "recovery model SIMPLE → FULL", 6: "the only full backup is COPY_ONLY"}},
 		{name: "pending restart", obs: func() *Observed {
 			o := convergedObserved()
 			o.HadrRunning, o.FlagsRunning = false, nil
@@ -94,14 +94,23 @@ func TestDiff(t *testing.T) {
 		{name: "COPY_ONLY backup does not count", obs: func() *Observed {
 			o := convergedObserved()
 			d := o.Databases["inventory"]
-			// msdb has only a COPY_ONLY backup: the batch (is_copy_only = 0)
-			// reports none, and no log chain started.
-			d.LastFullBackup, d.LogChain = time.Time{}, false
+			// msdb has only a COPY_ONLY backup: no full backup that counts,
+			// and no log chain started.
+			d.LastFullBackup, d.LastCopyOnlyBackup, d.LogChain = time.Time{}, backupTime, false
 			o.Databases["inventory"] = d
 			return o
 		}, prior: mkPrior(testMKPassword), want: []brief{converged[0], converged[1], converged[2], converged[3],
 			{"database.inventory", "database", resources.Update, "", 1}, converged[5]},
-			reasons: map[int]string{4: "no full backup (COPY_ONLY backups do not count)"}},
+			reasons: map[int]string{4: "the only full backup is COPY_ONLY, which starts no log chain and does not count"}},
+		{name: "never backed up", obs: func() *Observed {
+			o := convergedObserved()
+			d := o.Databases["inventory"]
+			d.LastFullBackup, d.LastCopyOnlyBackup, d.LogChain = time.Time{}, time.Time{}, false
+			o.Databases["inventory"] = d
+			return o
+		}, prior: mkPrior(testMKPassword), want: []brief{converged[0], converged[1], converged[2], converged[3],
+			{"database.inventory", "database", resources.Update, "", 1}, converged[5]},
+			reasons: map[int]string{4: "never backed up in full"}},
 		{name: "full backup taken in SIMPLE: no log chain", obs: func() *Observed {
 			o := convergedObserved()
 			d := o.Databases["payroll"]

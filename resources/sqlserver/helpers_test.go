@@ -78,7 +78,7 @@ func freshObserved() *Observed {
 			"model":     {Name: "model", ID: 3, RecoveryModel: "FULL", State: "ONLINE"},
 			"msdb":      {Name: "msdb", ID: 4, RecoveryModel: "SIMPLE", State: "ONLINE"},
 			"sales":     {Name: "sales", ID: 5, RecoveryModel: "SIMPLE", State: "ONLINE"},
-			"inventory": {Name: "inventory", ID: 6, RecoveryModel: "FULL", State: "ONLINE"}, // only a COPY_ONLY backup: not in the batch's backupset rows
+			"inventory": {Name: "inventory", ID: 6, RecoveryModel: "FULL", State: "ONLINE", LastCopyOnlyBackup: backupTime}, // only a COPY_ONLY backup
 			"payroll":   {Name: "payroll", ID: 7, RecoveryModel: "FULL", State: "ONLINE"},
 		},
 	}

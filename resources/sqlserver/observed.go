@@ -57,6 +57,9 @@ type DatabaseState struct {
 	LogChain bool
 	// LastFullBackup is the newest full, non-copy-only backup; zero if none.
 	LastFullBackup time.Time
+	// LastCopyOnlyBackup is the newest COPY_ONLY full backup (which starts
+	// no log chain); zero if none. Only the refresh batch reads it.
+	LastCopyOnlyBackup time.Time
 }
 
 // Database finds a database by name: exactly, else ignoring case (the
@@ -131,7 +134,7 @@ func readSets(rows *sql.Rows) ([]resultSet, error) {
 func parseSets(sets []resultSet) (*Observed, error) {
 	o := &Observed{Databases: map[string]DatabaseState{}, HadrManagerStatus: -1}
 	seen := map[string]bool{}
-	backups := map[string]time.Time{}
+	backups, copyOnly := map[string]time.Time{}, map[string]time.Time{}
 	for _, rs := range sets {
 		switch {
 		case rs.col("banner") >= 0:
@@ -176,7 +179,7 @@ func parseSets(sets []resultSet) (*Observed, error) {
 				o.Databases[d.Name] = d
 			}
 		case rs.col("database_name") >= 0:
-			backupRows(rs, backups)
+			backupRows(rs, backups, copyOnly)
 		case rs.col("registry_key") >= 0:
 			o.Registry = append(o.Registry, registryRows(rs)...)
 		}
@@ -185,6 +188,12 @@ func parseSets(sets []resultSet) (*Observed, error) {
 	for name, tm := range backups {
 		if d, ok := o.Databases[name]; ok {
 			d.LastFullBackup = tm
+			o.Databases[name] = d
+		}
+	}
+	for name, tm := range copyOnly {
+		if d, ok := o.Databases[name]; ok {
+			d.LastCopyOnlyBackup = tm
 			o.Databases[name] = d
 		}
 	}
@@ -221,14 +230,33 @@ func databaseRows(rs resultSet) []DatabaseState {
 	return out
 }
 
-// backupRows adds msdb.dbo.backupset's last full backups to backups.
-func backupRows(rs resultSet, backups map[string]time.Time) {
-	n, t := rs.col("database_name"), rs.col("last_full_backup")
+// backupRows adds msdb.dbo.backupset's last full backups to backups, and
+// the COPY_ONLY ones to copyOnly when the result set tells them apart
+// (rows without is_copy_only are full, non-copy-only backups).
+func backupRows(rs resultSet, backups, copyOnly map[string]time.Time) {
+	n, t, c := rs.col("database_name"), rs.col("last_full_backup"), rs.col("is_copy_only")
 	for _, r := range rs.rows {
-		if tm, ok := r[t].(time.Time); ok {
+		tm, ok := r[t].(time.Time)
+		if !ok {
+			continue
+		}
+		if c >= 0 && asBool(r[c]) {
+			copyOnly[asString(r[n])] = tm.UTC()
+		} else {
 			backups[asString(r[n])] = tm.UTC()
 		}
 	}
+}
+
+// asBool reads a bit column.
+func asBool(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return v
+	case int64:
+		return v != 0
+	}
+	return false
 }
 
 // registryRows reads sys.dm_server_registry rows.
@@ -248,13 +276,13 @@ func registryRows(rs resultSet) []host.RegistryValue {
 // false when it does not exist) with its last full backup.
 func parseDatabase(sets []resultSet) (DatabaseState, bool) {
 	var dbs []DatabaseState
-	backups := map[string]time.Time{}
+	backups, copyOnly := map[string]time.Time{}, map[string]time.Time{}
 	for _, rs := range sets {
 		switch {
 		case rs.col("database_id") >= 0:
 			dbs = append(dbs, databaseRows(rs)...)
 		case rs.col("database_name") >= 0:
-			backupRows(rs, backups)
+			backupRows(rs, backups, copyOnly)
 		}
 	}
 	if len(dbs) != 1 {

@@ -108,7 +108,8 @@ func TestParseSets(t *testing.T) {
 				"13.0.7000.253", "SP3", nil, "Enterprise Edition: Core-based Licensing (64-bit)", int64(3), int64(1), int64(1), "SQL16", "SQL16", int64(1234567)}}},
 		// No DBCC TRACESTATUS set at all (an instance with no flags may send none).
 		{cols: []string{"name", "symmetric_key_id", "create_date"}, rows: [][]any{{"##MS_DatabaseMasterKey##", int64(101), when}}},
-		{cols: []string{"database_name", "last_full_backup"}, rows: [][]any{{"sales", when}, {"gone", when}}},
+		{cols: []string{"database_name", "is_copy_only", "last_full_backup"}, rows: [][]any{
+			{"sales", false, when}, {"gone", false, when}, {"ro", true, when}, {"sales", true, when.Add(time.Hour)}}},
 		{cols: []string{"name", "database_id", "recovery_model_desc", "state_desc", "is_read_only", "last_log_backup_lsn"},
 			rows: [][]any{{"master", int64(1), "SIMPLE", "ONLINE", false, nil}, {"sales", int64(5), "FULL", "ONLINE", false, []byte("37000000012800001")}, {"ro", int64(6), "SIMPLE", "ONLINE", true, nil}}},
 		{cols: []string{"registry_key", "value_name", "value_data"}, rows: [][]any{
@@ -124,8 +125,11 @@ func TestParseSets(t *testing.T) {
 	if d := o.Databases["sales"]; !d.LogChain || !d.LastFullBackup.Equal(when) || d.RecoveryModel != "FULL" || d.ID != 5 {
 		t.Errorf("sales %+v", d)
 	}
-	if d := o.Databases["ro"]; !d.ReadOnly || d.LogChain || !d.LastFullBackup.IsZero() {
-		t.Errorf("ro %+v", d)
+	if d := o.Databases["ro"]; !d.ReadOnly || d.LogChain || !d.LastFullBackup.IsZero() || !d.LastCopyOnlyBackup.Equal(when) {
+		t.Errorf("ro %+v (a COPY_ONLY backup must not count as a full backup)", d)
+	}
+	if d := o.Databases["sales"]; !d.LastCopyOnlyBackup.Equal(when.Add(time.Hour)) || !d.LastFullBackup.Equal(when) {
+		t.Errorf("sales backups %+v", d)
 	}
 	if _, ok := o.Databases["gone"]; ok {
 		t.Error("a backup row created a database")

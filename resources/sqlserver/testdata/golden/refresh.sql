@@ -15,8 +15,8 @@ SELECT name, symmetric_key_id, create_date FROM master.sys.symmetric_keys WHERE 
 SELECT d.name, d.database_id, d.recovery_model_desc, d.state_desc, d.is_read_only, rs.last_log_backup_lsn
 FROM sys.databases AS d LEFT JOIN sys.database_recovery_status AS rs ON rs.database_id = d.database_id
 ORDER BY d.database_id;
-SELECT database_name, MAX(backup_finish_date) AS last_full_backup
-FROM msdb.dbo.backupset WHERE type = 'D' AND is_copy_only = 0
-GROUP BY database_name;
+SELECT database_name, is_copy_only, MAX(backup_finish_date) AS last_full_backup
+FROM msdb.dbo.backupset WHERE type = 'D'
+GROUP BY database_name, is_copy_only;
 SELECT registry_key, value_name, value_data FROM sys.dm_server_registry
 WHERE value_name LIKE N'SQLArg%' OR value_name = N'HADR_Enabled';
