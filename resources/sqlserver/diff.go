@@ -23,6 +23,14 @@ const (
 	KindDatabase   = "database"
 )
 
+// takeEffect agrees the verb with the list of addresses.
+func takeEffect(addrs []string) string {
+	if len(addrs) == 1 {
+		return " takes effect"
+	}
+	return " take effect"
+}
+
 // knownAfterApply marks an attribute whose value exists only once apply ran
 // (the time of a backup not yet taken).
 const knownAfterApply = "(known after apply)"
@@ -45,6 +53,19 @@ func Diff(s *config.SQLServer, o *Observed, prior map[string]resources.Prior, sa
 		if ch.Restart != resources.NoRestart {
 			needRestart = append(needRestart, ch.Address)
 		}
+		if ch.Action == resources.Update && h.Enabled && strings.HasPrefix(o.ProductVersion, "13.") {
+			// Configuration Manager says "This computer is not a node in a
+			// failover cluster." on 2016 outside a WSFC; the registry value
+			// would be set, and the verify after the restart would fail.
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "SQL Server 2016 needs a failover cluster node for Always On",
+				Detail: fmt.Sprintf("%s: SQL Server 2016 can enable Always On availability groups only on a Windows Server Failover Cluster node "+
+					"(the procedure's \"prepare SQL Server 2016 prerequisites\"); make this host a WSFC node before applying, "+
+					"or the verification after the restart will fail.", h.Addr()),
+				Subject: h.DeclRange.Ptr(),
+			})
+		}
 		changes = append(changes, ch)
 	}
 	if tf := s.StartupTraceFlags; tf != nil {
@@ -63,12 +84,12 @@ func Diff(s *config.SQLServer, o *Observed, prior map[string]resources.Prior, sa
 			Action:    resources.Restart,
 			Restart:   resources.NeedsRestart,
 			DependsOn: needRestart,
-			Reason:    "restart once so that " + strings.Join(needRestart, " and ") + " take effect",
+			Reason:    "restart once so that " + strings.Join(needRestart, " and ") + takeEffect(needRestart),
 		}
 		if s.Restart == "never" {
 			restart.Action = resources.NoOp
 			restart.Restart = resources.PendingRestart
-			restart.Reason = `restart forbidden (restart = "never"): ` + strings.Join(needRestart, " and ") + " take effect at the next restart of the instance"
+			restart.Reason = `restart forbidden (restart = "never"): ` + strings.Join(needRestart, " and ") + takeEffect(needRestart) + " at the next restart of the instance"
 		} else {
 			var hstep resources.Step
 			if linux != nil {
