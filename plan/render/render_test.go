@@ -3,19 +3,17 @@ package render
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	goldenfile "github.com/milink/milink/internal/golden"
 	"github.com/milink/milink/plan"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/state"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 const salt = "0123456789abcdef"
 
@@ -166,25 +164,10 @@ func driftPlan() *plan.Plan {
 	return p
 }
 
+// golden compares got with testdata/name.golden (go test -update rewrites it).
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update to accept):\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", name+".golden"), got)
 }
 
 func TestGolden(t *testing.T) {
