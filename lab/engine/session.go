@@ -180,7 +180,7 @@ func (s *Session) topStatement(text string, run func() *sqlError) bool {
 			_ = s.w.Error(m)
 			_ = s.w.Done(-1)
 			i.mu.Lock()
-			i.log = append(i.log, LoggedStatement{Text: text})
+			i.log = append(i.log, LoggedStatement{Text: redactSecrets(text)})
 			i.mu.Unlock()
 			return true
 		}
@@ -188,7 +188,7 @@ func (s *Session) topStatement(text string, run func() *sqlError) bool {
 	s.changed = false
 	err := s.safeExec(text, run)
 	i.mu.Lock()
-	i.log = append(i.log, LoggedStatement{Text: text, Changed: s.changed})
+	i.log = append(i.log, LoggedStatement{Text: redactSecrets(text), Changed: s.changed})
 	if s.changed {
 		i.cat.Counters.Changes++
 		_ = i.saveLocked()
