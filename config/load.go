@@ -15,6 +15,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/milink/milink/config/lang"
+	"github.com/milink/milink/resources"
 )
 
 // FileSuffix is the suffix of the configuration files read from a directory.
@@ -55,16 +58,19 @@ func (s *Sources) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, color boo
 
 // Validate loads the configuration and returns its diagnostics. Loading
 // never connects, so validating is loading.
-func Validate(dir string, vars Vars) hcl.Diagnostics {
-	_, _, diags := Load(dir, vars)
+func Validate(dir string, reg *resources.Registry, vars Vars) hcl.Diagnostics {
+	vars.AllowUnset = true
+	_, _, diags := Load(dir, reg, vars)
 	return diags
 }
 
 // Load reads every *.milink.hcl file of dir (in name order), resolves the
 // variables from vars, evaluates locals and references and decodes the
-// blocks. The Config is nil when there are errors; Sources is always set.
-func Load(dir string, vars Vars) (*Config, *Sources, hcl.Diagnostics) {
+// blocks of the kinds in reg. The Config is nil when there are errors;
+// Sources is always set.
+func Load(dir string, reg *resources.Registry, vars Vars) (*Config, *Sources, hcl.Diagnostics) {
 	l := &loader{
+		reg:      reg,
 		dir:      dir,
 		parser:   hclparse.NewParser(),
 		src:      &Sources{files: map[string]*hcl.File{}},
@@ -83,6 +89,7 @@ func Load(dir string, vars Vars) (*Config, *Sources, hcl.Diagnostics) {
 
 // loader carries the state of one Load.
 type loader struct {
+	reg    *resources.Registry
 	dir    string
 	parser *hclparse.Parser
 	src    *Sources
@@ -132,8 +139,9 @@ func (l *loader) load(vars Vars) *Config {
 		return nil
 	}
 	body := hcl.MergeFiles(files)
-	content, diags := body.Content(rootSchema)
-	l.diags = append(l.diags, suggestArguments(diags, rootSchema)...)
+	schema := l.rootSchema()
+	content, diags := body.Content(schema)
+	l.diags = append(l.diags, l.suggestBlocks(lang.SuggestArguments(diags, schema))...)
 
 	blocks := map[string][]*hcl.Block{}
 	for _, b := range content.Blocks {
@@ -151,12 +159,25 @@ func (l *loader) load(vars Vars) *Config {
 
 	l.declareVariables(blocks["variable"])
 	l.assignVariables(vars)
-	l.validateVariables()
+	l.validateVariables(vars.AllowUnset)
 	l.ctx = l.baseContext()
 	l.evalLocals(blocks["locals"])
 
-	cfg := &Config{Dir: l.dir, files: l.contents, variables: l.varValues, read: l.read}
-	l.decodeAll(cfg, blocks)
+	cfg := &Config{Dir: l.dir, Registry: l.reg, Validation: vars.AllowUnset, ctx: l.ctx, sink: &lang.Sink{},
+		files: l.contents, variables: l.varValues, read: l.read}
+	for s := range l.secrets {
+		cfg.sink.AddSecret(s)
+	}
+	var kinds []*hcl.Block
+	for _, b := range content.Blocks {
+		if l.reg.Kind(b.Type) != nil && (len(b.Labels) != 1 || validName(b.Labels[0])) {
+			kinds = append(kinds, b)
+		}
+	}
+	l.decodeBlocks(cfg, kinds)
+	for _, s := range cfg.sink.Secrets() {
+		l.addSecret(s)
+	}
 	return cfg
 }
 
@@ -233,30 +254,39 @@ func validName(s string) bool {
 	return true
 }
 
-var rootSchema = &hcl.BodySchema{
-	Blocks: []hcl.BlockHeaderSchema{
+// rootSchema is the language's top level: variables, locals and a block
+// type per registered kind, each with one label, its name.
+func (l *loader) rootSchema() *hcl.BodySchema {
+	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "locals"},
-		{Type: "sql_server", LabelNames: []string{"name"}},
-		{Type: "master_key", LabelNames: []string{"name"}},
-		{Type: "hadr", LabelNames: []string{"name"}},
-		{Type: "startup_trace_flags", LabelNames: []string{"name"}},
-		{Type: "database", LabelNames: []string{"name"}},
-	},
+	}}
+	for _, t := range l.reg.Types() {
+		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t, LabelNames: []string{"name"}})
+	}
+	return s
 }
 
-// sensitiveMark marks cty values that come from sensitive variables, so
-// that HCL's own diagnostic printer and ours refuse to show them.
-type markType string
+// suggestBlocks adds the closest kind to HCL's "Unsupported block type".
+func (l *loader) suggestBlocks(diags hcl.Diagnostics) hcl.Diagnostics {
+	for _, d := range diags {
+		if d.Summary != "Unsupported block type" || d.Subject == nil || strings.Contains(d.Detail, "Did you mean") {
+			continue
+		}
+		f := l.src.files[d.Subject.Filename]
+		if f == nil || d.Subject.End.Byte > len(f.Bytes) || d.Subject.Start.Byte > d.Subject.End.Byte {
+			continue
+		}
+		typ := string(f.Bytes[d.Subject.Start.Byte:d.Subject.End.Byte])
+		if s := suggest(typ, append([]string{"variable", "locals"}, l.reg.Types()...)); s != "" {
+			d.Detail += fmt.Sprintf(" Did you mean %q?", s)
+		}
+	}
+	return diags
+}
 
-const sensitiveMark = markType("sensitive")
+// sensitiveMark marks cty values from sensitive variables.
+const sensitiveMark = lang.SensitiveMark
 
 // unmarked is v without marks, and whether it carried the sensitive mark.
-func unmarked(v cty.Value) (cty.Value, bool) {
-	if !v.ContainsMarked() {
-		return v, false
-	}
-	u, marks := v.UnmarkDeep()
-	_, s := marks[sensitiveMark]
-	return u, s || len(marks) > 0
-}
+func unmarked(v cty.Value) (cty.Value, bool) { return lang.Unmarked(v) }

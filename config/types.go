@@ -1,17 +1,37 @@
 package config
 
 import (
-	"time"
+	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/milink/milink/config/lang"
+	"github.com/milink/milink/resources"
 )
 
-// Config is a decoded, validated environment: every variable resolved, every
-// reference checked. Secrets are plain strings here; whoever prints or stores
-// a Config must redact the fields documented as sensitive.
+// Config is a loaded, checked environment: every variable resolved, every
+// block's meta-arguments (depends_on, for_each, count) and references
+// resolved, every block body checked once against its kind's schema. The
+// bodies themselves are kept, not decoded: the planner evaluates each when
+// the values it refers to are known (a data source read at plan time, a
+// target's observed attributes). Secrets live in the bodies and variables;
+// whoever prints or stores what a body decodes to must redact them.
 type Config struct {
-	Dir        string
-	SQLServers []*SQLServer
+	Dir string
+	// Blocks are the target and resource blocks, for_each and count
+	// expanded, in file order.
+	Blocks   []*Block
+	Registry *resources.Registry
+	// Validation is set when the configuration was loaded without every
+	// variable value (milink validate): unknown values stand in for the
+	// missing ones, so it can be checked but never planned.
+	Validation bool
+
+	ctx  *hcl.EvalContext // var, local, path and the functions
+	sink *lang.Sink
 
 	// files and variables feed Hash; set by the loader.
 	files     map[string][]byte
@@ -28,131 +48,172 @@ type Value struct {
 	Sensitive bool
 }
 
-// Server returns the sql_server block with that name, or nil.
-func (c *Config) Server(name string) *SQLServer {
-	for _, s := range c.SQLServers {
-		if s.Name == name {
-			return s
+// Block is one target or resource block instance.
+type Block struct {
+	Kind *resources.Kind
+	Type string // "database"
+	Name string // the label, "app"
+	// Key is each.key or count.index for an expanded block, cty.NilVal
+	// otherwise.
+	Key cty.Value
+	// Addr is the address: database.app, database.app["sales"], database.app[0].
+	Addr string
+	// Body is the block body without its meta-arguments.
+	Body      hcl.Body
+	DeclRange hcl.Range
+	// Target is the address of the target block a resource acts on.
+	Target string
+	// DependsOn lists the block addresses named by depends_on; Refs those
+	// the body's expressions refer to (every instance of an expanded
+	// block). Both order the plan.
+	DependsOn []string
+	Refs      []string
+
+	each map[string]cty.Value // each / count for the body's evaluation
+}
+
+// Info names the block for its kind's Decode.
+func (b *Block) Info() resources.BlockInfo {
+	info := resources.BlockInfo{Address: b.Addr, Name: b.Name}
+	if b.Key != cty.NilVal && b.Key.IsKnown() {
+		if b.Key.Type() == cty.String {
+			info.Key = b.Key.AsString()
+		} else {
+			info.Key = b.Key.AsBigFloat().Text('f', -1)
+		}
+	}
+	return info
+}
+
+// NameAddr is the address of the block as written (database.app), shared
+// by every instance of an expanded block.
+func (b *Block) NameAddr() string { return b.Type + "." + b.Name }
+
+// Block returns the block instance at addr, or nil.
+func (c *Config) Block(addr string) *Block {
+	for _, b := range c.Blocks {
+		if b.Addr == addr {
+			return b
 		}
 	}
 	return nil
 }
 
-// SQLServer is a `sql_server "name"` block together with every resource
-// block that refers to it (master_key, hadr, startup_trace_flags, database).
-type SQLServer struct {
-	Name                   string
-	Address                string
-	Port                   int    // default 1433
-	Instance               string // named instance, "" for the default instance
-	Auth                   Auth
-	Encrypt                string // go-mssqldb "encrypt": "disable", "false" (default), "true", "strict"
-	TrustServerCertificate bool
-	ConnectTimeout         time.Duration // default 15s
-
-	Host Host
-	// Restart is "auto" (default: restart once when a setting needs it) or
-	// "never" (configure, then stop and report the restart as pending).
-	Restart string
-	// SupportMatrix names the support matrix to check the version against:
-	// "current" (default, the newest requirements) or "2022-06" (the
-	// procedure's original matrix).
-	SupportMatrix string
-
-	MasterKey         *MasterKey
-	Hadr              *Hadr
-	StartupTraceFlags *StartupTraceFlags
-	Databases         []*Database
-
-	DependsOn []string // addresses, e.g. "sql_server.other"
-	DeclRange hcl.Range
+// Targets returns the target blocks, in file order.
+func (c *Config) Targets() []*Block {
+	var out []*Block
+	for _, b := range c.Blocks {
+		if b.Kind.Role == resources.RoleTarget {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
-// Address of the block, "sql_server.NAME".
-func (s *SQLServer) Addr() string { return "sql_server." + s.Name }
+// Secrets lists the texts of the sensitive values known to the
+// configuration, for scrubbing messages.
+func (c *Config) Secrets() []string { return c.sink.Secrets() }
 
-// Auth is how milink logs in. Only "sql" (SQL Server authentication) is
-// implemented; "windows" (Kerberos/NTLM) and "entra" (Microsoft Entra ID)
-// are reserved names that validate but fail at connect with a clear message.
-type Auth struct {
-	Method   string // "sql" (default), "windows", "entra"
-	User     string
-	Password string // sensitive
+// Decode reads a block's body with the given values of other blocks (by
+// instance address; blocks not given are unknown). With final set every
+// value must be known, as planning needs. Secrets met on the way are
+// remembered for scrubbing.
+func (c *Config) Decode(b *Block, values map[string]cty.Value, final bool) (any, hcl.Diagnostics) {
+	sink := &lang.Sink{}
+	body := lang.Decode(sink, b.Body, b.Kind.Schema, c.EvalContext(b, values), b.DeclRange, final)
+	v := b.Kind.Decode(body, b.Info())
+	for _, s := range sink.Secrets() {
+		c.sink.AddSecret(s)
+	}
+	return v, redactDiagnostics(sink.Diags, c.sink.Secrets())
 }
 
-// Host is how milink reaches the machine SQL Server runs on.
-type Host struct {
-	OS        string // "linux" (default) or "windows"
-	Transport string // "local" (default); "ssh" and "winrm" come later
-	// MssqlConf is the path of mssql.conf (Linux), default /var/opt/mssql/mssql.conf.
-	MssqlConf string
-	// MssqlConfTool is the mssql-conf program, default /opt/mssql/bin/mssql-conf;
-	// used when it exists, otherwise the file is edited in place.
-	MssqlConfTool string
-	// RestartCommand restarts SQL Server, default ["systemctl", "restart", "mssql-server"].
-	RestartCommand []string
-	// RestartTimeout bounds the wait for logins to succeed again, default 5m.
-	RestartTimeout time.Duration
-	DeclRange      hcl.Range
+// EvalContext is what a block's expressions see: variables, locals, path,
+// functions, each/count, and the other blocks' values by type and name
+// (objects, or maps and lists of them for expanded blocks). A block whose
+// value is not given is unknown.
+func (c *Config) EvalContext(b *Block, values map[string]cty.Value) *hcl.EvalContext {
+	ctx := c.ctx.NewChild()
+	vars := map[string]cty.Value{}
+	for k, v := range b.each {
+		vars[k] = v
+	}
+	byType := map[string]map[string][]*Block{}
+	for _, o := range c.Blocks {
+		if byType[o.Type] == nil {
+			byType[o.Type] = map[string][]*Block{}
+		}
+		byType[o.Type][o.Name] = append(byType[o.Type][o.Name], o)
+	}
+	for typ, names := range byType {
+		obj := map[string]cty.Value{}
+		for name, insts := range names {
+			obj[name] = groupValue(insts, values)
+		}
+		vars[typ] = cty.ObjectVal(obj)
+	}
+	ctx.Variables = vars
+	return ctx
 }
 
-// MasterKey is a `master_key "name"` block: the database master key in master.
-type MasterKey struct {
-	Name      string
-	Password  string // sensitive
-	DependsOn []string
-	DeclRange hcl.Range
+// groupValue is the value of one block name: the instance's value, or a
+// map (for_each) or tuple (count) of them.
+func groupValue(insts []*Block, values map[string]cty.Value) cty.Value {
+	val := func(b *Block) cty.Value {
+		if v, ok := values[b.Addr]; ok {
+			return v
+		}
+		return cty.DynamicVal
+	}
+	first := insts[0]
+	switch {
+	case first.Key == cty.NilVal:
+		return val(first)
+	case !first.Key.IsKnown():
+		return cty.DynamicVal
+	case first.Key.Type() == cty.Number:
+		sorted := append([]*Block(nil), insts...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].Key.LessThan(sorted[j].Key).True() })
+		elems := make([]cty.Value, len(sorted))
+		for i, b := range sorted {
+			elems[i] = val(b)
+		}
+		return cty.TupleVal(elems)
+	}
+	m := map[string]cty.Value{}
+	for _, b := range insts {
+		m[b.Key.AsString()] = val(b)
+	}
+	return cty.ObjectVal(m)
 }
 
-// Addr is "master_key.NAME".
-func (m *MasterKey) Addr() string { return "master_key." + m.Name }
-
-// Hadr is a `hadr "name"` block: Always On availability groups.
-type Hadr struct {
-	Name      string
-	Enabled   bool // default true
-	DependsOn []string
-	DeclRange hcl.Range
+// instanceAddr is the address of an expanded block's instance.
+func instanceAddr(typ, name string, key cty.Value) string {
+	switch {
+	case key == cty.NilVal:
+		return typ + "." + name
+	case !key.IsKnown():
+		return fmt.Sprintf("%s.%s[*]", typ, name)
+	case key.Type() == cty.Number:
+		return fmt.Sprintf("%s.%s[%s]", typ, name, key.AsBigFloat().Text('f', -1))
+	}
+	return fmt.Sprintf("%s.%s[%q]", typ, name, key.AsString())
 }
 
-// Addr is "hadr.NAME".
-func (h *Hadr) Addr() string { return "hadr." + h.Name }
-
-// StartupTraceFlags is a `startup_trace_flags "name"` block.
-type StartupTraceFlags struct {
-	Name  string
-	Flags []int // default [1800, 9567]; sorted, unique
-	// Exclusive, when true, removes startup trace flags not listed.
-	Exclusive bool
-	DependsOn []string
-	DeclRange hcl.Range
+// ParseAddress splits a block address into type, name and key ("" when
+// the block is not expanded): database.app["sales"] → database, app,
+// "sales" (with quotes).
+func ParseAddress(addr string) (typ, name, key string, ok bool) {
+	typ, rest, ok := strings.Cut(addr, ".")
+	if !ok || typ == "" || rest == "" {
+		return "", "", "", false
+	}
+	name, key = rest, ""
+	if i := strings.IndexByte(rest, '['); i >= 0 {
+		if !strings.HasSuffix(rest, "]") {
+			return "", "", "", false
+		}
+		name, key = rest[:i], rest[i:]
+	}
+	return typ, name, key, name != ""
 }
-
-// Addr is "startup_trace_flags.NAME".
-func (t *StartupTraceFlags) Addr() string { return "startup_trace_flags." + t.Name }
-
-// Database is a `database "name"` block.
-type Database struct {
-	Name          string // block label, the address
-	DatabaseName  string // the database on the server, default the label
-	RecoveryModel string // "FULL" (the only value the link accepts)
-	Backup        *Backup
-	DependsOn     []string
-	DeclRange     hcl.Range
-}
-
-// Addr is "database.NAME".
-func (d *Database) Addr() string { return "database." + d.Name }
-
-// Backup is the full backup a database needs before it can be linked.
-type Backup struct {
-	Directory   string // on the SQL Server host
-	Compression bool   // default true
-	Checksum    bool   // default true
-	DeclRange   hcl.Range
-}
-
-// Hash identifies the configuration for a saved plan: the files' contents
-// and the variables' values, sensitive values entering only as salted
-// fingerprints (the salt comes from the state), never as themselves.
-// Implemented in hash.go.

@@ -25,6 +25,9 @@ type Vars struct {
 	Args    []string // "-var" values, "name=value", in command-line order
 	Files   []string // "-var-file" paths (HCL, or JSON when ending in .json)
 	Environ []string // os.Environ(); only MILINK_VAR_name=value entries are used
+	// AllowUnset makes a variable without a value unknown instead of an
+	// error (milink validate: CI checks a configuration without secrets).
+	AllowUnset bool
 }
 
 // variable is a declared `variable "name"` block and its resolved value.
@@ -43,6 +46,7 @@ type variable struct {
 	valRange hcl.Range // where the value was set
 	set      bool
 	bad      bool
+	unknown  bool // no value given, under validate
 }
 
 var variableSchema = &hcl.BodySchema{
@@ -371,11 +375,17 @@ func (l *loader) readVarFile(path string) {
 
 // validateVariables reports missing required variables, runs the
 // validation blocks and records the final values for Hash.
-func (l *loader) validateVariables() {
+func (l *loader) validateVariables(allowUnset bool) {
 	l.varValues = map[string]Value{}
 	for _, name := range sortedKeys(l.vars) {
 		v := l.vars[name]
 		if v.bad {
+			continue
+		}
+		if !v.set && allowUnset {
+			// Unknown, of the declared type: expressions using it are
+			// type-checked, their values not.
+			v.val, v.set, v.unknown = cty.UnknownVal(v.typ), true, true
 			continue
 		}
 		if !v.set {
@@ -397,7 +407,7 @@ func (l *loader) validateVariables() {
 	}
 	for _, name := range sortedKeys(l.vars) {
 		v := l.vars[name]
-		if v.bad {
+		if v.bad || v.unknown {
 			continue
 		}
 		ctx := &hcl.EvalContext{

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/milink/milink/config"
 	"github.com/milink/milink/resources"
@@ -17,6 +20,9 @@ type Events interface {
 	Start(ch resources.Change)
 	Progress(ch resources.Change, msg string)
 	Done(ch resources.Change, elapsed time.Duration, err error)
+	// Skipped: the change was not attempted, because a change it depends
+	// on failed.
+	Skipped(ch resources.Change, reason string)
 }
 
 // StateWriter persists the state; apply saves after every change so that
@@ -27,7 +33,7 @@ type StateWriter interface {
 
 // ApplyOptions tune ApplyWith.
 type ApplyOptions struct {
-	// Parallelism bounds how many instances are changed at once (default 8).
+	// Parallelism bounds how many changes run at once (default 8).
 	Parallelism int
 }
 
@@ -36,13 +42,13 @@ func Apply(ctx context.Context, p *Plan, cfg *config.Config, st *state.State, sw
 	return ApplyWith(ctx, p, cfg, st, sw, sess, ev, ApplyOptions{})
 }
 
-// ApplyWith runs the plan. Each instance's changes run in plan order, one
-// at a time; different instances run concurrently (bounded), except that
-// an instance whose blocks depend on another instance's waits for it. Every
-// result is recorded in st and saved at once, so nothing done is forgotten
-// when a later step fails. A failure stops its own instance and those that
-// depend on it; independent instances carry on, and every failure is
-// returned.
+// ApplyWith walks the plan's graph. A change runs once every change it
+// depends on is done; changes on different targets run concurrently
+// (bounded), while the changes of one target run one at a time, in plan
+// order, since a target has one connection. A failure stops only what
+// depends on it: the other changes go on, and every failure is returned.
+// Every result is recorded in st and saved at once, so nothing done is
+// forgotten when a later step fails.
 func ApplyWith(ctx context.Context, p *Plan, cfg *config.Config, st *state.State, sw StateWriter, sess *Session, ev Events, o ApplyOptions) error {
 	if p.RefreshOnly {
 		return applyRefresh(ctx, p, st, sw)
@@ -51,62 +57,359 @@ func ApplyWith(ctx context.Context, p *Plan, cfg *config.Config, st *state.State
 	if par <= 0 {
 		par = 8
 	}
-	var servers []string
-	groups := map[string][]resources.Change{}
-	for _, ch := range p.Changes {
-		if _, ok := groups[ch.Server]; !ok {
-			servers = append(servers, ch.Server)
+	if err := evaluate(p, cfg, sess); err != nil {
+		return err
+	}
+	w := &walker{
+		p: p, cfg: cfg, sess: sess, ev: ev,
+		r:      &recorder{st: st, sw: sw},
+		status: make([]nodeStatus, len(p.Changes)),
+		index:  map[string]int{},
+		sem:    make(chan struct{}, par),
+	}
+	w.cond = sync.NewCond(&w.mu)
+	for i, ch := range p.Changes {
+		w.index[ch.Address] = i
+	}
+	lanes := map[string][]int{}
+	var laneOrder []string
+	for i, ch := range p.Changes {
+		lane := ch.Target
+		if _, ok := lanes[lane]; !ok {
+			laneOrder = append(laneOrder, lane)
 		}
-		groups[ch.Server] = append(groups[ch.Server], ch)
+		lanes[lane] = append(lanes[lane], i)
 	}
-	deps := serverDeps(cfg)
-	done := map[string]chan struct{}{}
-	for _, s := range servers {
-		done[s] = make(chan struct{})
-	}
-	r := &recorder{st: st, sw: sw}
-	var (
-		mu     sync.Mutex
-		failed = map[string]bool{}
-		errs   []error
-		wg     sync.WaitGroup
-	)
-	fail := func(server string, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		failed[server] = true
-		errs = append(errs, err)
-	}
-	sem := make(chan struct{}, par)
-	for _, server := range servers {
+	var wg sync.WaitGroup
+	for _, lane := range laneOrder {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(done[server])
-			for d := range deps[server] {
-				if ch, ok := done[d]; ok {
-					<-ch
-				}
-				mu.Lock()
-				f := failed[d]
-				mu.Unlock()
-				if f {
-					fail(server, fmt.Errorf("sql_server.%s: not changed, because sql_server.%s, which it depends on, failed", server, d))
-					return
-				}
-			}
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := applyServer(ctx, groups[server], cfg, r, sess, ev); err != nil {
-				fail(server, err)
-			}
+			w.runLane(ctx, lanes[lane])
 		}()
 	}
 	wg.Wait()
+	return errors.Join(w.errs...)
+}
+
+type nodeStatus int
+
+const (
+	pending nodeStatus = iota
+	running
+	succeeded
+	failed
+	skipped
+)
+
+// walker carries one apply.
+type walker struct {
+	p    *Plan
+	cfg  *config.Config
+	sess *Session
+	ev   Events
+	r    *recorder
+	sem  chan struct{}
+
+	mu          sync.Mutex
+	cond        *sync.Cond
+	status      []nodeStatus
+	index       map[string]int
+	errs        []error
+	interrupted bool
+}
+
+// runLane runs one target's changes: each time, the first in plan order
+// whose dependencies are done.
+func (w *walker) runLane(ctx context.Context, nodes []int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		next, left := -1, false
+		for _, i := range nodes {
+			if w.status[i] != pending {
+				continue
+			}
+			left = true
+			ready, blocked := w.deps(i)
+			if blocked != "" {
+				w.status[i] = skipped
+				w.ev.Skipped(w.p.Changes[i], fmt.Sprintf("not done: %s, which it depends on, did not complete", blocked))
+				w.cond.Broadcast()
+				continue
+			}
+			if ready {
+				next = i
+				break
+			}
+		}
+		if !left {
+			return
+		}
+		if next < 0 {
+			w.cond.Wait()
+			continue
+		}
+		if ctx.Err() != nil {
+			// Ctrl-C: nothing new starts; the step under way elsewhere
+			// finishes and is recorded.
+			w.status[next] = skipped
+			if !w.interrupted {
+				w.interrupted = true
+				w.errs = append(w.errs, fmt.Errorf("stopped before %s: %w", w.p.Changes[next].Address, context.Cause(ctx)))
+			}
+			w.cond.Broadcast()
+			continue
+		}
+		w.status[next] = running
+		w.mu.Unlock()
+		w.sem <- struct{}{}
+		err := w.run(ctx, w.p.Changes[next])
+		<-w.sem
+		w.mu.Lock()
+		if err != nil {
+			w.status[next] = failed
+			w.errs = append(w.errs, err)
+		} else {
+			w.status[next] = succeeded
+		}
+		w.cond.Broadcast()
+	}
+}
+
+// deps says whether change i can run, or names a dependency that failed.
+func (w *walker) deps(i int) (ready bool, blocked string) {
+	ready = true
+	for _, d := range w.p.Changes[i].DependsOn {
+		j, ok := w.index[d]
+		if !ok {
+			continue
+		}
+		switch w.status[j] {
+		case failed, skipped:
+			return false, d
+		case succeeded:
+		default:
+			ready = false
+		}
+	}
+	return ready, ""
+}
+
+// run carries out one change and records its result.
+func (w *walker) run(ctx context.Context, ch resources.Change) error {
+	switch ch.Action {
+	case resources.Forget:
+		return w.r.forget(ctx, ch.Address)
+	case resources.NoOp:
+		// Record managed objects that needed nothing, so the state knows
+		// them (and can see drift next time).
+		if !ch.Transient() && ch.After != nil {
+			return w.r.record(ctx, ch, ch.After)
+		}
+		return nil
+	}
+	w.ev.Start(ch)
+	start := time.Now()
+	progress := func(msg string) { w.ev.Progress(ch, msg) }
+	var err error
+	switch ch.Kind {
+	case resources.KindRestart:
+		err = w.restart(ctx, ch, progress)
+	case resources.KindVerify:
+		err = w.verify(ctx, ch, progress)
+	default:
+		err = w.change(ctx, ch, progress)
+	}
+	w.ev.Done(ch, time.Since(start), err)
+	return err
+}
+
+// target opens (or reuses) the change's target.
+func (w *walker) target(ctx context.Context, addr string) (resources.Target, error) {
+	b := w.cfg.Block(addr)
+	if b == nil {
+		return nil, fmt.Errorf("%s is no longer in the configuration", addr)
+	}
+	cfg, ok := w.sess.config(addr)
+	if !ok {
+		return nil, fmt.Errorf("%s: its configuration could not be evaluated", addr)
+	}
+	return w.sess.Target(ctx, b.Kind, addr, cfg)
+}
+
+func (w *walker) change(ctx context.Context, ch resources.Change, progress func(string)) error {
+	k := w.cfg.Registry.Kind(ch.Kind)
+	if k == nil {
+		return fmt.Errorf("%s: this milink does not know the kind %q", ch.Address, ch.Kind)
+	}
+	t, err := w.target(ctx, ch.Target)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ch.Address, err)
+	}
+	req := resources.ApplyRequest{Change: ch, Target: t, Salt: w.r.st.Salt, Progress: progress}
+	if ch.Action != resources.Delete {
+		cfg, ok := w.sess.config(ch.Address)
+		if !ok {
+			return fmt.Errorf("%s: not in the configuration any more", ch.Address)
+		}
+		req.Config = cfg
+	}
+	res, err := k.Impl.(resources.Resource).Apply(ctx, req)
+	if err != nil {
+		return err
+	}
+	if ch.Action == resources.Delete {
+		return w.r.forget(ctx, ch.Address)
+	}
+	attrs := res.Attributes
+	if attrs == nil {
+		attrs = ch.After
+	}
+	return w.r.record(ctx, ch, attrs)
+}
+
+// restarted lists the changes a restart is for (its DependsOn) whose kinds
+// verify themselves.
+func (w *walker) restarted(restart resources.Change) []resources.ApplyRequest {
+	var out []resources.ApplyRequest
+	for _, addr := range restart.DependsOn {
+		i, ok := w.index[addr]
+		if !ok {
+			continue
+		}
+		ch := w.p.Changes[i]
+		if ch.Restart != resources.NeedsRestart && ch.Restart != resources.PendingRestart {
+			continue
+		}
+		cfg, _ := w.sess.config(addr)
+		out = append(out, resources.ApplyRequest{Change: ch, Config: cfg, Salt: w.r.st.Salt})
+	}
+	return out
+}
+
+func (w *walker) verifier(ch resources.Change) resources.Verifier {
+	if k := w.cfg.Registry.Kind(ch.Kind); k != nil {
+		if v, ok := k.Impl.(resources.Verifier); ok {
+			return v
+		}
+	}
+	return nil
+}
+
+func (w *walker) restart(ctx context.Context, ch resources.Change, progress func(string)) error {
+	t, err := w.target(ctx, ch.Target)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ch.Address, err)
+	}
+	r, ok := t.(resources.Restarter)
+	if !ok {
+		return fmt.Errorf("%s: %s cannot be restarted", ch.Address, ch.Target)
+	}
+	// A saved plan may be applied after someone edited the host: restart
+	// only if what the restart is for is still configured.
+	var stale []string
+	for _, req := range w.restarted(ch) {
+		if v := w.verifier(req.Change); v != nil {
+			req.Target = t
+			if err := v.StillConfigured(ctx, req); err != nil {
+				stale = append(stale, err.Error())
+			}
+		}
+	}
+	if len(stale) > 0 {
+		return fmt.Errorf("%s: not restarting: %s; run milink plan again", ch.Target, strings.Join(stale, "; "))
+	}
+	return r.ApplyRestart(ctx, ch, progress)
+}
+
+func (w *walker) verify(ctx context.Context, ch resources.Change, progress func(string)) error {
+	t, err := w.target(ctx, ch.Target)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ch.Address, err)
+	}
+	r, ok := t.(resources.Restarter)
+	if !ok {
+		return fmt.Errorf("%s: %s cannot be verified", ch.Address, ch.Target)
+	}
+	obs, err := r.Observe(ctx)
+	if err != nil {
+		return err
+	}
+	var restart resources.Change
+	if i, ok := w.index[resources.RestartAddr(ch.Target)]; ok {
+		restart = w.p.Changes[i]
+	}
+	var checked, problems []string
+	for _, req := range w.restarted(restart) {
+		v := w.verifier(req.Change)
+		if v == nil {
+			continue
+		}
+		req.Target = t
+		attrs, ok, problem := v.Verify(req, obs)
+		if problem != nil {
+			problems = append(problems, problem.Error())
+		} else if ok != "" {
+			checked = append(checked, ok)
+		}
+		// What the restart changed is now observed: the state records it.
+		if attrs != nil {
+			if err := w.r.merge(ctx, req.Change, attrs); err != nil {
+				return err
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s came back from the restart without its settings: %s", ch.Target, strings.Join(problems, "; "))
+	}
+	if len(checked) > 0 {
+		progress(strings.Join(checked, ", "))
+	} else {
+		progress("the target answers; no startup setting to check")
+	}
+	return nil
+}
+
+// evaluate makes sure the session knows every block's final configuration:
+// a plan built in this run left it there; a saved plan is evaluated again
+// with the values it recorded (targets' observations, planned attributes),
+// so that secrets, which plan files never hold, come from the
+// configuration.
+func evaluate(p *Plan, cfg *config.Config, sess *Session) error {
+	values := map[string]cty.Value{}
+	observed := map[string]map[string]cty.Value{}
+	for _, t := range p.Targets {
+		m := map[string]cty.Value{}
+		for k, v := range t.Values {
+			m[k] = toCty(v)
+		}
+		observed[t.Address] = m
+	}
+	var errs []error
+	for _, b := range blockOrder(cfg) {
+		if b.Kind.Role == resources.RoleTarget {
+			values[b.Addr] = blockValue(cfg, b, values, observed[b.Addr], nil)
+		} else if ch := p.Change(b.Addr); ch != nil {
+			values[b.Addr] = blockValue(cfg, b, values, changeValues(ch), ch.Unknown)
+		}
+		if _, ok := sess.config(b.Addr); ok {
+			continue
+		}
+		if b.Kind.Role == resources.RoleResource && p.Change(b.Addr) == nil {
+			continue // not in the plan: nothing to do with it
+		}
+		v, diags := cfg.Decode(b, values, true)
+		if diags.HasErrors() {
+			errs = append(errs, fmt.Errorf("%s: %s", b.Addr, diags.Error()))
+			continue
+		}
+		sess.setConfig(b.Addr, v)
+	}
 	return errors.Join(errs...)
 }
 
-// recorder serialises state updates from concurrent instances.
+// recorder serialises state updates from concurrent changes.
 type recorder struct {
 	mu sync.Mutex
 	st *state.State
@@ -118,6 +421,30 @@ func (r *recorder) record(ctx context.Context, ch resources.Change, attrs map[st
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !record(r.st, ch, attrs) {
+		return nil
+	}
+	return r.save(ctx)
+}
+
+// merge overlays attributes observed later (after the restart) on what
+// the state holds for the change's address.
+func (r *recorder) merge(ctx context.Context, ch resources.Change, attrs map[string]any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := map[string]any{}
+	if prev := r.st.Get(ch.Address); prev != nil {
+		for k, v := range prev.Attributes {
+			all[k] = v
+		}
+	} else {
+		for k, v := range ch.After {
+			all[k] = v
+		}
+	}
+	for k, v := range attrs {
+		all[k] = v
+	}
+	if !record(r.st, ch, all) {
 		return nil
 	}
 	return r.save(ctx)
@@ -136,57 +463,9 @@ func (r *recorder) forget(ctx context.Context, addr string) error {
 
 func (r *recorder) save(ctx context.Context) error {
 	// A step that completed is recorded even when Ctrl-C arrived meanwhile:
-	// the state must not forget what was done on the server.
+	// the state must not forget what was done.
 	if err := r.sw.Save(context.WithoutCancel(ctx), r.st); err != nil {
 		return fmt.Errorf("saving state: %w", err)
-	}
-	return nil
-}
-
-// applyServer runs one instance's changes in order, stopping at the first
-// failure.
-func applyServer(ctx context.Context, changes []resources.Change, cfg *config.Config, r *recorder, sess *Session, ev Events) error {
-	for _, ch := range changes {
-		switch ch.Action {
-		case resources.Forget:
-			if err := r.forget(ctx, ch.Address); err != nil {
-				return err
-			}
-			continue
-		case resources.NoOp:
-			// Record managed objects that needed nothing, so the state
-			// knows them (and can see drift next time).
-			if !ch.Transient() && ch.After != nil {
-				if err := r.record(ctx, ch, ch.After); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		srv := cfg.Server(ch.Server)
-		if srv == nil {
-			return fmt.Errorf("%s: sql_server.%s is no longer in the configuration", ch.Address, ch.Server)
-		}
-		d, err := sess.Driver(ctx, srv)
-		if err != nil {
-			return err
-		}
-		ev.Start(ch)
-		start := time.Now()
-		res, err := d.Apply(ctx, srv, ch, r.st.Salt, func(msg string) { ev.Progress(ch, msg) })
-		ev.Done(ch, time.Since(start), err)
-		if err != nil {
-			return err
-		}
-		if !ch.Transient() {
-			attrs := res.Attributes
-			if attrs == nil {
-				attrs = ch.After
-			}
-			if err := r.record(ctx, ch, attrs); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
@@ -195,14 +474,14 @@ func applyServer(ctx context.Context, changes []resources.Change, cfg *config.Co
 // differs from what the state held, so that a run that changed nothing
 // does not write a new serial.
 func record(st *state.State, ch resources.Change, attrs map[string]any) bool {
-	if prev := st.Get(ch.Address); prev != nil && prev.Kind == ch.Kind && prev.Server == ch.Server &&
+	if prev := st.Get(ch.Address); prev != nil && prev.Kind == ch.Kind && prev.Target == ch.Target &&
 		sameValue(prev.Attributes, attrs) && sameValue(prev.Sensitive, ch.Sensitive) {
 		return false
 	}
 	st.Set(state.Resource{
 		Address:    ch.Address,
 		Kind:       ch.Kind,
-		Server:     ch.Server,
+		Target:     ch.Target,
 		Attributes: attrs,
 		Sensitive:  ch.Sensitive,
 		UpdatedAt:  time.Now().UTC(),
@@ -211,7 +490,7 @@ func record(st *state.State, ch resources.Change, attrs map[string]any) bool {
 }
 
 // applyRefresh records what was observed for objects the state already
-// manages, changing nothing on any server.
+// manages, changing nothing anywhere.
 func applyRefresh(ctx context.Context, p *Plan, st *state.State, sw StateWriter) error {
 	if len(p.Drift) == 0 {
 		return nil

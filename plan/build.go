@@ -3,93 +3,109 @@ package plan
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/milink/milink/config"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/state"
 )
 
-// Driver is what the planner needs of one SQL Server instance: observe it
-// and diff it against the configuration, then carry out changes. The
-// production driver wraps resources/sqlserver; tests use fakes.
-type Driver interface {
-	// Plan observes the instance (one round trip) and returns what was
-	// learned and its ordered changes.
-	Plan(ctx context.Context, s *config.SQLServer, prior map[string]resources.Prior, salt string) (Server, []resources.Change, hcl.Diagnostics)
-	// Apply carries out one change of this instance.
-	Apply(ctx context.Context, s *config.SQLServer, ch resources.Change, salt string, progress func(string)) (resources.Result, error)
-	Close() error
-}
-
-// Connector opens a Driver for a sql_server block.
-type Connector func(ctx context.Context, s *config.SQLServer) (Driver, error)
-
-// Session holds the drivers opened during one run, so that apply reuses
-// the connections plan opened ("connections are opened once per instance
-// per run").
+// Session holds what one run opened and learned: the targets (connections
+// are opened once per target per run, and apply reuses those plan opened)
+// and the decoded configuration of every block.
 type Session struct {
-	connect Connector
+	env  resources.Env
+	open func(ctx context.Context, k *resources.Kind, addr string, cfg any) (resources.Target, error)
+
 	mu      sync.Mutex
-	drivers map[string]Driver
+	targets map[string]resources.Target
+	configs map[string]any // final decoded configuration, by block address
 }
 
-// NewSession starts a run that opens drivers with connect.
-func NewSession(connect Connector) *Session {
-	return &Session{connect: connect, drivers: map[string]Driver{}}
+// NewSession starts a run; env is given to every target it opens.
+func NewSession(env resources.Env) *Session {
+	s := &Session{env: env, targets: map[string]resources.Target{}, configs: map[string]any{}}
+	s.open = func(ctx context.Context, k *resources.Kind, addr string, cfg any) (resources.Target, error) {
+		return k.Impl.(resources.Opener).Open(ctx, s.env, addr, cfg)
+	}
+	return s
 }
 
-// Driver returns the open driver for the server, opening it on first use.
-func (s *Session) Driver(ctx context.Context, srv *config.SQLServer) (Driver, error) {
+// SetOpener replaces how targets are opened (tests open fakes).
+func (s *Session) SetOpener(open func(ctx context.Context, k *resources.Kind, addr string, cfg any) (resources.Target, error)) {
+	s.open = open
+}
+
+// Target returns the open target at addr, opening it on first use.
+func (s *Session) Target(ctx context.Context, k *resources.Kind, addr string, cfg any) (resources.Target, error) {
 	s.mu.Lock()
-	d, ok := s.drivers[srv.Name]
+	t, ok := s.targets[addr]
 	s.mu.Unlock()
 	if ok {
-		return d, nil
+		return t, nil
 	}
-	d, err := s.connect(ctx, srv)
+	t, err := s.open(ctx, k, addr, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if prev, ok := s.drivers[srv.Name]; ok {
-		_ = d.Close()
+	if prev, ok := s.targets[addr]; ok {
+		_ = t.Close()
 		return prev, nil
 	}
-	s.drivers[srv.Name] = d
-	return d, nil
+	s.targets[addr] = t
+	return t, nil
 }
 
-// Close closes every driver of the run.
+func (s *Session) setConfig(addr string, v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.configs[addr] = v
+}
+
+func (s *Session) config(addr string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.configs[addr]
+	return v, ok
+}
+
+// Close closes every target of the run.
 func (s *Session) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for name, d := range s.drivers {
-		_ = d.Close()
-		delete(s.drivers, name)
+	for addr, t := range s.targets {
+		_ = t.Close()
+		delete(s.targets, addr)
 	}
 }
 
 // Options tune Build.
 type Options struct {
 	RefreshOnly bool
-	// Concurrency bounds how many instances are read at once (default 8).
+	// Concurrency bounds how many targets are read at once (default 8).
 	Concurrency   int
 	MilinkVersion string
 	Now           func() time.Time
 }
 
-// Build observes every instance of the configuration concurrently and
-// returns the ordered plan. Diagnostics carry configuration problems found
-// against reality (unsupported version, missing database) and connection
-// errors; when any is an error the plan must not be applied.
+// Build observes every target of the configuration concurrently, evaluates
+// each block once the values it refers to are known, diffs it through its
+// kind, and returns the plan: every change a node, ordered by the graph of
+// references, depends_on and the kinds' rules. Diagnostics carry problems
+// found against reality (unsupported version, missing database) and
+// connection errors; when any is an error the plan must not be applied.
 func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Session, opts Options) (*Plan, hcl.Diagnostics) {
+	if cfg.Validation {
+		return nil, hcl.Diagnostics{diagErr("Configuration loaded for validation only",
+			"Some variables have no value; a plan needs them all.", nil)}
+	}
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
@@ -107,92 +123,328 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 		ConfigHash:    cfg.Hash(st.Salt),
 		RefreshOnly:   opts.RefreshOnly,
 	}
-	order, diags := serverOrder(cfg)
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	priors := st.Priors()
-
-	type result struct {
-		server  Server
-		changes []resources.Change
-		diags   hcl.Diagnostics
-	}
-	results := make([]result, len(order))
-	sem := make(chan struct{}, conc)
-	var wg sync.WaitGroup
-	for i, srv := range order {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			d, err := sess.Driver(ctx, srv)
-			if err != nil {
-				results[i].diags = hcl.Diagnostics{{
-					Severity: hcl.DiagError,
-					Summary:  fmt.Sprintf("Cannot connect to %s", srv.Addr()),
-					Detail:   err.Error(),
-					Subject:  srv.DeclRange.Ptr(),
-				}}
-				return
+	b := &builder{cfg: cfg, st: st, sess: sess, conc: conc, values: map[string]cty.Value{},
+		observed: map[string]resources.Observation{}, failed: map[string]bool{}, changes: map[string]*resources.Change{}}
+	b.refreshTargets(ctx)
+	for _, t := range cfg.Targets() {
+		if o, ok := b.observed[t.Addr]; ok {
+			pt := Target{TargetSummary: o.Summary(), Values: map[string]any{}}
+			pt.Address, pt.Type, pt.Name = t.Addr, t.Type, t.Name
+			for k, v := range o.Values() {
+				pt.Values[k] = fromCty(v)
 			}
-			results[i].server, results[i].changes, results[i].diags = d.Plan(ctx, srv, priors, st.Salt)
-		}()
-	}
-	wg.Wait()
-
-	configured := map[string]bool{}
-	for i, r := range results {
-		diags = append(diags, r.diags...)
-		if r.server.Name == "" {
-			r.server.Name = order[i].Name
-			r.server.Address = order[i].Address
-		}
-		p.Servers = append(p.Servers, r.server)
-		for _, ch := range r.changes {
-			configured[ch.Address] = true
-			if prev := st.Get(ch.Address); prev != nil {
-				if d, ok := drift(prev, ch); ok {
-					p.Drift = append(p.Drift, d)
-				}
-			}
-			if !opts.RefreshOnly {
-				p.Changes = append(p.Changes, ch)
-			}
+			p.Targets = append(p.Targets, pt)
+		} else {
+			p.Targets = append(p.Targets, Target{TargetSummary: resources.TargetSummary{Address: t.Addr, Type: t.Type, Name: t.Name}})
 		}
 	}
-	if diags.HasErrors() {
-		return p, diags
+	b.diffResources()
+	if b.diags.HasErrors() {
+		return p, b.diags
 	}
-	// Objects in state whose block is gone leave management; nothing on
-	// the server is deleted (a master key or a recovery model is not
-	// something to undo because a block vanished).
-	if !opts.RefreshOnly {
-		for _, addr := range st.Addresses() {
-			if configured[addr] {
+	b.restarts()
+	b.removed()
+
+	ordered, diags := order(cfg, b.list)
+	b.diags = append(b.diags, diags...)
+	if diags.HasErrors() {
+		return p, b.diags
+	}
+	for _, ch := range ordered {
+		if prev := st.Get(ch.Address); prev != nil && ch.Action != resources.Forget && ch.Action != resources.Delete {
+			if d, ok := drift(prev, ch); ok {
+				p.Drift = append(p.Drift, d)
+			}
+		}
+		if !opts.RefreshOnly {
+			p.Changes = append(p.Changes, ch)
+		}
+	}
+	return p, b.diags
+}
+
+// builder carries one Build.
+type builder struct {
+	cfg  *config.Config
+	st   *state.State
+	sess *Session
+	conc int
+
+	mu       sync.Mutex
+	diags    hcl.Diagnostics
+	values   map[string]cty.Value // what expressions see of each evaluated block
+	observed map[string]resources.Observation
+	failed   map[string]bool // blocks whose evaluation or target failed: their dependents are skipped quietly
+	list     []resources.Change
+	changes  map[string]*resources.Change
+}
+
+func (b *builder) report(diags ...*hcl.Diagnostic) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.diags = append(b.diags, diags...)
+}
+
+// refreshTargets opens and reads the targets, concurrently and bounded, in
+// waves: a target whose arguments refer to another target's observed
+// values waits for that one.
+func (b *builder) refreshTargets(ctx context.Context) {
+	pending := b.cfg.Targets()
+	for len(pending) > 0 {
+		var wave, later []*config.Block
+		for _, t := range pending {
+			if b.waitsFor(t, pending) {
+				later = append(later, t)
+			} else {
+				wave = append(wave, t)
+			}
+		}
+		if len(wave) == 0 { // cannot happen: the loader refuses cycles
+			wave, later = later, nil
+		}
+		sem := make(chan struct{}, b.conc)
+		var wg sync.WaitGroup
+		for _, t := range wave {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				b.refreshTarget(ctx, t)
+			}()
+		}
+		wg.Wait()
+		pending = later
+	}
+}
+
+// waitsFor reports whether target t refers to a target still pending.
+func (b *builder) waitsFor(t *config.Block, pending []*config.Block) bool {
+	for _, dep := range append(append([]string(nil), t.Refs...), t.DependsOn...) {
+		for _, p := range pending {
+			if p.Addr == dep {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// refreshTarget decodes a target, opens it and refreshes it with the
+// resources configured on it, as far as they are known before the refresh.
+func (b *builder) refreshTarget(ctx context.Context, t *config.Block) {
+	b.mu.Lock()
+	values := copyValues(b.values)
+	b.mu.Unlock()
+	v, diags := b.cfg.Decode(t, values, true)
+	b.report(diags...)
+	if diags.HasErrors() {
+		b.fail(t.Addr)
+		return
+	}
+	b.sess.setConfig(t.Addr, v)
+	// What the target's resources say before anything is observed: the
+	// refresh may read more when it knows them (a backup directory).
+	var early []resources.Instance
+	for _, r := range b.cfg.Blocks {
+		if r.Target == t.Addr {
+			rv, _ := b.cfg.Decode(r, values, false)
+			early = append(early, resources.Instance{Address: r.Addr, Type: r.Type, Config: rv})
+		}
+	}
+	target, err := b.sess.Target(ctx, t.Kind, t.Addr, v)
+	if err != nil {
+		b.report(diagErr("Cannot connect to "+t.Addr, err.Error(), t.DeclRange.Ptr()))
+		b.fail(t.Addr)
+		return
+	}
+	obs, diags := target.Refresh(ctx, early)
+	b.report(diags...)
+	if diags.HasErrors() || obs == nil {
+		b.fail(t.Addr)
+		return
+	}
+	b.mu.Lock()
+	b.observed[t.Addr] = obs
+	b.values[t.Addr] = blockValue(b.cfg, t, b.values, obs.Values(), nil)
+	b.mu.Unlock()
+}
+
+func (b *builder) fail(addr string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failed[addr] = true
+}
+
+func copyValues(m map[string]cty.Value) map[string]cty.Value {
+	out := make(map[string]cty.Value, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// diffResources evaluates and diffs every resource block, in an order
+// where what a block refers to comes first. Diff is pure, so this is
+// quick and serial.
+func (b *builder) diffResources() {
+	priors := b.st.Priors()
+	for _, blk := range blockOrder(b.cfg) {
+		if blk.Kind.Role != resources.RoleResource {
+			continue
+		}
+		if b.dependsOnFailed(blk) {
+			b.failed[blk.Addr] = true
+			continue
+		}
+		v, diags := b.cfg.Decode(blk, b.values, true)
+		b.diags = append(b.diags, diags...)
+		if diags.HasErrors() {
+			b.failed[blk.Addr] = true
+			continue
+		}
+		b.sess.setConfig(blk.Addr, v)
+		target := b.sess.targets[blk.Target]
+		req := resources.DiffRequest{
+			Address:   blk.Addr,
+			Config:    v,
+			DeclRange: blk.DeclRange,
+			Target:    target,
+			Observed:  b.observed[blk.Target],
+			Salt:      b.st.Salt,
+		}
+		if pr, ok := priors[blk.Addr]; ok {
+			req.Prior = &pr
+		}
+		ch, diags := blk.Kind.Impl.(resources.Resource).Diff(req)
+		b.diags = append(b.diags, diags...)
+		if diags.HasErrors() {
+			b.failed[blk.Addr] = true
+			continue
+		}
+		ch.Address, ch.Kind, ch.Target = blk.Addr, blk.Type, blk.Target
+		b.add(ch)
+		b.values[blk.Addr] = blockValue(b.cfg, blk, b.values, changeValues(&ch), ch.Unknown)
+	}
+}
+
+func (b *builder) dependsOnFailed(blk *config.Block) bool {
+	for _, d := range append(append([]string{blk.Target}, blk.Refs...), blk.DependsOn...) {
+		if b.failed[d] {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *builder) add(ch resources.Change) {
+	b.list = append(b.list, ch)
+	b.changes[ch.Address] = &b.list[len(b.list)-1]
+}
+
+// restarts asks each target that restarts for one restart (and its
+// verification) covering every change on it that needs one.
+func (b *builder) restarts() {
+	for _, t := range b.cfg.Targets() {
+		target, ok := b.sess.targets[t.Addr]
+		if !ok {
+			continue
+		}
+		r, ok := target.(resources.Restarter)
+		if !ok {
+			continue
+		}
+		var needing []resources.Change
+		for _, ch := range b.list {
+			if ch.Target == t.Addr && ch.Restart == resources.NeedsRestart {
+				needing = append(needing, ch)
+			}
+		}
+		for _, ch := range r.RestartChanges(b.observed[t.Addr], needing) {
+			b.add(ch)
+		}
+	}
+}
+
+// removed plans what becomes of objects the state holds whose block is
+// gone: their kind deletes them, or they leave management.
+func (b *builder) removed() {
+	for _, addr := range b.st.Addresses() {
+		if _, ok := b.changes[addr]; ok || b.failed[addr] || b.cfg.Block(addr) != nil {
+			continue
+		}
+		prev := b.st.Get(addr)
+		if prev.Kind == resources.KindRestart || prev.Kind == resources.KindVerify {
+			continue
+		}
+		prior := resources.Prior{Attributes: prev.Attributes}
+		k := b.cfg.Registry.Kind(prev.Kind)
+		if k != nil && k.Removal == resources.RemoveDelete {
+			target, ok := b.sess.targets[prev.Target]
+			if !ok {
+				b.diags = append(b.diags, diagErr("Cannot delete "+addr,
+					fmt.Sprintf("%s is no longer in the configuration, so milink would delete it, but its target %s is not in the configuration either (or could not be read). Restore %s for this run, or remove %s from the state with milink state rm.", addr, prev.Target, prev.Target, addr), nil))
 				continue
 			}
-			prev := st.Get(addr)
-			if prev.Kind == resources.KindRestart || prev.Kind == resources.KindVerify {
-				continue
+			ch := k.Impl.(resources.Deleter).PlanDelete(prior, target)
+			ch.Address, ch.Kind, ch.Target, ch.Action = addr, prev.Kind, prev.Target, resources.Delete
+			if ch.Before == nil {
+				ch.Before = prev.Attributes
 			}
-			p.Changes = append(p.Changes, resources.Change{
-				Address:   addr,
-				Kind:      prev.Kind,
-				Server:    prev.Server,
-				Action:    resources.Forget,
-				Before:    prev.Attributes,
-				Sensitive: prev.Sensitive,
-				Reason:    "no longer in the configuration; left as it is on the server",
-			})
+			ch.Sensitive = prev.Sensitive
+			if ch.Reason == "" {
+				ch.Reason = "no longer in the configuration; milink created it and deletes it"
+			}
+			b.add(ch)
+			continue
 		}
+		b.add(resources.Change{
+			Address:   addr,
+			Kind:      prev.Kind,
+			Target:    prev.Target,
+			Action:    resources.Forget,
+			Before:    prev.Attributes,
+			Sensitive: prev.Sensitive,
+			Reason:    "no longer in the configuration; left as it is",
+		})
 	}
-	return p, diags
+}
+
+// blockOrder sorts blocks so that every block comes after what it refers
+// to, depends on and acts through; otherwise in configuration order.
+func blockOrder(cfg *config.Config) []*config.Block {
+	index := map[string]int{}
+	for i, b := range cfg.Blocks {
+		index[b.Addr] = i
+	}
+	done := map[string]bool{}
+	var out []*config.Block
+	var visit func(b *config.Block)
+	visit = func(b *config.Block) {
+		if done[b.Addr] {
+			return
+		}
+		done[b.Addr] = true // the loader refused cycles
+		deps := append(append([]string{b.Target}, b.Refs...), b.DependsOn...)
+		sort.SliceStable(deps, func(i, j int) bool { return index[deps[i]] < index[deps[j]] })
+		for _, d := range deps {
+			if i, ok := index[d]; ok {
+				visit(cfg.Blocks[i])
+			}
+		}
+		out = append(out, b)
+	}
+	for _, b := range cfg.Blocks {
+		visit(b)
+	}
+	return out
 }
 
 // drift compares what the state recorded after the last apply with what
-// was just observed, on the attributes both know.
+// was just observed, on the attributes both know. A value that moved to
+// what the configuration asks for is not drift: it is a restart someone
+// performed as milink asked (restart = "never"), or milink's own
+// unfinished work.
 func drift(prev *state.Resource, ch resources.Change) (resources.Change, bool) {
 	if ch.Before == nil || ch.Transient() {
 		return resources.Change{}, false
@@ -202,6 +454,9 @@ func drift(prev *state.Resource, ch resources.Change) (resources.Change, bool) {
 	for k, was := range prev.Attributes {
 		now, ok := ch.Before[k]
 		if !ok || ch.IsSensitive(k) {
+			continue
+		}
+		if want, ok := ch.After[k]; ok && sameValue(now, want) && !sameValue(was, want) {
 			continue
 		}
 		if !sameValue(was, now) {
@@ -215,152 +470,9 @@ func drift(prev *state.Resource, ch resources.Change) (resources.Change, bool) {
 	return resources.Change{
 		Address: ch.Address,
 		Kind:    ch.Kind,
-		Server:  ch.Server,
+		Target:  ch.Target,
 		Action:  resources.Update,
 		Before:  before,
 		After:   after,
 	}, true
-}
-
-// sameValue compares attribute values that may have made a round trip
-// through JSON (numbers become float64, lists []any).
-func sameValue(a, b any) bool {
-	return reflect.DeepEqual(normalize(a), normalize(b))
-}
-
-func normalize(v any) any {
-	switch x := v.(type) {
-	case int:
-		return float64(x)
-	case int64:
-		return float64(x)
-	case int32:
-		return float64(x)
-	case []int:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = float64(e)
-		}
-		return out
-	case []string:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = e
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalize(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = normalize(e)
-		}
-		return out
-	}
-	return v
-}
-
-// serverDeps maps each server to the servers its blocks depend on through
-// depends_on (dependencies within one server are its driver's business).
-func serverDeps(cfg *config.Config) map[string]map[string]bool {
-	owner := map[string]string{} // block address → server name
-	deps := map[string]map[string]bool{}
-	for _, s := range cfg.SQLServers {
-		owner[s.Addr()] = s.Name
-		if s.MasterKey != nil {
-			owner[s.MasterKey.Addr()] = s.Name
-		}
-		if s.Hadr != nil {
-			owner[s.Hadr.Addr()] = s.Name
-		}
-		if s.StartupTraceFlags != nil {
-			owner[s.StartupTraceFlags.Addr()] = s.Name
-		}
-		for _, d := range s.Databases {
-			owner[d.Addr()] = s.Name
-		}
-	}
-	for _, s := range cfg.SQLServers {
-		deps[s.Name] = map[string]bool{}
-		add := func(list []string) {
-			for _, a := range list {
-				if o, ok := owner[a]; ok && o != s.Name {
-					deps[s.Name][o] = true
-				}
-			}
-		}
-		add(s.DependsOn)
-		if s.MasterKey != nil {
-			add(s.MasterKey.DependsOn)
-		}
-		if s.Hadr != nil {
-			add(s.Hadr.DependsOn)
-		}
-		if s.StartupTraceFlags != nil {
-			add(s.StartupTraceFlags.DependsOn)
-		}
-		for _, d := range s.Databases {
-			add(d.DependsOn)
-		}
-	}
-	return deps
-}
-
-// serverOrder sorts servers so that a server whose blocks depend on
-// another server's blocks comes after it; otherwise by name.
-func serverOrder(cfg *config.Config) ([]*config.SQLServer, hcl.Diagnostics) {
-	deps := serverDeps(cfg)
-	names := make([]string, 0, len(cfg.SQLServers))
-	for _, s := range cfg.SQLServers {
-		names = append(names, s.Name)
-	}
-	sort.Strings(names)
-	var out []*config.SQLServer
-	const (
-		unvisited = iota
-		visiting
-		done
-	)
-	mark := map[string]int{}
-	var diags hcl.Diagnostics
-	var visit func(n string) bool
-	visit = func(n string) bool {
-		switch mark[n] {
-		case done:
-			return true
-		case visiting:
-			srv := cfg.Server(n)
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Dependency cycle",
-				Detail:   fmt.Sprintf("The blocks of %s depend, through depends_on, on blocks that depend on it again.", srv.Addr()),
-				Subject:  srv.DeclRange.Ptr(),
-			})
-			return false
-		}
-		mark[n] = visiting
-		var ds []string
-		for d := range deps[n] {
-			ds = append(ds, d)
-		}
-		sort.Strings(ds)
-		for _, d := range ds {
-			if !visit(d) {
-				return false
-			}
-		}
-		mark[n] = done
-		out = append(out, cfg.Server(n))
-		return true
-	}
-	for _, n := range names {
-		if !visit(n) {
-			break
-		}
-	}
-	return out, diags
 }

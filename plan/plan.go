@@ -1,6 +1,7 @@
-// Package plan turns a configuration and what was observed into an ordered
-// Plan, renders it for people and machines, saves and loads plan files, and
-// applies a plan step by step while recording state.
+// Package plan is milink's core: it turns a configuration and what was
+// observed into a graph of changes (the Plan), saves and loads plan files,
+// and applies a plan by walking its graph while recording state. It knows
+// no kind of resource: kinds plug in through resources.Registry.
 package plan
 
 import (
@@ -11,7 +12,13 @@ import (
 
 // FormatVersion is the version of the JSON plan format (plan -json, show
 // -json, plan files). Bump the major part on any incompatible change.
-const FormatVersion = "1.0"
+//
+// 2.0 (from 1.0): targets replace servers; each change names its target
+// (an address, "sql_server.sql01") instead of a server name; restart and
+// verify changes have addresses of their own (sql_server.sql01:restart);
+// depends_on holds the graph's edges; attributes known only after apply
+// are listed in after_unknown instead of holding a placeholder string.
+const FormatVersion = "2.0"
 
 // Plan is the value `milink plan` computes.
 type Plan struct {
@@ -26,23 +33,24 @@ type Plan struct {
 	ConfigHash  string `json:"config_hash"`
 	RefreshOnly bool   `json:"refresh_only,omitempty"`
 
-	Servers []Server `json:"servers"`
-	// Changes in the order apply runs them. No-op changes are kept (views
-	// skip them) so that state can record every managed object.
+	// Targets are what the plan observed (SQL Server instances, ...), in
+	// configuration order.
+	Targets []Target `json:"targets"`
+	// Changes in a topological order of their graph (DependsOn), the
+	// order a serial apply runs them. No-op changes are kept (views skip
+	// them) so that state can record every managed object.
 	Changes []resources.Change `json:"resource_changes"`
 	// Drift lists objects that changed outside milink since the last apply.
 	Drift []resources.Change `json:"resource_drift,omitempty"`
 }
 
-// Server is what the plan learned about one instance.
-type Server struct {
-	Name           string `json:"name"`
-	Address        string `json:"address"`
-	Banner         string `json:"banner"`          // @@VERSION, first line
-	ProductVersion string `json:"product_version"` // e.g. 15.0.4322.2
-	Edition        string `json:"edition"`
-	Platform       string `json:"platform"` // linux | windows
-	Support        string `json:"support"`  // e.g. "supported: 2019 CU20 or later (current matrix)"
+// Target is what the plan learned about one target.
+type Target struct {
+	resources.TargetSummary
+	// Values are the observed attributes other blocks may refer to; a
+	// saved plan keeps them so that applying it evaluates the
+	// configuration exactly as planning did.
+	Values map[string]any `json:"values,omitempty"`
 }
 
 // Summary counts what a plan will do.
@@ -50,7 +58,7 @@ type Summary struct {
 	Add, Change, Destroy, Forget, Restart int
 }
 
-// Summary counts the plan's actions. A pending restart counts as a restart.
+// Summary counts the plan's actions.
 func (p *Plan) Summary() Summary {
 	var s Summary
 	for _, c := range p.Changes {
@@ -78,4 +86,14 @@ func (p *Plan) HasChanges() bool {
 		}
 	}
 	return false
+}
+
+// Change returns the change at addr, or nil.
+func (p *Plan) Change(addr string) *resources.Change {
+	for i := range p.Changes {
+		if p.Changes[i].Address == addr {
+			return &p.Changes[i]
+		}
+	}
+	return nil
 }

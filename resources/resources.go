@@ -44,12 +44,20 @@ func (a Action) Symbol() string {
 	return " "
 }
 
-// Kinds of the steps a planner inserts for an instance, rather than objects
+// Kinds of the steps a planner inserts for a target, rather than objects
 // it manages: they are shown and run, but the state does not keep them.
+// Their addresses are the target's with a suffix: sql_server.sql01:restart.
 const (
 	KindRestart = "restart"
 	KindVerify  = "verify"
 )
+
+// RestartAddr and VerifyAddr are the addresses of a target's restart and
+// verification.
+func RestartAddr(target string) string { return target + ":" + KindRestart }
+
+// VerifyAddr is the address of a target's verification after its restart.
+func VerifyAddr(target string) string { return target + ":" + KindVerify }
 
 // Transient reports whether the change is an instance step (restart,
 // verify) rather than an object the state keeps.
@@ -80,9 +88,9 @@ type Step struct {
 
 // Change is one entry of a plan.
 type Change struct {
-	Address string `json:"address"` // "database.sales", "sql_server.sql01"
+	Address string `json:"address"` // "database.sales", "sql_server.sql01:restart"
 	Kind    string `json:"kind"`    // "database", "master_key", "restart", ...
-	Server  string `json:"server"`  // the sql_server block this change acts on
+	Target  string `json:"target"`  // the target block it acts through, "sql_server.sql01"
 	Action  Action `json:"action"`
 	// Before and After hold the attributes shown to people and kept in
 	// state. Values are JSON-friendly (string, bool, float64/int, []any,
@@ -91,9 +99,14 @@ type Change struct {
 	Before    map[string]any `json:"before,omitempty"`
 	After     map[string]any `json:"after,omitempty"`
 	Sensitive []string       `json:"sensitive,omitempty"`
-	Steps     []Step         `json:"steps,omitempty"`
-	Restart   RestartNeed    `json:"restart,omitempty"`
-	DependsOn []string       `json:"depends_on,omitempty"`
+	// Unknown names the attributes of After known only once apply ran
+	// (the time of a backup not yet taken); they are absent from After.
+	Unknown []string    `json:"unknown,omitempty"`
+	Steps   []Step      `json:"steps,omitempty"`
+	Restart RestartNeed `json:"restart,omitempty"`
+	// DependsOn are the edges of the plan's graph: the addresses of the
+	// changes that must be done before this one.
+	DependsOn []string `json:"depends_on,omitempty"`
 	// Reason is a short human explanation ("recovery model SIMPLE → FULL",
 	// "last full backup is COPY_ONLY").
 	Reason string `json:"reason,omitempty"`
@@ -102,6 +115,16 @@ type Change struct {
 // IsSensitive reports whether the attribute is redacted in views.
 func (c *Change) IsSensitive(attr string) bool {
 	for _, s := range c.Sensitive {
+		if s == attr {
+			return true
+		}
+	}
+	return false
+}
+
+// IsUnknown reports whether the attribute is known only after apply.
+func (c *Change) IsUnknown(attr string) bool {
+	for _, s := range c.Unknown {
 		if s == attr {
 			return true
 		}

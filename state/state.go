@@ -49,7 +49,7 @@ type State struct {
 type Resource struct {
 	Address    string         `json:"address"`
 	Kind       string         `json:"kind"`
-	Server     string         `json:"server"`
+	Target     string         `json:"target"` // the target it lives on, "sql_server.sql01"
 	Attributes map[string]any `json:"attributes"`
 	// Sensitive names the attributes whose values are fingerprints
 	// ("hmac-sha256:..."); Save refuses any other value for them.

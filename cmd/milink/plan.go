@@ -56,7 +56,7 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	}
 	defer lk.Unlock()
 
-	sess := plan.NewSession(plan.SQLServerConnector(w.log))
+	sess := w.session()
 	defer sess.Close()
 	p, code := w.build(ctx, st, sess, *refreshOnly)
 	if p == nil {
@@ -127,7 +127,7 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	}
 	defer lk.Unlock()
 
-	sess := plan.NewSession(plan.SQLServerConnector(w.log))
+	sess := w.session()
 	defer sess.Close()
 
 	var p *plan.Plan
@@ -186,10 +186,10 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 		restarts = "1 restart"
 	}
 	fmt.Fprintf(g.io.out, "Apply complete! Resources: %d added, %d changed, %d destroyed, %s.\n", s.Add, s.Change, s.Destroy, restarts)
-	servers, waiting := render.PendingRestarts(p)
-	for _, srv := range servers {
-		fmt.Fprintf(g.io.out, "\nRestart pending: sql_server.%s must be restarted for %s to take effect; with restart = \"never\" milink leaves that to you.\n",
-			srv, strings.Join(waiting[srv], " and "))
+	targets, waiting := render.PendingRestarts(p)
+	for _, t := range targets {
+		fmt.Fprintf(g.io.out, "\nRestart pending: %s must be restarted for %s to take effect; with restart = \"never\" milink leaves that to you.\n",
+			t, strings.Join(waiting[t], " and "))
 	}
 	return exitOK
 }
@@ -234,22 +234,35 @@ func verbs(a resources.Action) (doing, done string) {
 	return "Working...", "Done"
 }
 
+// shownAddr is how the view names a change: a restart or verification by
+// its target.
+func shownAddr(ch resources.Change) string {
+	if ch.Transient() {
+		return ch.Target
+	}
+	return ch.Address
+}
+
 func (v *applyView) Start(ch resources.Change) {
 	doing, _ := verbs(ch.Action)
-	v.printf("%s: %s\n", v.bold(ch.Address), doing)
+	v.printf("%s: %s\n", v.bold(shownAddr(ch)), doing)
 }
 
 func (v *applyView) Progress(ch resources.Change, msg string) {
-	v.printf("%s: %s\n", ch.Address, msg)
+	v.printf("%s: %s\n", shownAddr(ch), msg)
 }
 
 func (v *applyView) Done(ch resources.Change, elapsed time.Duration, err error) {
 	if err != nil {
-		v.printf("%s: failed after %s\n", v.bold(ch.Address), elapsed.Round(time.Second))
+		v.printf("%s: failed after %s\n", v.bold(shownAddr(ch)), elapsed.Round(time.Second))
 		return
 	}
 	_, done := verbs(ch.Action)
-	v.printf("%s: %s after %s\n", v.bold(ch.Address), done, elapsed.Round(time.Second))
+	v.printf("%s: %s after %s\n", v.bold(shownAddr(ch)), done, elapsed.Round(time.Second))
+}
+
+func (v *applyView) Skipped(ch resources.Change, reason string) {
+	v.printf("%s: %s\n", v.bold(shownAddr(ch)), reason)
 }
 
 func (v *applyView) bold(s string) string {

@@ -13,9 +13,24 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/milink/milink/config"
+	"github.com/milink/milink/plan"
 	"github.com/milink/milink/plan/render"
+	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/kinds"
 	"github.com/milink/milink/state"
 )
+
+// extraKinds are registered beside milink's own (the tests add a kind
+// that deletes what it created).
+var extraKinds []*resources.Kind
+
+// registry is every kind this milink knows.
+func (g *globals) registry() *resources.Registry { return kinds.Registry(extraKinds...) }
+
+// session opens targets for one run, logging with the workspace's logger.
+func (w *workspace) session() *plan.Session {
+	return plan.NewSession(resources.Env{Log: w.log})
+}
 
 // listFlag collects a repeatable flag (-var, -var-file).
 type listFlag []string
@@ -31,6 +46,8 @@ type common struct {
 	statePath      string
 	lockTimeout    time.Duration
 	parallelism    int
+	// allowUnset loads without every variable (validate).
+	allowUnset bool
 }
 
 func (c *common) register(fs *flag.FlagSet, withState bool) {
@@ -60,7 +77,7 @@ func (g *globals) openWorkspace(opts *common) (*workspace, int) {
 	w := &workspace{g: g, opts: opts}
 	w.color = render.UseColor(opts.noColor, g.io.outFile)
 	w.log = newLogger(g.io)
-	cfg, src, diags := config.Load(g.dir(), config.Vars{Args: opts.vars, Files: opts.varFiles, Environ: g.io.environ()})
+	cfg, src, diags := config.Load(g.dir(), g.registry(), config.Vars{Args: opts.vars, Files: opts.varFiles, Environ: g.io.environ(), AllowUnset: opts.allowUnset})
 	w.sources = src
 	if len(diags) > 0 {
 		w.diagnostics(diags)

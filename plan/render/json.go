@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/milink/milink/plan"
@@ -21,7 +22,7 @@ type JSONPlan struct {
 	Serial          int64         `json:"serial"`
 	ConfigHash      string        `json:"config_hash"`
 	RefreshOnly     bool          `json:"refresh_only"`
-	Servers         []plan.Server `json:"servers"`
+	Targets         []plan.Target `json:"targets"`
 	ResourceChanges []JSONChange  `json:"resource_changes"`
 	ResourceDrift   []JSONChange  `json:"resource_drift"`
 	// Checks are the preconditions evaluated at plan time (the support
@@ -46,13 +47,15 @@ type JSONCheck struct {
 type JSONChange struct {
 	Address         string           `json:"address"`
 	Kind            string           `json:"kind"`
-	Server          string           `json:"server"`
+	Target          string           `json:"target"`
 	Action          resources.Action `json:"action"`
 	Actions         []string         `json:"actions"`
 	Before          map[string]any   `json:"before"`
 	After           map[string]any   `json:"after"`
 	BeforeSensitive map[string]bool  `json:"before_sensitive"`
 	AfterSensitive  map[string]bool  `json:"after_sensitive"`
+	// AfterUnknown marks the attributes known only after apply.
+	AfterUnknown map[string]bool `json:"after_unknown"`
 	Sensitive       []string         `json:"sensitive"`
 	// Restart is "", "needed" or "pending".
 	Restart   resources.RestartNeed `json:"restart"`
@@ -93,7 +96,7 @@ func ToJSON(p *plan.Plan) *JSONPlan {
 		Serial:          p.Serial,
 		ConfigHash:      p.ConfigHash,
 		RefreshOnly:     p.RefreshOnly,
-		Servers:         append([]plan.Server{}, p.Servers...),
+		Targets:         append([]plan.Target{}, p.Targets...),
 		ResourceChanges: make([]JSONChange, 0, len(p.Changes)),
 		ResourceDrift:   make([]JSONChange, 0, len(p.Drift)),
 		Summary:         JSONSummary{Add: s.Add, Change: s.Change, Destroy: s.Destroy, Restart: s.Restart, Forget: s.Forget},
@@ -111,18 +114,21 @@ func ToJSON(p *plan.Plan) *JSONPlan {
 // checks lists the plan's preconditions and verifications.
 func checks(p *plan.Plan) []JSONCheck {
 	out := []JSONCheck{}
-	for _, s := range p.Servers {
-		if s.Support != "" {
-			out = append(out, JSONCheck{Address: "sql_server." + s.Name, Name: "support_matrix", Status: "passed", Detail: cleanText(s.Support)})
+	for _, t := range p.Targets {
+		if t.Support != "" {
+			out = append(out, JSONCheck{Address: t.Address, Name: "support_matrix", Status: "passed", Detail: cleanText(t.Support)})
 		}
 	}
 	for _, c := range p.Changes {
 		switch {
 		case c.Action == resources.Verify:
 			out = append(out, JSONCheck{Address: c.Address, Name: "verify_after_restart", Status: "planned", Detail: cleanText(c.Reason)})
-		case c.Kind == resources.KindRestart && c.Restart == resources.PendingRestart:
-			out = append(out, JSONCheck{Address: c.Address, Name: "restart", Status: "pending", Detail: cleanText(c.Reason)})
 		}
+	}
+	targets, waiting := PendingRestarts(p)
+	for _, t := range targets {
+		out = append(out, JSONCheck{Address: resources.RestartAddr(t), Name: "restart", Status: "pending",
+			Detail: "restart forbidden (restart = \"never\"): " + strings.Join(waiting[t], " and ") + " at the next restart"})
 	}
 	return out
 }
@@ -131,7 +137,8 @@ func jsonChange(c *resources.Change) JSONChange {
 	j := JSONChange{
 		Address:         c.Address,
 		Kind:            c.Kind,
-		Server:          c.Server,
+		Target:          c.Target,
+		AfterUnknown:    map[string]bool{},
 		Action:          c.Action,
 		Actions:         []string{string(c.Action)},
 		BeforeSensitive: map[string]bool{},
@@ -144,6 +151,9 @@ func jsonChange(c *resources.Change) JSONChange {
 	}
 	j.Before = redactMap(c, c.Before, j.BeforeSensitive)
 	j.After = redactMap(c, c.After, j.AfterSensitive)
+	for _, k := range c.Unknown {
+		j.AfterUnknown[k] = true
+	}
 	for _, s := range c.Steps {
 		s.Text = scrubStep(c, s.Text)
 		j.Steps = append(j.Steps, s)

@@ -30,8 +30,8 @@ func StateShow(w io.Writer, s *state.State, addr string, o Options) error {
 	}
 	pr := &printer{o: o}
 	pr.line("%s", pr.bold("# "+cleanText(r.Address)+":"))
-	if r.Server != "" {
-		pr.line("#   server:     %s", cleanText(r.Server))
+	if r.Target != "" {
+		pr.line("#   target:     %s", cleanText(r.Target))
 	}
 	if !r.UpdatedAt.IsZero() {
 		pr.line("#   updated at: %s", r.UpdatedAt.UTC().Format(time.RFC3339))

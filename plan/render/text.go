@@ -28,7 +28,7 @@ func shown(c *resources.Change) bool {
 	return true
 }
 
-// PendingRestarts lists, per server, the settings that wait for a restart
+// PendingRestarts lists, per target (by address), the settings that wait for a restart
 // milink will not perform (restart = "never"), in plan order; the views
 // call them out and apply ends with a reminder.
 func PendingRestarts(p *plan.Plan) (servers []string, waiting map[string][]string) {
@@ -36,11 +36,11 @@ func PendingRestarts(p *plan.Plan) (servers []string, waiting map[string][]strin
 	restarts := map[string]bool{}
 	for _, c := range p.Changes {
 		if c.Action == resources.Restart {
-			restarts[serverName(c.Server)] = true
+			restarts[c.Target] = true
 		}
 	}
 	for _, c := range p.Changes {
-		s := serverName(c.Server)
+		s := c.Target
 		if restarts[s] || c.Transient() || !shown(&c) {
 			continue
 		}
@@ -55,10 +55,10 @@ func PendingRestarts(p *plan.Plan) (servers []string, waiting map[string][]strin
 }
 
 func (pr *printer) plan(p *plan.Plan) {
-	for _, s := range p.Servers {
-		pr.serverHeader(s)
+	for _, t := range p.Targets {
+		pr.targetHeader(t)
 	}
-	if len(p.Servers) > 0 && pr.o.Width > 0 {
+	if len(p.Targets) > 0 && pr.o.Width > 0 {
 		pr.line("%s", strings.Repeat("─", min(pr.o.Width, 120)))
 	}
 	pr.driftNote(p)
@@ -70,13 +70,13 @@ func (pr *printer) plan(p *plan.Plan) {
 		}
 	}
 	if !anyShown {
-		if len(p.Servers) > 0 {
+		if len(p.Targets) > 0 {
 			pr.line("")
 		}
 		pr.line("%s", pr.bold("No changes.")+" The environment matches the configuration.")
 		return
 	}
-	if len(p.Servers) > 0 {
+	if len(p.Targets) > 0 {
 		pr.line("")
 	}
 	if p.HasChanges() {
@@ -87,18 +87,18 @@ func (pr *printer) plan(p *plan.Plan) {
 		pr.line("milink has nothing to change, but settings wait for a restart:")
 	}
 
-	// Group by server in the order the plan lists servers; the plan's order
-	// is kept within a server, which is the order that matters (the
-	// restart after the settings that need it). Changes on no known server
-	// come last.
+	// Group by target in the order the plan lists targets; the plan's
+	// order is kept within a target, which is the order that matters (the
+	// restart after the settings that need it). Changes on no known
+	// target come last.
 	done := make([]bool, len(p.Changes))
-	groups := make([]string, 0, len(p.Servers)+1)
-	for _, s := range p.Servers {
-		groups = append(groups, s.Name)
+	groups := make([]string, 0, len(p.Targets)+1)
+	for _, t := range p.Targets {
+		groups = append(groups, t.Address)
 	}
 	for _, g := range groups {
 		for i := range p.Changes {
-			if !done[i] && serverName(p.Changes[i].Server) == serverName(g) {
+			if !done[i] && p.Changes[i].Target == g {
 				done[i] = true
 				pr.change(p, &p.Changes[i])
 			}
@@ -114,13 +114,10 @@ func (pr *printer) plan(p *plan.Plan) {
 	pr.summary(p.Summary())
 }
 
-// serverName accepts both "sql01" and "sql_server.sql01".
-func serverName(s string) string { return strings.TrimPrefix(s, "sql_server.") }
-
-func (pr *printer) serverHeader(s plan.Server) {
-	title := "sql_server." + serverName(s.Name)
-	if s.Address != "" {
-		title += " at " + cleanText(s.Address)
+func (pr *printer) targetHeader(s plan.Target) {
+	title := s.Address
+	if s.Where != "" {
+		title += " at " + cleanText(s.Where)
 	}
 	pr.line("%s", pr.bold(title))
 	banner, _, _ := strings.Cut(strings.TrimSpace(s.Banner), "\n")
@@ -183,7 +180,7 @@ func verb(c *resources.Change) string {
 func restartNote(p *plan.Plan, c *resources.Change) string {
 	restarted := false
 	for _, r := range p.Changes {
-		if r.Action == resources.Restart && serverName(r.Server) == serverName(c.Server) {
+		if r.Action == resources.Restart && r.Target == c.Target {
 			restarted = true
 		}
 	}
@@ -205,7 +202,7 @@ func restartNote(p *plan.Plan, c *resources.Change) string {
 func restartFor(p *plan.Plan, r *resources.Change) []string {
 	var out []string
 	for _, c := range p.Changes {
-		if c.Action == resources.Restart || serverName(c.Server) != serverName(r.Server) {
+		if c.Action == resources.Restart || c.Target != r.Target {
 			continue
 		}
 		if c.Restart == resources.NeedsRestart || c.Restart == resources.PendingRestart {
@@ -220,12 +217,12 @@ func restartFor(p *plan.Plan, r *resources.Change) []string {
 // the restart as pending instead of silently leaving it out.
 func (pr *printer) unperformedRestart(p *plan.Plan, server string) {
 	_, all := PendingRestarts(p)
-	waiting := all[serverName(server)]
+	waiting := all[server]
 	if len(waiting) == 0 {
 		return
 	}
 	pr.line("")
-	pr.line("  %s %s", pr.symbol(resources.Restart), pr.bold("sql_server."+serverName(server)+" restart pending, for "+strings.Join(waiting, ", ")))
+	pr.line("  %s %s", pr.symbol(resources.Restart), pr.bold(server+" restart pending, for "+strings.Join(waiting, ", ")))
 	pr.line("  # (restart = \"never\": milink will not restart it; the settings take effect at the next restart)")
 }
 
@@ -235,7 +232,7 @@ func (pr *printer) change(p *plan.Plan, c *resources.Change) {
 	}
 	pr.line("")
 	if c.Action == resources.Restart {
-		msg := cleanText(c.Address) + " will be restarted once"
+		msg := cleanText(c.Target) + " will be restarted once"
 		if f := restartFor(p, c); len(f) > 0 {
 			msg += ", for " + strings.Join(f, ", ")
 		}
@@ -244,7 +241,11 @@ func (pr *printer) change(p *plan.Plan, c *resources.Change) {
 		pr.steps(c)
 		return
 	}
-	pr.line("  %s", pr.bold("# "+cleanText(c.Address)+" "+verb(c)+restartNote(p, c)))
+	addr := c.Address
+	if c.Transient() {
+		addr = c.Target
+	}
+	pr.line("  %s", pr.bold("# "+cleanText(addr)+" "+verb(c)+restartNote(p, c)))
 	pr.reason(c)
 	if c.Action != resources.Forget && !(c.Action == resources.NoOp && !pr.o.Verbose) {
 		pr.block(c)
@@ -276,8 +277,8 @@ func (pr *printer) attrLines(c *resources.Change) (lines []attrLine, hidden int)
 	}
 	switch c.Action {
 	case resources.Create:
-		for _, k := range sortedKeys(c.After) {
-			lines = append(lines, attrLine{resources.Create, k, show(k, c.After[k])})
+		for _, k := range sortedKeys(unionKeys(c.After, unknownKeys(c))) {
+			lines = append(lines, attrLine{resources.Create, k, showAfter(c, k, show)})
 		}
 		return lines, 0
 	case resources.Delete:
@@ -298,10 +299,14 @@ func (pr *printer) attrLines(c *resources.Change) (lines []attrLine, hidden int)
 		}
 		return lines, 0
 	}
-	for _, k := range sortedKeys(unionKeys(c.Before, c.After)) {
+	for _, k := range sortedKeys(unionKeys(c.Before, c.After, unknownKeys(c))) {
 		before, hasBefore := c.Before[k]
 		after, hasAfter := c.After[k]
 		switch {
+		case c.IsUnknown(k) && !hasBefore:
+			lines = append(lines, attrLine{resources.Create, k, KnownAfterApply})
+		case c.IsUnknown(k):
+			lines = append(lines, attrLine{resources.Update, k, show(k, before) + " -> " + KnownAfterApply})
 		case !hasBefore:
 			lines = append(lines, attrLine{resources.Create, k, show(k, after)})
 		case !hasAfter:
@@ -479,4 +484,24 @@ func unionKeys(ms ...map[string]any) map[string]bool {
 		}
 	}
 	return out
+}
+
+// KnownAfterApply is shown for a value that exists only once apply ran.
+const KnownAfterApply = "(known after apply)"
+
+// unknownKeys are the attributes of a change known only after apply.
+func unknownKeys(c *resources.Change) map[string]any {
+	out := map[string]any{}
+	for _, k := range c.Unknown {
+		out[k] = nil
+	}
+	return out
+}
+
+// showAfter is an attribute's value after the change.
+func showAfter(c *resources.Change, k string, show func(string, any) string) string {
+	if c.IsUnknown(k) {
+		return KnownAfterApply
+	}
+	return show(k, c.After[k])
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/golang-sql/sqlexp"
 
-	"github.com/milink/milink/config"
 	"github.com/milink/milink/resources/host"
 )
 
@@ -67,7 +66,7 @@ func (i *Instance) startup(ctx context.Context) (host.Startup, error) {
 // logs in again until a new login and SELECT 1 succeed, or
 // host.restart_timeout has passed. Progress is reported at the first failed
 // attempt, then every reportInterval.
-func (i *Instance) waitForLogins(ctx context.Context, s *config.SQLServer, progress func(string)) error {
+func (i *Instance) waitForLogins(ctx context.Context, s *Server, progress func(string)) error {
 	i.Close()
 	timeout := s.Host.RestartTimeout
 	if timeout <= 0 {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/milink/milink/config"
 )
 
 // silentServer accepts TCP connections and never answers, like a hung or

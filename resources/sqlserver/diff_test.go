@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/milink/milink/config"
 	"github.com/milink/milink/resources"
 )
 
@@ -55,7 +54,7 @@ func TestDiff(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		cfg     func(*config.SQLServer)
+		cfg     func(*Server)
 		obs     func() *Observed
 		prior   map[string]resources.Prior
 		want    []brief
@@ -76,7 +75,7 @@ func TestDiff(t *testing.T) {
 			{"sql_server.sql01", "verify", resources.Verify, "", 1},
 			converged[3], converged[4], converged[5],
 		}, reasons: map[int]string{1: "configured enabled, not yet running: restart pending", 2: "1800, 9567 configured, not yet running"}},
-		{name: "restart never", cfg: func(s *config.SQLServer) { s.Restart = "never" }, obs: freshObserved, want: []brief{
+		{name: "restart never", cfg: func(s *Server) { s.Restart = "never" }, obs: freshObserved, want: []brief{
 			fresh[0], fresh[1], fresh[2],
 			{"sql_server.sql01", "restart", resources.NoOp, resources.PendingRestart, 0},
 			fresh[5], fresh[6], fresh[7],
@@ -127,7 +126,7 @@ func TestDiff(t *testing.T) {
 		{name: "master key dropped outside milink", obs: func() *Observed { o := convergedObserved(); o.MasterKey = false; return o },
 			prior: mkPrior(testMKPassword), want: append([]brief{{"master_key.sql01", "master_key", resources.Create, "", 1}}, converged[1:]...),
 			reasons: map[int]string{0: "dropped outside milink"}},
-		{name: "exclusive flags remove a running one", cfg: func(s *config.SQLServer) { s.StartupTraceFlags.Exclusive = true }, obs: func() *Observed {
+		{name: "exclusive flags remove a running one", cfg: func(s *Server) { s.StartupTraceFlags.Exclusive = true }, obs: func() *Observed {
 			o := convergedObserved()
 			o.FlagsRunning, o.FlagsConfigured = []int{1800, 3226, 9567}, []int{1800, 3226, 9567}
 			return o
@@ -147,7 +146,7 @@ func TestDiff(t *testing.T) {
 			o.HadrConfigured = false // running on, configured off: fix the file, no restart
 			return o
 		}, prior: mkPrior(testMKPassword), want: []brief{converged[0], {"hadr.sql01", "hadr", resources.Update, "", 1}, converged[2], converged[3], converged[4], converged[5]}},
-		{name: "no managed settings", cfg: func(s *config.SQLServer) { s.MasterKey, s.Hadr, s.StartupTraceFlags, s.Databases = nil, nil, nil, nil }, obs: freshObserved, want: nil},
+		{name: "no managed settings", cfg: func(s *Server) { s.MasterKey, s.Hadr, s.StartupTraceFlags, s.Databases = nil, nil, nil, nil }, obs: freshObserved, want: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,25 +195,25 @@ func TestDiff(t *testing.T) {
 func TestDiffDatabaseDiagnostics(t *testing.T) {
 	tests := []struct {
 		name     string
-		mutate   func(*config.SQLServer, *Observed)
+		mutate   func(*Server, *Observed)
 		severity hcl.DiagnosticSeverity
 		detail   string
 	}{
-		{"missing database", func(s *config.SQLServer, o *Observed) { s.Databases[0].DatabaseName = "saels" },
+		{"missing database", func(s *Server, o *Observed) { s.Databases[0].DatabaseName = "saels" },
 			hcl.DiagError, "database.sales: there is no database [saels] on sql_server.sql01 (127.0.0.2:1433). Databases there: inventory, payroll, sales."},
-		{"offline", func(s *config.SQLServer, o *Observed) {
+		{"offline", func(s *Server, o *Observed) {
 			d := o.Databases["sales"]
 			d.State = "OFFLINE"
 			o.Databases["sales"] = d
 		},
 			hcl.DiagError, "database [sales] is OFFLINE"},
-		{"read-only in SIMPLE", func(s *config.SQLServer, o *Observed) {
+		{"read-only in SIMPLE", func(s *Server, o *Observed) {
 			d := o.Databases["sales"]
 			d.ReadOnly = true
 			o.Databases["sales"] = d
 		},
 			hcl.DiagError, "read-only"},
-		{"no backup block", func(s *config.SQLServer, o *Observed) { s.Databases[0].Backup = nil },
+		{"no backup block", func(s *Server, o *Observed) { s.Databases[0].Backup = nil },
 			hcl.DiagWarning, "add a backup block"},
 	}
 	for _, tt := range tests {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/milink/milink/config"
 	goldenfile "github.com/milink/milink/internal/golden"
 )
 
@@ -28,7 +27,7 @@ func rng(line int) hcl.Range {
 }
 
 // sql01 is the lab scenario's configuration: everything the link needs.
-func sql01() *config.SQLServer {
+func sql01() *Server {
 	s := &config.SQLServer{
 		Name: "sql01", Address: "127.0.0.2", Port: 1433, Encrypt: "false", ConnectTimeout: 5 * time.Second,
 		Auth:          config.Auth{Method: "sql", User: "sa", Password: testLoginPassword},

@@ -16,7 +16,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/milink/milink/config"
 	"github.com/milink/milink/lab/engine"
 	"github.com/milink/milink/lab/tds"
 	"github.com/milink/milink/resources"
@@ -149,7 +148,7 @@ func (e *exitError) Error() string {
 	return "exit status " + strconv.Itoa(e.code)
 }
 
-func (l *lab) config() *config.SQLServer {
+func (l *lab) config() *Server {
 	s := sql01()
 	s.Address, s.Port = "127.0.0.1", l.port
 	s.Auth.Password = labPassword
@@ -159,7 +158,7 @@ func (l *lab) config() *config.SQLServer {
 	return s
 }
 
-func (l *lab) open(t *testing.T, s *config.SQLServer) *Instance {
+func (l *lab) open(t *testing.T, s *Server) *Instance {
 	t.Helper()
 	i, err := Open(context.Background(), s, hclog.NewNullLogger())
 	if err != nil {
@@ -182,7 +181,7 @@ func (l *lab) changed() []string {
 }
 
 // applyAll runs the changes like the planner does, recording state.
-func applyAll(t *testing.T, i *Instance, s *config.SQLServer, chs []resources.Change, prior map[string]resources.Prior) (map[string]resources.Prior, []string) {
+func applyAll(t *testing.T, i *Instance, s *Server, chs []resources.Change, prior map[string]resources.Prior) (map[string]resources.Prior, []string) {
 	t.Helper()
 	var progress []string
 	for _, ch := range chs {

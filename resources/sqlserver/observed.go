@@ -43,6 +43,9 @@ type Observed struct {
 	// ConfTool is whether mssql-conf exists on a Linux host (plans show the
 	// command then, otherwise the file edit).
 	ConfTool bool
+
+	server  *Server // the target's configuration, for Summary
+	support string  // the support matrix's verdict
 }
 
 // DatabaseState is one row of sys.databases with its backup history.

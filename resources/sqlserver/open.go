@@ -16,7 +16,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	mssql "github.com/microsoft/go-mssqldb"
 
-	"github.com/milink/milink/config"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/host"
 )
@@ -24,7 +23,7 @@ import (
 // Instance is one SQL Server, connected: a single pinned connection for
 // the whole run, so that a run costs one login (plus one per restart).
 type Instance struct {
-	s         *config.SQLServer
+	s         *Server
 	log       hclog.Logger
 	connector *mssql.Connector
 	db        *sql.DB
@@ -46,7 +45,7 @@ type Instance struct {
 
 // Open connects to the instance. Errors name the block and keep SQL
 // Server's error number; they never contain the password.
-func Open(ctx context.Context, s *config.SQLServer, log hclog.Logger) (*Instance, error) {
+func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -88,7 +87,7 @@ func (i *Instance) SetRunner(r host.Runner) {
 
 // hostDrivers builds the host driver of the configured OS. Pure: Diff uses
 // it to describe steps.
-func hostDrivers(s *config.SQLServer, r host.Runner) (*host.Linux, *host.Windows) {
+func hostDrivers(s *Server, r host.Runner) (*host.Linux, *host.Windows) {
 	on := "host:" + s.Addr()
 	if s.Host.OS == "windows" {
 		return nil, &host.Windows{Instance: s.Instance, RestartCommand: s.Host.RestartCommand, Runner: r, On: on}
@@ -108,7 +107,7 @@ func hostDrivers(s *config.SQLServer, r host.Runner) (*host.Linux, *host.Windows
 
 // DSN is the go-mssqldb URL for the instance, built with net/url so that no
 // character of the password can change its meaning.
-func DSN(s *config.SQLServer) string {
+func DSN(s *Server) string {
 	q := url.Values{}
 	q.Set("database", "master")
 	q.Set("app name", "milink")
@@ -140,7 +139,7 @@ func DSN(s *config.SQLServer) string {
 // hostPort: a named instance on the default port is found through the SQL
 // Server Browser (named instances listen on dynamic ports), so the port is
 // left out then.
-func hostPort(s *config.SQLServer) string {
+func hostPort(s *Server) string {
 	port := s.Port
 	if port == 0 {
 		port = 1433
@@ -152,7 +151,7 @@ func hostPort(s *config.SQLServer) string {
 }
 
 // target is how errors name where milink tried to connect.
-func target(s *config.SQLServer) string {
+func target(s *Server) string {
 	port := s.Port
 	if port == 0 {
 		port = 1433
@@ -233,7 +232,7 @@ func (i *Instance) Close() error {
 }
 
 // connectError turns a failed login or dial into one clear sentence.
-func connectError(s *config.SQLServer, err error, timeout time.Duration) error {
+func connectError(s *Server, err error, timeout time.Duration) error {
 	var se mssql.Error
 	if errors.As(err, &se) {
 		return redact(s, &messageError{fmt.Sprintf("%s (%s): %s", s.Addr(), target(s), sqlText(se)), err})
@@ -288,7 +287,7 @@ func SQLErrorNumber(err error) int {
 }
 
 // sqlError wraps a statement's error with the object it was for.
-func sqlError(s *config.SQLServer, addr, what string, err error) error {
+func sqlError(s *Server, addr, what string, err error) error {
 	var se mssql.Error
 	if errors.As(err, &se) {
 		return redact(s, &messageError{fmt.Sprintf("%s: %s: %s", addr, what, sqlText(se)), err})
@@ -309,7 +308,7 @@ func (e *messageError) Unwrap() error { return e.err }
 // redact removes the login and master key passwords from an error's text,
 // whatever produced it. Very short secrets are not searched for: they would
 // mangle ordinary words, and the drivers do not echo passwords anyway.
-func redact(s *config.SQLServer, err error) error {
+func redact(s *Server, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -340,10 +339,10 @@ func redact(s *config.SQLServer, err error) error {
 	return &messageError{msg: msg, err: err}
 }
 
-// Refresh reads the instance in one round trip, plus its configured
+// refresh reads the instance in one round trip, plus its configured
 // startup settings: mssql.conf on Linux, the registry rows of the same
 // batch on Windows.
-func (i *Instance) Refresh(ctx context.Context) (*Observed, error) {
+func (i *Instance) refresh(ctx context.Context) (*Observed, error) {
 	if err := i.ensureConn(ctx); err != nil {
 		return nil, err
 	}

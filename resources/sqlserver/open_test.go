@@ -12,7 +12,6 @@ import (
 	mssql "github.com/microsoft/go-mssqldb"
 	"github.com/microsoft/go-mssqldb/msdsn"
 
-	"github.com/milink/milink/config"
 	"github.com/milink/milink/lab/tds"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/host"
@@ -21,17 +20,17 @@ import (
 func TestDSN(t *testing.T) {
 	tests := []struct {
 		name     string
-		mutate   func(*config.SQLServer)
+		mutate   func(*Server)
 		host     string
 		port     uint64
 		instance string
 		encrypt  msdsn.Encryption
 	}{
-		{"default", func(*config.SQLServer) {}, "127.0.0.2", 1433, "", msdsn.EncryptionOff},
-		{"named instance via browser", func(s *config.SQLServer) { s.Instance = "SALES" }, "127.0.0.2", 0, "SALES", msdsn.EncryptionOff},
-		{"named instance on a port", func(s *config.SQLServer) { s.Instance, s.Port = "SALES", 14330 }, "127.0.0.2", 14330, "SALES", msdsn.EncryptionOff},
-		{"strict", func(s *config.SQLServer) { s.Encrypt = "strict" }, "127.0.0.2", 1433, "", msdsn.EncryptionStrict},
-		{"ipv6", func(s *config.SQLServer) { s.Address = "::1" }, "::1", 1433, "", msdsn.EncryptionOff},
+		{"default", func(*Server) {}, "127.0.0.2", 1433, "", msdsn.EncryptionOff},
+		{"named instance via browser", func(s *Server) { s.Instance = "SALES" }, "127.0.0.2", 0, "SALES", msdsn.EncryptionOff},
+		{"named instance on a port", func(s *Server) { s.Instance, s.Port = "SALES", 14330 }, "127.0.0.2", 14330, "SALES", msdsn.EncryptionOff},
+		{"strict", func(s *Server) { s.Encrypt = "strict" }, "127.0.0.2", 1433, "", msdsn.EncryptionStrict},
+		{"ipv6", func(s *Server) { s.Address = "::1" }, "::1", 1433, "", msdsn.EncryptionOff},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,9 +56,9 @@ func TestDSN(t *testing.T) {
 }
 
 func TestOpenRefusesUnsupported(t *testing.T) {
-	for _, mut := range []func(*config.SQLServer){
-		func(s *config.SQLServer) { s.Auth.Method = "entra" },
-		func(s *config.SQLServer) { s.Host.Transport = "ssh" },
+	for _, mut := range []func(*Server){
+		func(s *Server) { s.Auth.Method = "entra" },
+		func(s *Server) { s.Host.Transport = "ssh" },
 	} {
 		s := sql01()
 		mut(s)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/milink/milink/config"
 )
 
 // The support matrices for the link, as data. Sources:
@@ -141,7 +140,7 @@ func platformName(p string) string {
 }
 
 // matrixFor returns the configured matrix (default "current").
-func matrixFor(s *config.SQLServer) (Matrix, bool) {
+func matrixFor(s *Server) (Matrix, bool) {
 	name := s.SupportMatrix
 	if name == "" {
 		name = "current"
@@ -154,7 +153,7 @@ func matrixFor(s *config.SQLServer) (Matrix, bool) {
 // the plan's server line ("supported: SQL Server 2019 CU20 or later
 // (current matrix, 2026-03)"); the error is the sentence naming what to
 // install.
-func Support(s *config.SQLServer, o *Observed) (summary string, problem error) {
+func Support(s *Server, o *Observed) (summary string, problem error) {
 	m, ok := matrixFor(s)
 	if !ok {
 		return "", fmt.Errorf("unknown support matrix %q (use \"current\" or \"2022-06\")", s.SupportMatrix)
@@ -217,7 +216,7 @@ func reverse(s []string) []string {
 
 // CheckSupport is Support as a diagnostic on the sql_server block, plus a
 // check that host.os matches the platform the instance reports.
-func CheckSupport(s *config.SQLServer, o *Observed) hcl.Diagnostics {
+func CheckSupport(s *Server, o *Observed) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	rng := s.DeclRange
 	if _, err := Support(s, o); err != nil {

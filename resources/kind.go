@@ -1,0 +1,276 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/milink/milink/config/lang"
+)
+
+// Role says what a block is to the planner.
+type Role int
+
+const (
+	// RoleResource blocks are objects milink manages on a target: they
+	// are diffed and changed.
+	RoleResource Role = iota
+	// RoleTarget blocks are what resources act through (a SQL Server
+	// connection, later a host, an Azure subscription): opened once per
+	// run and shared by every resource on them.
+	RoleTarget
+)
+
+// Removal is what a removed block means for the object milink managed.
+type Removal int
+
+const (
+	// RemoveForget: the object leaves management and stays as it is. For
+	// what milink did not create, or whose loss is dangerous (a master
+	// key, a recovery model).
+	RemoveForget Removal = iota
+	// RemoveDelete: the object is deleted, as milink created it (firewall
+	// and NSG rules).
+	RemoveDelete
+)
+
+// Phase orders a kind's changes around its target's restart.
+type Phase int
+
+const (
+	// PhaseAny changes run before the restart unless a dependency puts
+	// them after it.
+	PhaseAny Phase = iota
+	// PhaseStartup changes configure what the target reads at startup:
+	// the one restart follows all of them.
+	PhaseStartup
+	// PhaseAfterRestart changes need the restarted, verified target.
+	PhaseAfterRestart
+)
+
+// Kind is a kind of block: its schema and how to read it. Resource kinds
+// also implement Differ and Applier (Resource); target kinds implement
+// Opener.
+type Kind struct {
+	Type string // the block type, "database"
+	Role Role
+	// Schema is the block body's schema. The meta-arguments depends_on,
+	// for_each and count are handled by the loader and must not be in it.
+	Schema *hcl.BodySchema
+	// Decode reads a block body into the kind's configuration value.
+	// Problems go to the body's sink; the value may be partial then.
+	Decode func(b *lang.Body, blk BlockInfo) any
+
+	// For resources: TargetAttr is the attribute that names the target
+	// (server = sql_server.sql01), of type TargetType.
+	TargetAttr, TargetType string
+	// OnePerTarget allows at most one block of the kind per target.
+	OnePerTarget bool
+	// Identity, when set, names the object on its target (a database's
+	// name, compared without case); two blocks with the same identity on
+	// one target are an error.
+	Identity func(cfg any) string
+	Removal  Removal
+	Phase    Phase
+
+	// Impl is the behaviour: a Resource for resource kinds, an Opener for
+	// target kinds.
+	Impl any
+}
+
+// BlockInfo names the block instance being decoded.
+type BlockInfo struct {
+	Address string // database.app["sales"]
+	Name    string // the label, app
+	// Key is each.key (a string) or count.index (its decimal text); ""
+	// for a block without for_each or count.
+	Key string
+}
+
+// Resource is a resource kind's behaviour, in the spirit of Terraform's
+// provider protocol: Diff is pure, Apply carries out one change and must be
+// safe to run again after a crash halfway.
+type Resource interface {
+	// Diff compares the desired configuration with what the target
+	// observed (Observation.Raw) and returns the block's change.
+	Diff(req DiffRequest) (Change, hcl.Diagnostics)
+	// Apply carries out one change (never a no-op or forget).
+	Apply(ctx context.Context, req ApplyRequest) (Result, error)
+}
+
+// Deleter is implemented by kinds whose Removal is Delete: it plans the
+// deletion of an object the state remembers, whose block is gone.
+type Deleter interface {
+	PlanDelete(prior Prior, target Target) Change
+}
+
+// Verifier is implemented by kinds whose changes need a restart.
+type Verifier interface {
+	// StillConfigured checks, just before the restart, that what the
+	// change configured for the next start is still configured; a saved
+	// plan applied after someone edited the host must not restart for
+	// nothing.
+	StillConfigured(ctx context.Context, req ApplyRequest) error
+	// Verify checks, on the observation made after the restart, that the
+	// change took effect. It returns the attributes now observed (for the
+	// state), what it checked ("HADR running"), or the problem.
+	Verify(req ApplyRequest, after Observation) (attrs map[string]any, checked string, problem error)
+}
+
+// DiffRequest is what Diff needs.
+type DiffRequest struct {
+	Address   string
+	Config    any // the kind's Decode result
+	DeclRange hcl.Range
+	Target    Target
+	Observed  Observation
+	Prior     *Prior // nil when the state does not know the address
+	Salt      string
+}
+
+// ApplyRequest is what Apply needs. Config is nil for a delete.
+type ApplyRequest struct {
+	Change   Change
+	Config   any
+	Target   Target
+	Salt     string
+	Progress func(string)
+}
+
+// Opener opens a target kind's connection.
+type Opener interface {
+	Open(ctx context.Context, env Env, address string, cfg any) (Target, error)
+}
+
+// Env is what the run gives a target when it opens.
+type Env struct {
+	Log Logger
+}
+
+// Logger is the part of go-hclog the targets use.
+type Logger interface {
+	Debug(msg string, args ...any)
+	Trace(msg string, args ...any)
+}
+
+// Instance is one resource block as a target sees it at refresh: the
+// target may read more when it knows what is configured on it.
+type Instance struct {
+	Address string
+	Type    string
+	Config  any // may hold zero values where the configuration is not known before the refresh
+}
+
+// Target is an open target.
+type Target interface {
+	Address() string
+	// Refresh observes the target and what the given resources need, in
+	// as few round trips as the target allows (one for a SQL Server).
+	Refresh(ctx context.Context, res []Instance) (Observation, hcl.Diagnostics)
+	Close() error
+}
+
+// Restarter is implemented by targets that coalesce the changes needing a
+// restart into one restart and a verification.
+type Restarter interface {
+	// RestartChanges returns the restart and verify changes for the
+	// changes that need a restart (in plan order); none when the target
+	// forbids restarts (restart = "never"), whose pending state the
+	// changes themselves show.
+	RestartChanges(obs Observation, needing []Change) []Change
+	// ApplyTarget carries out a restart or verify change. For verify,
+	// it returns the new observation.
+	ApplyRestart(ctx context.Context, ch Change, progress func(string)) error
+	Observe(ctx context.Context) (Observation, error)
+}
+
+// Observation is what a target's refresh learned.
+type Observation interface {
+	// Summary describes the target for the plan's header.
+	Summary() TargetSummary
+	// Values are the observed attributes expressions may refer to
+	// (sql_server.sql01.product_version).
+	Values() map[string]cty.Value
+}
+
+// TargetSummary is what a plan shows of a target.
+type TargetSummary struct {
+	Address string            `json:"address"`           // sql_server.sql01
+	Type    string            `json:"type"`              // sql_server
+	Name    string            `json:"name"`              // sql01
+	Where   string            `json:"where"`             // 127.0.0.2 (how it is reached)
+	Banner  string            `json:"banner,omitempty"`  // one line
+	Support string            `json:"support,omitempty"` // the version gate's verdict
+	Facts   map[string]string `json:"facts,omitempty"`   // product_version, edition, platform ...
+}
+
+// Registry is the set of kinds a run knows.
+type Registry struct {
+	kinds map[string]*Kind
+	order []string
+}
+
+// NewRegistry registers kinds, in the order given (the order in which a
+// plan lists changes that nothing else orders).
+func NewRegistry(kinds ...*Kind) *Registry {
+	r := &Registry{kinds: map[string]*Kind{}}
+	for _, k := range kinds {
+		r.Register(k)
+	}
+	return r
+}
+
+// Register adds a kind; registering a type twice is a programming error.
+func (r *Registry) Register(k *Kind) {
+	if _, dup := r.kinds[k.Type]; dup {
+		panic(fmt.Sprintf("resources: kind %q registered twice", k.Type))
+	}
+	switch k.Role {
+	case RoleResource:
+		if _, ok := k.Impl.(Resource); !ok {
+			panic(fmt.Sprintf("resources: resource kind %q has no Resource implementation", k.Type))
+		}
+		if k.Removal == RemoveDelete {
+			if _, ok := k.Impl.(Deleter); !ok {
+				panic(fmt.Sprintf("resources: kind %q deletes but has no Deleter", k.Type))
+			}
+		}
+	case RoleTarget:
+		if _, ok := k.Impl.(Opener); !ok {
+			panic(fmt.Sprintf("resources: target kind %q has no Opener", k.Type))
+		}
+	}
+	r.kinds[k.Type] = k
+	r.order = append(r.order, k.Type)
+}
+
+// Kind returns the kind of a block type, or nil.
+func (r *Registry) Kind(typ string) *Kind {
+	if r == nil {
+		return nil
+	}
+	return r.kinds[typ]
+}
+
+// Types lists the registered block types in registration order.
+func (r *Registry) Types() []string { return append([]string(nil), r.order...) }
+
+// Rank is a kind's position in registration order, for stable ordering.
+func (r *Registry) Rank(typ string) int {
+	for i, t := range r.order {
+		if t == typ {
+			return i
+		}
+	}
+	return len(r.order)
+}
+
+// SortedTypes lists the types alphabetically, for messages.
+func (r *Registry) SortedTypes() []string {
+	out := r.Types()
+	sort.Strings(out)
+	return out
+}

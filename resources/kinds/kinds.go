@@ -1,0 +1,18 @@
+// Package kinds is the list of every kind of block milink knows. Adding a
+// kind is writing it in its own package under resources/ and adding it
+// here: the loader, the planner and the views stay as they are.
+package kinds
+
+import (
+	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/sqlserver"
+)
+
+// Registry returns the kinds, in the order plans list changes nothing
+// else orders; extra kinds (tests) are appended.
+func Registry(extra ...*resources.Kind) *resources.Registry {
+	var all []*resources.Kind
+	all = append(all, sqlserver.Kinds()...)
+	all = append(all, extra...)
+	return resources.NewRegistry(all...)
+}

@@ -1,0 +1,183 @@
+package sqlserver
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/milink/milink/resources"
+)
+
+// databaseImpl is the database kind: a user database in FULL recovery with
+// a full, non-copy-only backup that started its log chain.
+type databaseImpl struct{}
+
+// backupNeeded says why a database needs a full backup for the link, or "".
+func backupNeeded(d DatabaseState, recoveryChanges bool) string {
+	switch {
+	case recoveryChanges:
+		return "a full backup after switching to FULL starts the log chain"
+	case d.LastFullBackup.IsZero() && !d.LastCopyOnlyBackup.IsZero():
+		return "the only full backup is COPY_ONLY, which starts no log chain and does not count"
+	case d.LastFullBackup.IsZero():
+		return "never backed up in full"
+	case !d.LogChain:
+		return "no log chain: the last full backup was taken before FULL recovery"
+	}
+	return ""
+}
+
+func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostics) {
+	db := req.Config.(*Database)
+	o := req.Observed.(*Observed)
+	s := req.Target.(*Instance).s
+	name := db.DatabaseName
+	rng := db.DeclRange
+	d, ok := o.Database(name)
+	if !ok {
+		return resources.Change{}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Database does not exist",
+			Detail:   fmt.Sprintf("%s: there is no database %s on %s (%s).%s", db.Addr(), QuoteIdent(name), s.Addr(), target(s), suggestDatabase(name, o)),
+			Subject:  &rng,
+		}}
+	}
+	if d.State != "" && d.State != "ONLINE" {
+		return resources.Change{}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Database is not online",
+			Detail:   fmt.Sprintf("%s: database %s is %s; it must be ONLINE to be prepared for the link.", db.Addr(), QuoteIdent(d.Name), d.State),
+			Subject:  &rng,
+		}}
+	}
+	lastFull := rfc3339(d.LastFullBackup)
+	ch := resources.Change{
+		Address: db.Addr(),
+		Kind:    KindDatabase,
+		Target:  s.Addr(),
+		Action:  resources.NoOp,
+		Before:  map[string]any{"name": d.Name, "recovery_model": d.RecoveryModel, "last_full_backup": lastFull},
+		After:   map[string]any{"name": d.Name, "recovery_model": "FULL", "last_full_backup": lastFull},
+	}
+	var diags hcl.Diagnostics
+	var why []string
+	recovery := d.RecoveryModel != "FULL"
+	if recovery {
+		if d.ReadOnly {
+			return resources.Change{}, hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "Database is read-only",
+				Detail:   fmt.Sprintf("%s: database %s is read-only; its recovery model (%s) cannot be set to FULL.", db.Addr(), QuoteIdent(d.Name), d.RecoveryModel),
+				Subject:  &rng,
+			}}
+		}
+		ch.Steps = append(ch.Steps, resources.Step{Kind: "tsql", On: s.Addr(), Text: RecoveryFullSQL(d.Name)})
+		why = append(why, fmt.Sprintf("recovery model %s → FULL", d.RecoveryModel))
+	}
+	if reason := backupNeeded(d, recovery); reason != "" {
+		if db.Backup == nil || db.Backup.Directory == "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Database needs a full backup",
+				Detail:   fmt.Sprintf("%s: %s; add a backup block so that milink takes one, or the link cannot start.", db.Addr(), reason),
+				Subject:  &rng,
+			})
+		} else {
+			file := BackupFile(db.Backup.Directory, d.Name, s.Host.OS, time.Time{})
+			ch.Steps = append(ch.Steps, resources.Step{Kind: "tsql", On: s.Addr(), Text: BackupSQL(d.Name, file, db.Backup.Checksum, db.Backup.Compression)})
+			// Known once the backup ran: the plan holds no placeholder.
+			delete(ch.After, "last_full_backup")
+			ch.Unknown = []string{"backup_file", "last_full_backup"}
+			why = append(why, reason)
+		}
+	}
+	if len(ch.Steps) > 0 {
+		ch.Action = resources.Update
+	}
+	ch.Reason = strings.Join(why, "; ")
+	return ch, diags
+}
+
+// suggestDatabase names the user databases that exist, to spot a typo.
+func suggestDatabase(name string, o *Observed) string {
+	var names []string
+	for n, d := range o.Databases {
+		if d.ID > 4 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return " The instance has no user databases."
+	}
+	sort.Strings(names)
+	if len(names) > 10 {
+		names = append(names[:10], "…")
+	}
+	return " Databases there: " + strings.Join(names, ", ") + "."
+}
+
+func (databaseImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Result, error) {
+	i := req.Target.(*Instance)
+	s := i.s
+	ch := req.Change
+	progress := req.Progress
+	db, ok := req.Config.(*Database)
+	if !ok {
+		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
+	}
+	name := db.DatabaseName
+	// The name as the server spells it (the plan found it ignoring case).
+	if n, ok := ch.Before["name"].(string); ok && strings.EqualFold(n, name) {
+		name = n
+	}
+	// Re-read just this database: a re-run after a crash then does only
+	// what is still missing.
+	d, ok, err := i.readDatabase(ctx, ch.Address, name)
+	if err != nil {
+		return resources.Result{}, err
+	}
+	if !ok {
+		return resources.Result{}, fmt.Errorf("%s: database %s does not exist on %s", ch.Address, QuoteIdent(name), s.Addr())
+	}
+	attrs := map[string]any{"name": d.Name, "recovery_model": d.RecoveryModel, "last_full_backup": rfc3339(d.LastFullBackup)}
+	recovery := d.RecoveryModel != "FULL"
+	needBackup := backupNeeded(d, recovery) != "" && db.Backup != nil && db.Backup.Directory != ""
+	if (recovery || needBackup) && d.State != "" && d.State != "ONLINE" {
+		return resources.Result{}, fmt.Errorf("%s: database %s is %s; it must be ONLINE to be prepared for the link", ch.Address, QuoteIdent(d.Name), d.State)
+	}
+	if recovery && d.ReadOnly {
+		return resources.Result{}, fmt.Errorf("%s: database %s is read-only; its recovery model (%s) cannot be set to FULL", ch.Address, QuoteIdent(d.Name), d.RecoveryModel)
+	}
+	if recovery {
+		q := RecoveryFullSQL(d.Name)
+		if err := i.exec(ctx, q, q); err != nil {
+			return resources.Result{}, sqlError(s, ch.Address, "setting recovery FULL", err)
+		}
+		attrs["recovery_model"] = "FULL"
+	}
+	if needBackup {
+		file := BackupFile(db.Backup.Directory, d.Name, s.Host.OS, i.now())
+		progress(fmt.Sprintf("backing up %s to %s", ch.Address, file))
+		if err := i.backup(ctx, BackupSQL(d.Name, file, db.Backup.Checksum, db.Backup.Compression), progress); err != nil {
+			return resources.Result{}, sqlError(s, ch.Address, "backup to "+file+" failed", err)
+		}
+		attrs["backup_file"] = file
+		// The backup's own finish time, as msdb recorded it (the next
+		// plan compares with exactly that).
+		d2, ok, err := i.readDatabase(ctx, ch.Address, d.Name)
+		if err != nil {
+			return resources.Result{}, err
+		}
+		if ok && !d2.LastFullBackup.IsZero() {
+			attrs["last_full_backup"] = rfc3339(d2.LastFullBackup)
+		}
+		if attrs["last_full_backup"] == "" {
+			attrs["last_full_backup"] = rfc3339(i.now())
+		}
+	}
+	return resources.Result{Attributes: attrs}, nil
+}

@@ -1,0 +1,333 @@
+package sqlserver
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/milink/milink/config/lang"
+	"github.com/milink/milink/resources"
+)
+
+// The kinds of this package, as the registry knows them. Each kind's
+// behaviour lives in its own file (masterkey.go, hadr.go, traceflags.go,
+// database.go); the target, sql_server, in target.go.
+const (
+	KindServer     = "sql_server"
+	KindMasterKey  = "master_key"
+	KindHadr       = "hadr"
+	KindTraceFlags = "startup_trace_flags"
+	KindDatabase   = "database"
+	KindRestart    = resources.KindRestart
+	KindVerify     = resources.KindVerify
+)
+
+// Kinds returns the SQL Server kinds, target first.
+func Kinds() []*resources.Kind {
+	return []*resources.Kind{serverKind, masterKeyKind, hadrKind, traceFlagsKind, databaseKind}
+}
+
+var serverKind = &resources.Kind{
+	Type: KindServer,
+	Role: resources.RoleTarget,
+	Schema: &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "address", Required: true}, {Name: "port"}, {Name: "instance"}, {Name: "encrypt"},
+			{Name: "trust_server_certificate"}, {Name: "connect_timeout"}, {Name: "statement_timeout"},
+			{Name: "restart"}, {Name: "support_matrix"},
+		},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "authentication"}, {Type: "host"}},
+	},
+	Decode: decodeServer,
+	Impl:   opener{},
+}
+
+var authSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "method"}, {Name: "user"}, {Name: "password"}},
+}
+
+var hostSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "os"}, {Name: "transport"}, {Name: "mssql_conf"}, {Name: "mssql_conf_tool"},
+		{Name: "restart_command"}, {Name: "restart_timeout"},
+	},
+}
+
+func decodeServer(b *lang.Body, blk resources.BlockInfo) any {
+	s := &Server{Name: blk.Name, DeclRange: b.Range}
+	if blk.Key != "" {
+		s.Name = strings.TrimPrefix(blk.Address, KindServer+".")
+	}
+	s.Address = b.Required("address", false, "in a sql_server block")
+	s.Port = b.Int("port", DefaultPort, 1, 65535)
+	s.Instance = b.Str("instance", "", false)
+	s.Encrypt = b.OneOf("encrypt", "false", "disable", "false", "true", "strict")
+	s.TrustServerCertificate = b.Bool("trust_server_certificate", false)
+	s.ConnectTimeout = b.Duration("connect_timeout", DefaultConnectTimeout)
+	s.StatementTimeout = b.Duration("statement_timeout", 0)
+	s.Restart = b.OneOf("restart", "auto", "auto", "never")
+	s.SupportMatrix = b.OneOf("support_matrix", "current", "current", "2022-06")
+
+	one := func(typ string) *hcl.Block {
+		blocks := b.Blocks(typ)
+		for _, extra := range blocks[min(1, len(blocks)):] {
+			b.Sink().Append(&hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("Duplicate %s block", typ),
+				Detail:   fmt.Sprintf("A sql_server block has at most one %s block; the first is at %s.", typ, blocks[0].DefRange),
+				Subject:  extra.DefRange.Ptr(),
+			})
+		}
+		if len(blocks) == 0 {
+			return nil
+		}
+		return blocks[0]
+	}
+	if auth := one("authentication"); auth == nil {
+		b.Sink().Append(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing authentication block",
+			Detail:   fmt.Sprintf("sql_server %q needs an authentication block saying how milink logs in (method, user, password).", s.Name),
+			Subject:  b.Range.Ptr(),
+		})
+	} else {
+		s.Auth = decodeAuth(b.Sub(auth, authSchema))
+	}
+	s.Host = decodeHost(b, one("host"), s.Instance)
+	return s
+}
+
+func decodeAuth(b *lang.Body) Auth {
+	a := Auth{Method: b.OneOf("method", "sql", "sql", "windows", "entra")}
+	if a.Method != "sql" {
+		// Reserved: validate says so, on the attribute, so that CI
+		// catches it before anything connects.
+		b.Errorf(b.Attr("method"), "Authentication method not yet supported",
+			"The %q authentication method is not yet supported; only \"sql\" (SQL Server authentication, with user and password) is.", a.Method)
+		a.User = b.Str("user", "", false)
+		a.Password = b.Str("password", "", true)
+		return a
+	}
+	a.User = b.Required("user", false, "for SQL authentication")
+	a.Password = b.Required("password", true, "for SQL authentication")
+	return a
+}
+
+func decodeHost(server *lang.Body, blk *hcl.Block, instance string) Host {
+	h := Host{OS: "linux", Transport: "local", RestartTimeout: DefaultRestartTimeout, DeclRange: server.Range}
+	if blk == nil {
+		h.MssqlConf, h.MssqlConfTool = DefaultMssqlConf, DefaultMssqlConfTool
+		h.RestartCommand = DefaultRestartCommand(h.OS, instance)
+		return h
+	}
+	h.DeclRange = blk.DefRange
+	b := server.Sub(blk, hostSchema)
+	h.OS = b.OneOf("os", "linux", "linux", "windows")
+	h.Transport = b.OneOf("transport", "local", "local", "ssh", "winrm")
+	if h.Transport != "local" {
+		b.Errorf(b.Attr("transport"), "Transport not yet supported",
+			"The %s transport is not yet supported; only \"local\" (milink runs on the SQL Server host) is.", h.Transport)
+	}
+	if h.OS == "linux" {
+		h.MssqlConf = absPath(b, "mssql_conf", DefaultMssqlConf)
+		h.MssqlConfTool = absPath(b, "mssql_conf_tool", DefaultMssqlConfTool)
+	} else {
+		for _, name := range []string{"mssql_conf", "mssql_conf_tool"} {
+			if a := b.Attr(name); a != nil {
+				b.Errorf(a, "Argument not valid on Windows", "%q applies to SQL Server on Linux; on Windows the settings live in the registry.", name)
+			}
+		}
+	}
+	h.RestartCommand = b.StrList("restart_command", DefaultRestartCommand(h.OS, instance))
+	if a := b.Attr("restart_command"); a != nil && !b.Unknown("restart_command") && len(h.RestartCommand) == 0 {
+		b.Errorf(a, "Invalid restart command", "The restart command must name a program.")
+		h.RestartCommand = DefaultRestartCommand(h.OS, instance)
+	}
+	h.RestartTimeout = b.Duration("restart_timeout", DefaultRestartTimeout)
+	return h
+}
+
+// absPath reads a path on a Linux host, which must be absolute: a relative
+// one would be resolved against wherever milink happens to run.
+func absPath(b *lang.Body, name, def string) string {
+	p := b.Str(name, def, false)
+	if a := b.Attr(name); a != nil && !b.Unknown(name) && !path.IsAbs(p) {
+		b.Errorf(a, "Invalid path", "The argument %q must be an absolute path on the SQL Server host; %s is not.", name, b.Quote(name, p))
+		return def
+	}
+	return p
+}
+
+// serverAttr is the target attribute every SQL Server resource has.
+var serverAttr = hcl.AttributeSchema{Name: "server", Required: true}
+
+var masterKeyKind = &resources.Kind{
+	Type: KindMasterKey,
+	Role: resources.RoleResource,
+	Schema: &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		serverAttr, {Name: "password", Required: true},
+	}},
+	Decode: func(b *lang.Body, blk resources.BlockInfo) any {
+		return &MasterKey{Address: blk.Address, DeclRange: b.Range, Password: b.Required("password", true, "in a master_key block")}
+	},
+	TargetAttr: "server", TargetType: KindServer,
+	OnePerTarget: true,
+	Removal:      resources.RemoveForget,
+	Impl:         masterKeyImpl{},
+}
+
+var hadrKind = &resources.Kind{
+	Type: KindHadr,
+	Role: resources.RoleResource,
+	Schema: &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		serverAttr, {Name: "enabled"},
+	}},
+	Decode: func(b *lang.Body, blk resources.BlockInfo) any {
+		return &Hadr{Address: blk.Address, DeclRange: b.Range, Enabled: b.Bool("enabled", true)}
+	},
+	TargetAttr: "server", TargetType: KindServer,
+	OnePerTarget: true,
+	Removal:      resources.RemoveForget,
+	Phase:        resources.PhaseStartup,
+	Impl:         hadrImpl{},
+}
+
+var traceFlagsKind = &resources.Kind{
+	Type: KindTraceFlags,
+	Role: resources.RoleResource,
+	Schema: &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		serverAttr, {Name: "flags"}, {Name: "exclusive"},
+	}},
+	Decode: func(b *lang.Body, blk resources.BlockInfo) any {
+		return &StartupTraceFlags{Address: blk.Address, DeclRange: b.Range, Exclusive: b.Bool("exclusive", false), Flags: decodeFlags(b)}
+	},
+	TargetAttr: "server", TargetType: KindServer,
+	OnePerTarget: true,
+	Removal:      resources.RemoveForget,
+	Phase:        resources.PhaseStartup,
+	Impl:         traceFlagsImpl{},
+}
+
+// decodeFlags reads flags: each 1..32767, sorted and deduplicated.
+func decodeFlags(b *lang.Body) []int {
+	v, a, st := b.Value("flags", cty.List(cty.Number), false)
+	if st != lang.Good {
+		return append([]int(nil), DefaultTraceFlags...)
+	}
+	seen := map[int]bool{}
+	var out []int
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		n, ok := 0, false
+		if !e.IsNull() {
+			n, ok = lang.WholeNumber(e.AsBigFloat(), 1, 32767)
+		}
+		if !ok {
+			b.Errorf(a, "Invalid trace flag", "Each trace flag is a whole number from 1 to 32767.")
+			continue
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// systemDatabases cannot be linked.
+var systemDatabases = map[string]bool{"master": true, "model": true, "msdb": true, "tempdb": true}
+
+var databaseKind = &resources.Kind{
+	Type: KindDatabase,
+	Role: resources.RoleResource,
+	Schema: &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{serverAttr, {Name: "name"}, {Name: "recovery_model"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "backup"}},
+	},
+	Decode:     decodeDatabase,
+	TargetAttr: "server", TargetType: KindServer,
+	Identity: func(cfg any) string {
+		if d, ok := cfg.(*Database); ok {
+			return d.DatabaseName
+		}
+		return ""
+	},
+	Removal: resources.RemoveForget,
+	Phase:   resources.PhaseAfterRestart,
+	Impl:    databaseImpl{},
+}
+
+var backupSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "directory", Required: true}, {Name: "compression"}, {Name: "checksum"}},
+}
+
+func decodeDatabase(b *lang.Body, blk resources.BlockInfo) any {
+	d := &Database{Address: blk.Address, DeclRange: b.Range}
+	// An expanded block names its databases after its keys unless told
+	// otherwise: database "app" { for_each = toset(["sales", "hr"]) }.
+	def := blk.Name
+	if blk.Key != "" {
+		def = blk.Key
+	}
+	d.DatabaseName = b.Str("name", def, false)
+	if a := b.Attr("name"); a != nil && !b.Unknown("name") {
+		switch {
+		case d.DatabaseName == "" || len([]rune(d.DatabaseName)) > 128:
+			b.Errorf(a, "Invalid database name", "A database name has 1 to 128 characters.")
+		case strings.IndexFunc(d.DatabaseName, unicode.IsControl) >= 0:
+			b.Errorf(a, "Invalid database name", "A database name cannot hold control characters (such as NUL, a tab or a line break).")
+		}
+	}
+	if b.Unknown("name") {
+		d.DatabaseName = ""
+	}
+	d.RecoveryModel = b.Str("recovery_model", "FULL", false)
+	if !strings.EqualFold(d.RecoveryModel, "FULL") {
+		b.Errorf(b.Attr("recovery_model"), "Invalid recovery model",
+			"The managed instance link needs databases in the FULL recovery model; %s is not accepted.", b.Quote("recovery_model", d.RecoveryModel))
+	}
+	d.RecoveryModel = "FULL"
+	backups := b.Blocks("backup")
+	for i, blk := range backups {
+		if i > 0 {
+			b.Sink().Append(&hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate backup block",
+				Detail:   fmt.Sprintf("A database has at most one backup block; the first is at %s.", backups[0].DefRange),
+				Subject:  blk.DefRange.Ptr(),
+			})
+			continue
+		}
+		bb := b.Sub(blk, backupSchema)
+		d.Backup = &Backup{DeclRange: blk.DefRange}
+		d.Backup.Directory = bb.Required("directory", false, "in a backup block")
+		d.Backup.Compression = bb.Bool("compression", true)
+		d.Backup.Checksum = bb.Bool("checksum", true)
+	}
+	if len(backups) == 0 && !b.Final {
+		// Not an error: the backup may be taken outside milink. But
+		// validate would otherwise say "Success!" for a configuration
+		// whose link cannot be created as written.
+		b.Sink().Append(&hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "No backup block",
+			Detail:   fmt.Sprintf("%s has no backup block: the link needs a full, non-copy-only backup; milink will not take one. Add a backup block with a directory, or take that backup yourself before creating the link.", d.Address),
+			Subject:  b.Range.Ptr(),
+		})
+	}
+	if systemDatabases[strings.ToLower(d.DatabaseName)] {
+		b.Sink().Append(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "System database",
+			Detail:   fmt.Sprintf("The database %q is a system database; system databases (master, model, msdb, tempdb) cannot be replicated with the link.", d.DatabaseName),
+			Subject:  b.Range.Ptr(),
+		})
+	}
+	return d
+}

@@ -1,0 +1,145 @@
+package sqlserver
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Defaults of the sql_server block, in one place.
+const (
+	DefaultPort           = 1433
+	DefaultConnectTimeout = 15 * time.Second
+	DefaultRestartTimeout = 5 * time.Minute
+	DefaultMssqlConf      = "/var/opt/mssql/mssql.conf"
+	DefaultMssqlConfTool  = "/opt/mssql/bin/mssql-conf"
+)
+
+// DefaultTraceFlags are the startup trace flags the link needs.
+var DefaultTraceFlags = []int{1800, 9567}
+
+// DefaultRestartCommand is the command restarting SQL Server for an OS and
+// instance name ("" for the default instance). On Windows it is empty: the
+// host driver then runs its own script, which restarts the service and
+// starts again the dependent services (SQL Server Agent) that were running;
+// a bare Restart-Service -Force would leave them stopped.
+func DefaultRestartCommand(os, instance string) []string {
+	if os == "windows" {
+		return nil
+	}
+	return []string{"systemctl", "restart", "mssql-server"}
+}
+
+// Server is a `sql_server "name"` block: the target every SQL Server kind
+// acts through. The resource blocks on it are attached when the target is
+// refreshed (the restart and its verification, and the scrubbing of
+// secrets from errors, need to know them).
+type Server struct {
+	Name                   string
+	Address                string
+	Port                   int    // default 1433
+	Instance               string // named instance, "" for the default instance
+	Auth                   Auth
+	Encrypt                string // go-mssqldb "encrypt": "disable", "false" (default), "true", "strict"
+	TrustServerCertificate bool
+	ConnectTimeout         time.Duration // default 15s
+	// StatementTimeout bounds one statement (a backup included); 0 is the
+	// driver's default.
+	StatementTimeout time.Duration
+
+	Host Host
+	// Restart is "auto" (default: restart once when a setting needs it) or
+	// "never" (configure, then stop and report the restart as pending).
+	Restart string
+	// SupportMatrix names the support matrix to check the version against:
+	// "current" (default, the newest requirements) or "2022-06" (the
+	// procedure's original matrix).
+	SupportMatrix string
+
+	MasterKey         *MasterKey
+	Hadr              *Hadr
+	StartupTraceFlags *StartupTraceFlags
+	Databases         []*Database
+
+	DeclRange hcl.Range
+}
+
+// Addr of the block, "sql_server.NAME".
+func (s *Server) Addr() string { return "sql_server." + s.Name }
+
+// Auth is how milink logs in. Only "sql" (SQL Server authentication) is
+// implemented; "windows" (Kerberos/NTLM) and "entra" (Microsoft Entra ID)
+// are reserved names that validate reports as not yet supported.
+type Auth struct {
+	Method   string // "sql" (default), "windows", "entra"
+	User     string
+	Password string // sensitive
+}
+
+// Host is how milink reaches the machine SQL Server runs on.
+type Host struct {
+	OS        string // "linux" (default) or "windows"
+	Transport string // "local" (default); "ssh" comes later
+	// MssqlConf is the path of mssql.conf (Linux), default /var/opt/mssql/mssql.conf.
+	MssqlConf string
+	// MssqlConfTool is the mssql-conf program, default /opt/mssql/bin/mssql-conf;
+	// used when it exists, otherwise the file is edited in place.
+	MssqlConfTool string
+	// RestartCommand restarts SQL Server, default ["systemctl", "restart", "mssql-server"].
+	RestartCommand []string
+	// RestartTimeout bounds the wait for logins to succeed again, default 5m.
+	RestartTimeout time.Duration
+	DeclRange      hcl.Range
+}
+
+// MasterKey is a `master_key "name"` block: the database master key in master.
+type MasterKey struct {
+	Address   string
+	Password  string // sensitive
+	DeclRange hcl.Range
+}
+
+// Addr is the block's address.
+func (m *MasterKey) Addr() string { return m.Address }
+
+// Hadr is a `hadr "name"` block: Always On availability groups.
+type Hadr struct {
+	Address   string
+	Enabled   bool // default true
+	DeclRange hcl.Range
+}
+
+// Addr is the block's address.
+func (h *Hadr) Addr() string { return h.Address }
+
+// StartupTraceFlags is a `startup_trace_flags "name"` block.
+type StartupTraceFlags struct {
+	Address string
+	Flags   []int // default [1800, 9567]; sorted, unique
+	// Exclusive, when true, removes startup trace flags not listed.
+	Exclusive bool
+	DeclRange hcl.Range
+}
+
+// Addr is the block's address.
+func (t *StartupTraceFlags) Addr() string { return t.Address }
+
+// Database is a `database "name"` block.
+type Database struct {
+	Address       string
+	DatabaseName  string // the database on the server, default the block's label
+	RecoveryModel string // "FULL" (the only value the link accepts)
+	Backup        *Backup
+	DeclRange     hcl.Range
+}
+
+// Addr is the block's address.
+func (d *Database) Addr() string { return d.Address }
+
+// Backup is the full backup a database needs before it can be linked.
+type Backup struct {
+	Directory   string // on the SQL Server host
+	Compression bool   // default true
+	Checksum    bool   // default true
+	DeclRange   hcl.Range
+}
