@@ -125,29 +125,36 @@ func (w *walker) runLane(ctx context.Context, nodes []int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for {
-		next, left := -1, false
+		next, left, changed := -1, false, false
 		for _, i := range nodes {
 			if w.status[i] != pending {
 				continue
 			}
-			left = true
 			ready, blocked := w.deps(i)
 			if blocked != "" {
 				w.status[i] = skipped
-				w.ev.Skipped(w.p.Changes[i], fmt.Sprintf("not done: %s, which it depends on, did not complete", blocked))
-				w.cond.Broadcast()
+				if ch := w.p.Changes[i]; ch.Action != resources.NoOp {
+					w.ev.Skipped(ch, fmt.Sprintf("not done: %s, which it depends on, did not complete", blocked))
+				}
+				changed = true
 				continue
 			}
+			left = true
 			if ready {
 				next = i
 				break
 			}
 		}
+		if changed {
+			w.cond.Broadcast()
+		}
 		if !left {
 			return
 		}
 		if next < 0 {
-			w.cond.Wait()
+			if !changed {
+				w.cond.Wait()
+			}
 			continue
 		}
 		if ctx.Err() != nil {

@@ -356,7 +356,7 @@ func (b *builder) restarts() {
 		}
 		var needing []resources.Change
 		for _, ch := range b.list {
-			if ch.Target == t.Addr && ch.Restart == resources.NeedsRestart {
+			if ch.Target == t.Addr && ch.Restart != resources.NoRestart {
 				needing = append(needing, ch)
 			}
 		}

@@ -56,7 +56,7 @@ type JSONChange struct {
 	AfterSensitive  map[string]bool  `json:"after_sensitive"`
 	// AfterUnknown marks the attributes known only after apply.
 	AfterUnknown map[string]bool `json:"after_unknown"`
-	Sensitive       []string         `json:"sensitive"`
+	Sensitive    []string        `json:"sensitive"`
 	// Restart is "", "needed" or "pending".
 	Restart   resources.RestartNeed `json:"restart"`
 	Steps     []resources.Step      `json:"steps"`
