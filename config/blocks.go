@@ -72,7 +72,7 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 		}
 		refs := l.references(w.body, byName)
 		for _, b := range insts {
-			b.DependsOn = without(deps, b.NameAddr())
+			b.DependsOn = deps // naming itself is a cycle, reported below
 			b.Refs = without(refs, b.NameAddr())
 			if w.kind.Role == resources.RoleResource {
 				b.Target = l.targetRef(b, byName)

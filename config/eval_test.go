@@ -6,6 +6,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/milink/milink/resources/sqlserver"
 )
 
 func TestLocalsAndFunctions(t *testing.T) {
@@ -63,7 +67,7 @@ locals {
 }
 ` + srv
 	for i, c := range cases {
-		src += "sql_server \"c" + itoa(i) + "\" {\n  address = " + c.expr + "\n  authentication {\n    method = \"windows\"\n  }\n}\n"
+		src += "sql_server \"c" + itoa(i) + "\" {\n  address = " + c.expr + "\n  authentication {\n    user     = \"u\"\n    password = \"p\"\n  }\n}\n"
 	}
 	dir := t.TempDir()
 	src = strings.ReplaceAll(src, "DIR", dir)
@@ -79,12 +83,12 @@ locals {
 			t.Fatal(err)
 		}
 	}
-	cfg, s, diags := Load(dir, Vars{})
+	cfg, s, diags := Load(dir, testReg, Vars{})
 	if diags.HasErrors() {
 		t.Fatal(render(t, s, diags))
 	}
 	for i, c := range cases {
-		if got := cfg.Server("c" + itoa(i)).Address; got != c.want {
+		if got := server(t, cfg, "c"+itoa(i)).Address; got != c.want {
 			t.Errorf("%s = %q, want %q", c.expr, got, c.want)
 		}
 	}
@@ -93,7 +97,12 @@ locals {
 	}
 }
 
-func TestSQLServerReference(t *testing.T) {
+// A block may refer to another block's values. They are no longer fixed
+// at load time (sql_server.s1.name, .address and .port were): the loader
+// records the reference (Refs, an edge of the plan's graph), checks the
+// body with the value unknown, and the planner decodes the block again
+// with the values it knows (a target's arguments and observations).
+func TestBlockReference(t *testing.T) {
 	cfg := mustLoad(t, `
 sql_server "s1" {
   address = "db.example"
@@ -105,22 +114,41 @@ sql_server "s1" {
 }
 database "d" {
   server = sql_server.s1
-  name   = "${sql_server.s1.name}_${sql_server.s1.address}_${sql_server.s1.port}"
+  name   = "${sql_server.s1.server_name}_${sql_server.s1.address}_${sql_server.s1.port}"
 }
 `, Vars{})
-	if got := cfg.SQLServers[0].Databases[0].DatabaseName; got != "s1_db.example_1500" {
-		t.Errorf("got %q", got)
+	b := cfg.Block("database.d")
+	if !reflect.DeepEqual(b.Refs, []string{"sql_server.s1"}) || b.Target != "sql_server.s1" {
+		t.Errorf("refs %v, target %q", b.Refs, b.Target)
+	}
+	// Unknown at load: no error, and no made-up name.
+	if d := decodeAs[*sqlserver.Database](t, cfg, "database.d", nil, false); d.DatabaseName != "" {
+		t.Errorf("unknown name decoded as %q", d.DatabaseName)
+	}
+	// Known: the value the planner would give.
+	values := map[string]cty.Value{"sql_server.s1": cty.ObjectVal(map[string]cty.Value{
+		"server_name": cty.StringVal("SQL01"),
+		"address":     cty.StringVal("db.example"),
+		"port":        cty.NumberIntVal(1500),
+	})}
+	if d := decodeAs[*sqlserver.Database](t, cfg, "database.d", values, true); d.DatabaseName != "SQL01_db.example_1500" {
+		t.Errorf("got %q", d.DatabaseName)
+	}
+	// Still unknown when planning: an error on the attribute.
+	_, diags := cfg.Decode(b, nil, true)
+	if len(diags) != 1 || diags[0].Summary != "Value not known when planning" || diags[0].Subject == nil || diags[0].Subject.Start.Line != 12 {
+		t.Errorf("final decode without values: %v", diags)
 	}
 }
 
 func TestLabJSONShape(t *testing.T) {
 	// The lab example's expressions against the documented lab.json shape.
 	dir := copyExample(t, "lab")
-	cfg, s, diags := Load(dir, Vars{})
+	cfg, s, diags := Load(dir, testReg, Vars{})
 	if diags.HasErrors() {
 		t.Fatal(render(t, s, diags))
 	}
-	sv := cfg.Server("sql01")
+	sv := server(t, cfg, "sql01")
 	if sv.Address != "127.0.0.2" || sv.Port != 14333 || sv.Auth.User != "sa" || sv.Auth.Password != "LabPassw0rd!!" {
 		t.Errorf("server: %+v", sv)
 	}

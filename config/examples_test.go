@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/milink/milink/resources/sqlserver"
 )
 
 // fakeLabJSON has the shape `milink lab up` writes.
@@ -51,47 +53,53 @@ func copyExample(t *testing.T, name string) string {
 
 func TestExamples(t *testing.T) {
 	secrets := []string{"sql_password=Sql-Passw0rd-123", "master_key_password=Master-Key-Passw0rd"}
+	// check gets the example's sql_server and the configuration, whose
+	// other blocks it decodes itself: a server no longer carries them.
 	tests := []struct {
 		name   string
 		args   []string // the -var values its README documents
 		server string
-		check  func(t *testing.T, s *SQLServer)
+		check  func(t *testing.T, cfg *Config, s *sqlserver.Server)
 	}{
-		{"lab", nil, "sql01", func(t *testing.T, s *SQLServer) {
+		{"lab", nil, "sql01", func(t *testing.T, cfg *Config, s *sqlserver.Server) {
 			if s.Host.OS != "linux" || s.Host.Transport != "local" || s.Host.MssqlConf != "/lab/sql01/mssql.conf" ||
-				s.Host.MssqlConfTool != DefaultMssqlConfTool ||
+				s.Host.MssqlConfTool != sqlserver.DefaultMssqlConfTool ||
 				!reflect.DeepEqual(s.Host.RestartCommand, []string{"milink", "lab", "restart", "sql01"}) {
 				t.Errorf("host: %+v", s.Host)
 			}
-			if s.MasterKey == nil || len(s.MasterKey.Password) < 12 || s.Hadr == nil || !s.Hadr.Enabled ||
-				!reflect.DeepEqual(s.StartupTraceFlags.Flags, []int{1800, 9567}) {
-				t.Errorf("server resources: %+v %+v %+v", s.MasterKey, s.Hadr, s.StartupTraceFlags)
+			mk := decodeAs[*sqlserver.MasterKey](t, cfg, "master_key.sql01", nil, true)
+			h := decodeAs[*sqlserver.Hadr](t, cfg, "hadr.sql01", nil, true)
+			tf := decodeAs[*sqlserver.StartupTraceFlags](t, cfg, "startup_trace_flags.sql01", nil, true)
+			if len(mk.Password) < 12 || !h.Enabled || !reflect.DeepEqual(tf.Flags, []int{1800, 9567}) {
+				t.Errorf("server resources: %+v %+v %+v", mk, h, tf)
 			}
 			var names []string
-			for _, d := range s.Databases {
+			for _, addr := range blocksOf(cfg, "database", "sql_server.sql01") {
+				d := database(t, cfg, addr)
 				names = append(names, d.DatabaseName)
 				if d.RecoveryModel != "FULL" || d.Backup == nil || d.Backup.Directory != "/lab/sql01/backup" {
-					t.Errorf("database %s: %+v", d.Name, d)
+					t.Errorf("database %s: %+v", addr, d)
 				}
 			}
 			if !reflect.DeepEqual(names, []string{"sales", "inventory", "payroll"}) {
 				t.Errorf("databases %v", names)
 			}
 		}},
-		{"linux-2022-azure-vm", secrets, "vm01", func(t *testing.T, s *SQLServer) {
-			if s.Host.OS != "linux" || len(s.Databases) != 2 || s.Databases[1].DatabaseName != "inventory" {
-				t.Errorf("%+v", s)
+		{"linux-2022-azure-vm", secrets, "vm01", func(t *testing.T, cfg *Config, s *sqlserver.Server) {
+			dbs := blocksOf(cfg, "database", "sql_server.vm01")
+			if s.Host.OS != "linux" || len(dbs) != 2 || database(t, cfg, dbs[1]).DatabaseName != "inventory" {
+				t.Errorf("%+v %v", s, dbs)
 			}
 		}},
-		{"windows-2019-on-premises", secrets, "sql2019", func(t *testing.T, s *SQLServer) {
+		{"windows-2019-on-premises", secrets, "sql2019", func(t *testing.T, cfg *Config, s *sqlserver.Server) {
 			if s.Host.OS != "windows" || s.Instance != "SALES" || len(s.Host.RestartCommand) != 0 ||
-				s.Databases[0].Backup.Directory != `D:\Backup` {
+				database(t, cfg, "database.orders").Backup.Directory != `D:\Backup` {
 				t.Errorf("%+v", s)
 			}
 		}},
-		{"windows-2016", secrets, "sql2016", func(t *testing.T, s *SQLServer) {
-			if s.Host.OS != "windows" || s.Restart != "never" || s.Databases[0].DatabaseName != "CRM" ||
-				!reflect.DeepEqual(s.Databases[0].DependsOn, []string{"master_key.sql2016", "hadr.sql2016"}) {
+		{"windows-2016", secrets, "sql2016", func(t *testing.T, cfg *Config, s *sqlserver.Server) {
+			if s.Host.OS != "windows" || s.Restart != "never" || database(t, cfg, "database.crm").DatabaseName != "CRM" ||
+				!reflect.DeepEqual(cfg.Block("database.crm").DependsOn, []string{"master_key.sql2016", "hadr.sql2016"}) {
 				t.Errorf("%+v", s)
 			}
 		}},
@@ -104,15 +112,16 @@ func TestExamples(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cfg, s, diags := Load(dir, Vars{Args: tt.args})
+			cfg, s, diags := Load(dir, testReg, Vars{Args: tt.args})
 			if len(diags) > 0 {
 				t.Fatal(render(t, s, diags))
 			}
-			sv := cfg.Server(tt.server)
-			if sv == nil {
-				t.Fatalf("no sql_server %q", tt.server)
+			tt.check(t, cfg, server(t, cfg, tt.server))
+			// CI validates without secrets: every example passes
+			// validate with no variable set.
+			if diags := Validate(dir, testReg, Vars{}); len(diags) > 0 {
+				t.Errorf("validate without variables:\n%s", render(t, s, diags))
 			}
-			tt.check(t, sv)
 			// Examples are canonically formatted.
 			if changed, _, diags, err := FormatDir(dir, true); err != nil || diags.HasErrors() || len(changed) > 0 {
 				t.Errorf("fmt: changed %v, %v, %v", changed, diags, err)

@@ -21,7 +21,7 @@ locals {
 	load := func(t *testing.T, files map[string]string, vars Vars) *Config {
 		t.Helper()
 		dir := writeDir(t, files)
-		cfg, s, diags := Load(dir, vars)
+		cfg, s, diags := Load(dir, testReg, vars)
 		if diags.HasErrors() {
 			t.Fatal(render(t, s, diags))
 		}
@@ -161,7 +161,7 @@ func FuzzLoad(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, "main.milink.hcl"), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cfg, s, diags := Load(dir, Vars{Args: []string{arg}, Environ: []string{"MILINK_VAR_" + arg}})
+		cfg, s, diags := Load(dir, testReg, Vars{Args: []string{arg}, Environ: []string{"MILINK_VAR_" + arg}})
 		if cfg == nil && !diags.HasErrors() {
 			t.Fatal("no config and no error")
 		}

@@ -8,7 +8,16 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/milink/milink/resources/kinds"
+	"github.com/milink/milink/resources/sqlserver"
 )
+
+// testReg holds every kind milink knows. Package config no longer knows
+// any kind itself; resources/sqlserver does not import config, so these
+// internal tests can use the real kinds without an import cycle.
+var testReg = kinds.Registry()
 
 // writeDir writes files (name → content) into a fresh temporary directory.
 func writeDir(t testing.TB, files map[string]string) string {
@@ -30,7 +39,7 @@ func writeDir(t testing.TB, files map[string]string) string {
 func loadSrc(t testing.TB, src string, vars Vars) (*Config, *Sources, hcl.Diagnostics, string) {
 	t.Helper()
 	dir := writeDir(t, map[string]string{"main.milink.hcl": src})
-	cfg, s, diags := Load(dir, vars)
+	cfg, s, diags := Load(dir, testReg, vars)
 	return cfg, s, diags, dir
 }
 
@@ -71,4 +80,56 @@ func errorSummaries(diags hcl.Diagnostics) string {
 		}
 	}
 	return strings.Join(out, "; ")
+}
+
+// decodeAs decodes the block at addr with the given values of other blocks
+// (nil: none known) and returns its kind's value. final asks for every
+// value to be known, as planning does. It fails the test on errors.
+func decodeAs[T any](t testing.TB, cfg *Config, addr string, values map[string]cty.Value, final bool) T {
+	t.Helper()
+	b := cfg.Block(addr)
+	if b == nil {
+		t.Fatalf("no block %s; have %v", addr, addrs(cfg))
+	}
+	v, diags := cfg.Decode(b, values, final)
+	if diags.HasErrors() {
+		t.Fatalf("decoding %s: %s", addr, errorSummaries(diags))
+	}
+	x, ok := v.(T)
+	if !ok {
+		t.Fatalf("%s decodes to %T", addr, v)
+	}
+	return x
+}
+
+// server decodes sql_server.NAME, every value known.
+func server(t testing.TB, cfg *Config, name string) *sqlserver.Server {
+	t.Helper()
+	return decodeAs[*sqlserver.Server](t, cfg, "sql_server."+name, nil, true)
+}
+
+// database decodes the database block at addr, every value known.
+func database(t testing.TB, cfg *Config, addr string) *sqlserver.Database {
+	t.Helper()
+	return decodeAs[*sqlserver.Database](t, cfg, addr, nil, true)
+}
+
+// addrs lists the block addresses of cfg, in order.
+func addrs(cfg *Config) []string {
+	var out []string
+	for _, b := range cfg.Blocks {
+		out = append(out, b.Addr)
+	}
+	return out
+}
+
+// blocksOf lists the addresses of the blocks of one type on a target.
+func blocksOf(cfg *Config, typ, target string) []string {
+	var out []string
+	for _, b := range cfg.Blocks {
+		if b.Type == typ && b.Target == target {
+			out = append(out, b.Addr)
+		}
+	}
+	return out
 }

@@ -91,7 +91,7 @@ sql_server "s1" {
 				files[k] = v
 			}
 			dir := writeDir(t, files)
-			cfg, s, diags := Load(dir, tt.vars)
+			cfg, s, diags := Load(dir, testReg, tt.vars)
 			if cfg != nil || !diags.HasErrors() {
 				t.Fatalf("expected errors")
 			}

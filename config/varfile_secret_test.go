@@ -45,7 +45,7 @@ sql_server "a" {
 			if err := os.WriteFile(vf, []byte(tc.file), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, src, diags := Load(dir, Vars{Files: []string{vf}})
+			_, src, diags := Load(dir, testReg, Vars{Files: []string{vf}})
 			if !diags.HasErrors() {
 				t.Fatal("want an error")
 			}

@@ -47,7 +47,7 @@ func TestVariablePrecedence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := mustLoad(t, varSrc(decl), tt.vars)
-			if got := cfg.SQLServers[0].Databases[0].DatabaseName; got != tt.want {
+			if got := database(t, cfg, "database.d").DatabaseName; got != tt.want {
 				t.Errorf("v = %q, want %q", got, tt.want)
 			}
 			if got := cfg.variables["v"].Text; got != tt.want {

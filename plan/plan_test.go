@@ -3,321 +3,490 @@ package plan
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/milink/milink/config"
+	"github.com/milink/milink/internal/testkind"
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/kinds"
 	"github.com/milink/milink/state"
 )
 
-// fakeDriver stands in for an instance: it returns fixed changes and
-// records what was applied. (A fake is fine here; the end-to-end tests in
-// cmd/milink run the real driver against the lab.)
-type fakeDriver struct {
+// The core is tested here with the test kinds (internal/testkind: files in
+// directories, which milink creates and deletes) through the real loader,
+// planner and walker; the SQL Server kinds are tested end to end against
+// the lab in cmd/milink.
+
+// events records what apply did, in order.
+type events struct {
 	mu      sync.Mutex
-	changes []resources.Change
-	failAt  string
-	applied []string
-	plans   int
+	started []string
+	skipped []string
+	onDone  func(resources.Change)
 }
 
-func (f *fakeDriver) Plan(_ context.Context, s *config.SQLServer, _ map[string]resources.Prior, _ string) (Server, []resources.Change, hcl.Diagnostics) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.plans++
-	return Server{Name: s.Name, Address: s.Address}, f.changes, nil
+func (e *events) Start(ch resources.Change) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.started = append(e.started, ch.Address)
 }
-
-func (f *fakeDriver) Apply(_ context.Context, _ *config.SQLServer, ch resources.Change, _ string, progress func(string)) (resources.Result, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if ch.Address == f.failAt {
-		return resources.Result{}, errors.New("boom")
-	}
-	progress("working")
-	f.applied = append(f.applied, ch.Address)
-	return resources.Result{Attributes: ch.After}, nil
-}
-
-func (f *fakeDriver) Close() error { return nil }
-
-type nopEvents struct{}
-
-func (nopEvents) Start(resources.Change)                      {}
-func (nopEvents) Progress(resources.Change, string)           {}
-func (nopEvents) Done(resources.Change, time.Duration, error) {}
-
-func labChanges(server string) []resources.Change {
-	return []resources.Change{
-		{Address: "master_key." + server, Kind: "master_key", Server: server, Action: resources.Create,
-			After: map[string]any{"exists": true, "password": resources.Fingerprint("s", "pw")}, Sensitive: []string{"password"}},
-		{Address: "hadr." + server, Kind: "hadr", Server: server, Action: resources.Update, Restart: resources.NeedsRestart,
-			Before: map[string]any{"enabled": false}, After: map[string]any{"enabled": true}},
-		{Address: "sql_server." + server, Kind: "restart", Server: server, Action: resources.Restart},
-		{Address: "sql_server." + server, Kind: "verify", Server: server, Action: resources.Verify},
-		{Address: "database.sales", Kind: "database", Server: server, Action: resources.Update,
-			Before: map[string]any{"recovery_model": "SIMPLE"}, After: map[string]any{"recovery_model": "FULL"}},
-		{Address: "database.inventory", Kind: "database", Server: server, Action: resources.NoOp,
-			Before: map[string]any{"recovery_model": "FULL"}, After: map[string]any{"recovery_model": "FULL"}},
+func (e *events) Progress(resources.Change, string) {}
+func (e *events) Done(ch resources.Change, _ time.Duration, _ error) {
+	if e.onDone != nil {
+		e.onDone(ch)
 	}
 }
-
-func twoServers() *config.Config {
-	return &config.Config{SQLServers: []*config.SQLServer{
-		{Name: "b", Address: "127.0.0.3", DependsOn: []string{"sql_server.a"}},
-		{Name: "a", Address: "127.0.0.2"},
-	}}
+func (e *events) Skipped(ch resources.Change, _ string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.skipped = append(e.skipped, ch.Address)
 }
 
-func TestBuildOrdersServersAndKeepsChanges(t *testing.T) {
-	cfg := twoServers()
-	drivers := map[string]*fakeDriver{"a": {changes: labChanges("a")}, "b": {changes: labChanges("b")[:2]}}
-	sess := NewSession(func(_ context.Context, s *config.SQLServer) (Driver, error) { return drivers[s.Name], nil })
-	p, diags := Build(context.Background(), cfg, state.New(), sess, Options{})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	if got := []string{p.Servers[0].Name, p.Servers[1].Name}; got[0] != "a" || got[1] != "b" {
-		t.Fatalf("server order %v, want a before b (b depends on a)", got)
-	}
-	if len(p.Changes) != 8 {
-		t.Fatalf("got %d changes, want 8", len(p.Changes))
-	}
-	s := p.Summary()
-	if s.Add != 2 || s.Change != 3 || s.Restart != 1 {
-		t.Errorf("summary %+v", s)
-	}
-	if !p.HasChanges() {
-		t.Error("HasChanges false")
-	}
-	for _, d := range drivers {
-		if d.plans != 1 {
-			t.Errorf("driver planned %d times, want once", d.plans)
+// env is a configuration directory with its test directories.
+type env struct {
+	t       *testing.T
+	dir     string // configuration and state
+	data    string // the test_dir targets' directory root
+	backend state.Backend
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), data: t.TempDir()}
+	for _, d := range []string{"x", "y"} {
+		if err := os.Mkdir(filepath.Join(e.data, d), 0o755); err != nil {
+			t.Fatal(err)
 		}
 	}
+	e.backend = state.NewLocal(filepath.Join(e.dir, "milink.state.json"))
+	return e
 }
 
-func TestBuildConnectionErrorIsDiagnosticNamingServer(t *testing.T) {
-	cfg := &config.Config{SQLServers: []*config.SQLServer{{Name: "a"}}}
-	sess := NewSession(func(context.Context, *config.SQLServer) (Driver, error) {
-		return nil, errors.New("connection refused")
-	})
-	_, diags := Build(context.Background(), cfg, state.New(), sess, Options{})
-	if !diags.HasErrors() || !strings.Contains(diags.Error(), "sql_server.a") || !strings.Contains(diags.Error(), "connection refused") {
+// write replaces the configuration; DATA stands for the data root.
+func (e *env) write(src string) {
+	e.t.Helper()
+	src = strings.ReplaceAll(src, "DATA", e.data)
+	if err := os.WriteFile(filepath.Join(e.dir, "main.milink.hcl"), []byte(src), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) load() *config.Config {
+	e.t.Helper()
+	cfg, _, diags := config.Load(e.dir, kinds.Registry(testkind.Kinds()...), config.Vars{})
+	if diags.HasErrors() {
+		e.t.Fatal(diags)
+	}
+	return cfg
+}
+
+func (e *env) plan(cfg *config.Config) (*Plan, *state.State, *Session) {
+	e.t.Helper()
+	st, err := e.backend.Load(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sess := NewSession(resources.Env{})
+	e.t.Cleanup(sess.Close)
+	p, diags := Build(context.Background(), cfg, st, sess, Options{})
+	if diags.HasErrors() {
+		e.t.Fatal(diags)
+	}
+	return p, st, sess
+}
+
+// apply plans and applies, returning the events and the error.
+func (e *env) apply() (*Plan, *events, error) {
+	e.t.Helper()
+	cfg := e.load()
+	p, st, sess := e.plan(cfg)
+	ev := &events{}
+	err := Apply(context.Background(), p, cfg, st, e.backend, sess, ev)
+	return p, ev, err
+}
+
+func (e *env) read(name string) string {
+	data, err := os.ReadFile(filepath.Join(e.data, name))
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return string(data)
+}
+
+func addresses(p *Plan) []string {
+	var out []string
+	for _, c := range p.Changes {
+		out = append(out, c.Address)
+	}
+	return out
+}
+
+func TestDependsOnOrdersChangesOnOneTarget(t *testing.T) {
+	e := newEnv(t)
+	// Without depends_on, a comes first (configuration order); with it, b.
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "a" {
+  dir        = test_dir.x
+  content    = "A"
+  depends_on = [test_file.b]
+}
+test_file "b" {
+  dir     = test_dir.x
+  content = "B"
+}
+`)
+	p, ev, err := e.apply()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := addresses(p); !slices.Equal(got, []string{"test_file.b", "test_file.a"}) {
+		t.Errorf("plan order %v, want b before a", got)
+	}
+	if !slices.Equal(ev.started, []string{"test_file.b", "test_file.a"}) {
+		t.Errorf("apply order %v, want b before a", ev.started)
+	}
+	if a := p.Change("test_file.a"); !slices.Equal(a.DependsOn, []string{"test_file.b"}) {
+		t.Errorf("edges of a: %v", a.DependsOn)
+	}
+}
+
+func TestFailureStopsOnlyWhatDependsOnIt(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" {
+  path       = "DATA/x"
+  fail_apply = "disk on fire"
+}
+test_dir "y" { path = "DATA/y" }
+test_file "broken" { dir = test_dir.x }
+test_file "after_broken" {
+  dir        = test_dir.y
+  depends_on = [test_file.broken]
+}
+test_file "independent" { dir = test_dir.y }
+`)
+	_, ev, err := e.apply()
+	if err == nil || !strings.Contains(err.Error(), "test_file.broken: disk on fire") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != 1 {
+		t.Errorf("%d errors, want exactly one: %v", n, err)
+	}
+	if !slices.Equal(ev.skipped, []string{"test_file.after_broken"}) {
+		t.Errorf("skipped %v", ev.skipped)
+	}
+	if e.read("y/independent") != "" {
+		t.Errorf("the independent file was not written: %s", e.read("y/independent"))
+	}
+	st, _ := e.backend.Load(context.Background())
+	if st.Get("test_file.independent") == nil || st.Get("test_file.broken") != nil || st.Get("test_file.after_broken") != nil {
+		t.Errorf("state holds %v", st.Addresses())
+	}
+}
+
+func TestRemovedBlockIsDeletedOrForgotten(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "keep" { dir = test_dir.x }
+test_file "drop" { dir = test_dir.x }
+`)
+	if _, _, err := e.apply(); err != nil {
+		t.Fatal(err)
+	}
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "keep" { dir = test_dir.x }
+`)
+	p, _, err := e.apply()
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := p.Change("test_file.drop")
+	if del == nil || del.Action != resources.Delete || len(del.Steps) != 1 || del.Steps[0].Text != "remove drop" {
+		t.Fatalf("change for the removed block: %+v", del)
+	}
+	if s := p.Summary(); s.Destroy != 1 {
+		t.Errorf("summary %+v", s)
+	}
+	if _, err := os.Stat(filepath.Join(e.data, "x", "drop")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the file is still there: %v", err)
+	}
+	st, _ := e.backend.Load(context.Background())
+	if st.Get("test_file.drop") != nil {
+		t.Error("the state still holds the deleted file")
+	}
+	// A kind that forgets: a state entry of a database whose block is gone.
+	st.Set(state.Resource{Address: "database.gone", Kind: "database", Target: "sql_server.a", Attributes: map[string]any{"recovery_model": "FULL"}})
+	if err := e.backend.Save(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	p, _, _ = e.plan(e.load())
+	if c := p.Change("database.gone"); c == nil || c.Action != resources.Forget {
+		t.Errorf("database.gone: %+v, want it to leave management", c)
+	}
+}
+
+func TestDeletingNeedsItsTarget(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "f" { dir = test_dir.x }
+`)
+	if _, _, err := e.apply(); err != nil {
+		t.Fatal(err)
+	}
+	e.write(`test_dir "y" { path = "DATA/y" }`)
+	st, _ := e.backend.Load(context.Background())
+	_, diags := Build(context.Background(), e.load(), st, NewSession(resources.Env{}), Options{})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "Cannot delete test_file.f") || !strings.Contains(diags.Error(), "test_dir.x") {
 		t.Fatalf("diags = %v", diags)
 	}
 }
 
-func TestBuildDependencyCycle(t *testing.T) {
-	cfg := &config.Config{SQLServers: []*config.SQLServer{
-		{Name: "a", DependsOn: []string{"sql_server.b"}},
-		{Name: "b", DependsOn: []string{"sql_server.a"}},
-	}}
-	sess := NewSession(func(context.Context, *config.SQLServer) (Driver, error) { return &fakeDriver{}, nil })
-	if _, diags := Build(context.Background(), cfg, state.New(), sess, Options{}); !diags.HasErrors() {
-		t.Fatal("want a cycle diagnostic")
+func TestValueReadAtPlanTimeIsUsedByAnotherBlock(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{"one", "two"} {
+		if err := os.WriteFile(filepath.Join(e.data, "y", n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_dir "y" { path = "DATA/y" }
+test_file "count" {
+  dir     = test_dir.x
+  content = "y holds ${test_dir.y.entries} files"
+}
+`)
+	if _, _, err := e.apply(); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.read("x/count"); got != "y holds 2 files" {
+		t.Errorf("content %q", got)
 	}
 }
 
-func TestApplyRecordsStateAndStopsAtFailure(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		failAt    string
-		wantErr   bool
-		wantState []string
-	}{
-		{"all", "", false, []string{"database.inventory", "database.sales", "hadr.a", "master_key.a"}},
-		{"fails at database", "database.sales", true, []string{"hadr.a", "master_key.a"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := &config.Config{SQLServers: []*config.SQLServer{{Name: "a"}}}
-			d := &fakeDriver{changes: labChanges("a"), failAt: tc.failAt}
-			sess := NewSession(func(context.Context, *config.SQLServer) (Driver, error) { return d, nil })
-			backend := state.NewLocal(filepath.Join(t.TempDir(), "milink.state.json"))
-			st := state.New()
-			p, diags := Build(context.Background(), cfg, st, sess, Options{})
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
-			err := Apply(context.Background(), p, cfg, st, backend, sess, nopEvents{})
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v", err)
-			}
-			saved, lerr := backend.Load(context.Background())
-			if lerr != nil {
-				t.Fatal(lerr)
-			}
-			if got := strings.Join(saved.Addresses(), ","); got != strings.Join(tc.wantState, ",") {
-				t.Errorf("state has %s, want %s", got, strings.Join(tc.wantState, ","))
-			}
-		})
+func TestForEachAndCount(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "app" {
+  for_each = toset(["sales", "payroll", "hr"])
+  dir      = test_dir.x
+  content  = "db ${each.key}"
+}
+test_file "n" {
+  count   = 2
+  dir     = test_dir.x
+  name    = "n${count.index}"
+  content = test_file.app["hr"].content
+}
+`)
+	p, _, err := e.apply()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`test_file.app["hr"]`, `test_file.app["payroll"]`, `test_file.app["sales"]`, `test_file.n[0]`, `test_file.n[1]`}
+	if got := addresses(p); !slices.Equal(got, want) {
+		t.Errorf("addresses %v, want %v", got, want)
+	}
+	if e.read("x/sales") != "db sales" || e.read("x/n1") != "db hr" {
+		t.Errorf("files: %q %q", e.read("x/sales"), e.read("x/n1"))
+	}
+	if c := p.Change(`test_file.n[0]`); !slices.Contains(c.DependsOn, `test_file.app["hr"]`) {
+		t.Errorf("n[0] depends on %v", c.DependsOn)
+	}
+	// A second apply changes nothing.
+	p, _, err = e.apply()
+	if err != nil || p.HasChanges() {
+		t.Errorf("second apply: %v, changes %v", err, p.HasChanges())
 	}
 }
 
-func TestDriftAndForget(t *testing.T) {
-	cfg := &config.Config{SQLServers: []*config.SQLServer{{Name: "a"}}}
-	st := state.New()
-	st.Set(state.Resource{Address: "database.sales", Kind: "database", Server: "a", Attributes: map[string]any{"recovery_model": "FULL"}})
-	st.Set(state.Resource{Address: "database.gone", Kind: "database", Server: "a", Attributes: map[string]any{"recovery_model": "FULL"}})
-	d := &fakeDriver{changes: labChanges("a")}
-	sess := NewSession(func(context.Context, *config.SQLServer) (Driver, error) { return d, nil })
-	p, diags := Build(context.Background(), cfg, st, sess, Options{})
-	if diags.HasErrors() {
-		t.Fatal(diags)
+func TestDriftIsReportedAndRepaired(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "f" {
+  dir     = test_dir.x
+  content = "good"
+}
+`)
+	if _, _, err := e.apply(); err != nil {
+		t.Fatal(err)
 	}
-	if len(p.Drift) != 1 || p.Drift[0].Address != "database.sales" || p.Drift[0].Before["recovery_model"] != "FULL" || p.Drift[0].After["recovery_model"] != "SIMPLE" {
+	if err := os.WriteFile(filepath.Join(e.data, "x", "f"), []byte("bad"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, _, _ := e.plan(e.load())
+	if len(p.Drift) != 1 || p.Drift[0].Before["content"] != "good" || p.Drift[0].After["content"] != "bad" {
 		t.Errorf("drift = %+v", p.Drift)
 	}
-	last := p.Changes[len(p.Changes)-1]
-	if last.Address != "database.gone" || last.Action != resources.Forget {
-		t.Errorf("last change = %+v, want database.gone to leave management", last)
-	}
-
-	ro, _ := Build(context.Background(), cfg, st, sess, Options{RefreshOnly: true})
-	if len(ro.Changes) != 0 || len(ro.Drift) != 1 {
-		t.Errorf("refresh-only plan has %d changes and %d drift", len(ro.Changes), len(ro.Drift))
+	if c := p.Change("test_file.f"); c.Action != resources.Update {
+		t.Errorf("repair: %+v", c)
 	}
 }
 
-func TestSavedPlanStaleness(t *testing.T) {
-	st := state.New()
-	p := &Plan{FormatVersion: FormatVersion, Lineage: st.Lineage, Serial: st.Serial, ConfigHash: "h1"}
+func TestTargetsOpenOncePerRun(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "a" { dir = test_dir.x }
+test_file "b" { dir = test_dir.x }
+`)
+	testkind.Opens.Lock()
+	before := testkind.Opens.N
+	testkind.Opens.Unlock()
+	if _, _, err := e.apply(); err != nil {
+		t.Fatal(err)
+	}
+	testkind.Opens.Lock()
+	defer testkind.Opens.Unlock()
+	if n := testkind.Opens.N - before; n != 1 {
+		t.Errorf("opened the target %d times in one plan and apply, want 1", n)
+	}
+}
+
+func TestSecretsAreFingerprintsInState(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "f" {
+  dir    = test_dir.x
+  secret = "Very-Secret-Passw0rd"
+}
+`)
+	p, _, err := e.apply()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(e.dir, "milink.state.json"))
+	if strings.Contains(string(data), "Very-Secret-Passw0rd") {
+		t.Error("the secret reached the state")
+	}
+	planPath := filepath.Join(e.dir, "p.plan")
+	if err := Save(planPath, p, "salt"); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(planPath)
+	if strings.Contains(string(data), "Very-Secret-Passw0rd") {
+		t.Error("the secret reached the plan file")
+	}
+}
+
+func TestSavedPlanIsEvaluatedAgainAndRefusedWhenStale(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "f" {
+  dir     = test_dir.x
+  content = "entries=${test_dir.x.entries}"
+}
+`)
+	cfg := e.load()
+	p, st, _ := e.plan(cfg)
 	path := filepath.Join(t.TempDir(), "p.plan")
 	if err := Save(path, p, st.Salt); err != nil {
 		t.Fatal(err)
 	}
-	got, salt, err := Load(path)
+	saved, salt, err := Load(path)
 	if err != nil || salt != st.Salt {
 		t.Fatalf("Load: %v", err)
 	}
-	if err := CheckFresh(got, st, "h1"); err != nil {
-		t.Errorf("fresh plan refused: %v", err)
+	if err := CheckFresh(saved, st, cfg.Hash(st.Salt)); err != nil {
+		t.Fatalf("fresh plan refused: %v", err)
 	}
-	if err := CheckFresh(got, st, "h2"); !errors.Is(err, ErrStale) {
+	// Applied in a new run (a new session): the value read at plan time
+	// comes from the plan, not from a new refresh.
+	if err := os.WriteFile(filepath.Join(e.data, "x", "other"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(context.Background(), saved, e.load(), st, e.backend, NewSession(resources.Env{}), &events{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.read("x/f"); got != "entries=0" {
+		t.Errorf("content %q, want the value the plan saw", got)
+	}
+	if err := CheckFresh(saved, st, cfg.Hash(st.Salt)); !errors.Is(err, ErrStale) {
+		t.Errorf("a plan applied once is not stale: %v", err)
+	}
+	if err := CheckFresh(saved, &state.State{Lineage: st.Lineage, Serial: saved.Serial}, "other"); !errors.Is(err, ErrStale) {
 		t.Errorf("changed configuration accepted: %v", err)
-	}
-	st.Serial++
-	if err := CheckFresh(got, st, "h1"); !errors.Is(err, ErrStale) {
-		t.Errorf("changed state accepted: %v", err)
 	}
 	if _, _, err := Load(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("missing plan file loaded")
 	}
 }
 
-func TestApplyFleetFailureStopsOnlyItsInstanceAndDependents(t *testing.T) {
-	cfg := &config.Config{SQLServers: []*config.SQLServer{
-		{Name: "a"},
-		{Name: "b"},
-		{Name: "c", DependsOn: []string{"sql_server.a"}},
-	}}
-	drivers := map[string]*fakeDriver{
-		"a": {changes: labChanges("a")[:2], failAt: "hadr.a"},
-		"b": {changes: labChanges("b")[:2]},
-		"c": {changes: labChanges("c")[:2]},
-	}
-	sess := NewSession(func(_ context.Context, s *config.SQLServer) (Driver, error) { return drivers[s.Name], nil })
-	backend := state.NewLocal(filepath.Join(t.TempDir(), "milink.state.json"))
-	st := state.New()
-	p, diags := Build(context.Background(), cfg, st, sess, Options{})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	err := ApplyWith(context.Background(), p, cfg, st, backend, sess, nopEvents{}, ApplyOptions{Parallelism: 2})
-	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "sql_server.c: not changed, because sql_server.a") {
-		t.Fatalf("err = %v", err)
-	}
-	saved, _ := backend.Load(context.Background())
-	// a stopped after its master key; b finished; c never started.
-	if got := strings.Join(saved.Addresses(), ","); got != "hadr.b,master_key.a,master_key.b" {
-		t.Errorf("state has %s", got)
-	}
-	if len(drivers["c"].applied) != 0 {
-		t.Errorf("c applied %v although it depends on a, which failed", drivers["c"].applied)
-	}
+func TestCtrlCRecordsTheStepUnderWayAndStartsNothingElse(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_file "first" { dir = test_dir.x }
+test_file "second" {
+  dir        = test_dir.x
+  depends_on = [test_file.first]
 }
-
-func TestApplyRunsInstancesConcurrently(t *testing.T) {
-	// Two instances whose drivers each wait for the other to have started:
-	// with sequential apply this would deadlock (the test times out).
-	started := make(chan string, 2)
-	release := make(chan struct{})
-	cfg := &config.Config{SQLServers: []*config.SQLServer{{Name: "a"}, {Name: "b"}}}
-	mk := func(name string) Driver {
-		return &blockingDriver{name: name, started: started, release: release}
-	}
-	sess := NewSession(func(_ context.Context, s *config.SQLServer) (Driver, error) { return mk(s.Name), nil })
-	p := &Plan{Changes: []resources.Change{
-		{Address: "hadr.a", Kind: "hadr", Server: "a", Action: resources.Update, After: map[string]any{"enabled": true}},
-		{Address: "hadr.b", Kind: "hadr", Server: "b", Action: resources.Update, After: map[string]any{"enabled": true}},
-	}}
-	go func() {
-		<-started
-		<-started
-		close(release)
-	}()
-	backend := state.NewLocal(filepath.Join(t.TempDir(), "milink.state.json"))
-	if err := ApplyWith(context.Background(), p, cfg, state.New(), backend, sess, nopEvents{}, ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-type blockingDriver struct {
-	name    string
-	started chan string
-	release chan struct{}
-}
-
-func (b *blockingDriver) Plan(context.Context, *config.SQLServer, map[string]resources.Prior, string) (Server, []resources.Change, hcl.Diagnostics) {
-	return Server{}, nil, nil
-}
-
-func (b *blockingDriver) Apply(_ context.Context, _ *config.SQLServer, ch resources.Change, _ string, _ func(string)) (resources.Result, error) {
-	b.started <- b.name
-	<-b.release
-	return resources.Result{Attributes: ch.After}, nil
-}
-
-func (b *blockingDriver) Close() error { return nil }
-
-// cancellingDriver completes its change, then the user presses Ctrl-C.
-type cancellingDriver struct {
-	fakeDriver
-	cancel context.CancelFunc
-}
-
-func (c *cancellingDriver) Apply(ctx context.Context, s *config.SQLServer, ch resources.Change, salt string, progress func(string)) (resources.Result, error) {
-	res, err := c.fakeDriver.Apply(ctx, s, ch, salt, progress)
-	c.cancel()
-	return res, err
-}
-
-func TestApplyRecordsACompletedStepDespiteCtrlC(t *testing.T) {
+`)
+	cfg := e.load()
+	p, st, sess := e.plan(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg := &config.Config{SQLServers: []*config.SQLServer{{Name: "a"}}}
-	d := &cancellingDriver{fakeDriver: fakeDriver{changes: labChanges("a")[:1]}, cancel: cancel}
-	sess := NewSession(func(context.Context, *config.SQLServer) (Driver, error) { return d, nil })
-	backend := state.NewLocal(filepath.Join(t.TempDir(), "milink.state.json"))
-	st := state.New()
-	p, diags := Build(ctx, cfg, st, sess, Options{})
-	if diags.HasErrors() {
-		t.Fatal(diags)
+	ev := &events{onDone: func(resources.Change) { cancel() }}
+	err := Apply(ctx, p, cfg, st, e.backend, sess, ev)
+	if err == nil || !strings.Contains(err.Error(), "stopped before test_file.second") {
+		t.Fatalf("err = %v", err)
 	}
-	if err := Apply(ctx, p, cfg, st, backend, sess, nopEvents{}); err != nil {
-		t.Fatal(err)
+	saved, _ := e.backend.Load(context.Background())
+	if saved.Get("test_file.first") == nil {
+		t.Error("the first file was written but the state forgot it")
 	}
-	saved, err := backend.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	if slices.Contains(ev.started, "test_file.second") {
+		t.Error("the second change started after Ctrl-C")
 	}
-	if saved.Get("master_key.a") == nil {
-		t.Error("the master key was created on the server but the state forgot it")
+}
+
+func TestApplyRunsTargetsConcurrently(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "x" { path = "DATA/x" }
+test_dir "y" { path = "DATA/y" }
+test_file "a" { dir = test_dir.x }
+test_file "b" { dir = test_dir.y }
+`)
+	cfg := e.load()
+	p, st, sess := e.plan(cfg)
+	// Each change waits until the other has started: only a concurrent
+	// walk finishes.
+	var started sync.WaitGroup
+	started.Add(2)
+	ev := &barrierEvents{wg: &started}
+	done := make(chan error, 1)
+	go func() { done <- Apply(context.Background(), p, cfg, st, e.backend, sess, ev) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the targets were changed one after the other")
 	}
+}
+
+type barrierEvents struct {
+	events
+	wg *sync.WaitGroup
+}
+
+func (b *barrierEvents) Start(resources.Change) {
+	b.wg.Done()
+	b.wg.Wait()
 }

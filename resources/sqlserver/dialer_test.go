@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
 )
 
 // silentServer accepts TCP connections and never answers, like a hung or
@@ -46,9 +45,9 @@ func silentServer(t *testing.T) (host string, port int) {
 // server's first reply).
 func TestOpenSilentServerTimesOut(t *testing.T) {
 	h, p := silentServer(t)
-	s := &config.SQLServer{Name: "hung", Address: h, Port: p, Encrypt: "disable", ConnectTimeout: time.Second,
-		Auth: config.Auth{Method: "sql", User: "sa", Password: "Secret-Pw-123"},
-		Host: config.Host{OS: "linux", Transport: "local"}}
+	s := &Server{Name: "hung", Address: h, Port: p, Encrypt: "disable", ConnectTimeout: time.Second,
+		Auth: Auth{Method: "sql", User: "sa", Password: "Secret-Pw-123"},
+		Host: Host{OS: "linux", Transport: "local"}}
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {

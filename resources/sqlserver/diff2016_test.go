@@ -25,7 +25,7 @@ func TestDiffWarns2016NeedsFailoverClusterNode(t *testing.T) {
 			o := freshObserved()
 			o.ProductVersion = tc.version
 			o.HadrRunning, o.HadrConfigured = tc.hadr, tc.hadr
-			_, diags := Diff(s, o, nil, "salt")
+			_, diags := diffAll(s, o, nil, "salt")
 			var found *hcl.Diagnostic
 			for _, d := range diags {
 				if strings.Contains(d.Summary, "failover cluster node") {
@@ -45,7 +45,7 @@ func TestDiffWarns2016NeedsFailoverClusterNode(t *testing.T) {
 func TestRestartReasonAgreesInNumber(t *testing.T) {
 	s := sql01()
 	s.StartupTraceFlags = nil
-	changes, _ := Diff(s, freshObserved(), nil, "salt")
+	changes, _ := diffAll(s, freshObserved(), nil, "salt")
 	restarts := 0
 	for _, c := range changes {
 		if c.Kind == KindRestart {

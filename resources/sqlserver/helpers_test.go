@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	goldenfile "github.com/milink/milink/internal/golden"
+	"github.com/milink/milink/resources"
 )
 
 // golden compares got with testdata/golden/name (go test -update rewrites it).
@@ -26,26 +27,113 @@ func rng(line int) hcl.Range {
 	return hcl.Range{Filename: "main.milink.hcl", Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: 10}}
 }
 
-// sql01 is the lab scenario's configuration: everything the link needs.
+// sql01 is the lab scenario's configuration: everything the link needs,
+// with the resource blocks attached as the target's Refresh attaches them.
 func sql01() *Server {
-	s := &config.SQLServer{
+	s := &Server{
 		Name: "sql01", Address: "127.0.0.2", Port: 1433, Encrypt: "false", ConnectTimeout: 5 * time.Second,
-		Auth:          config.Auth{Method: "sql", User: "sa", Password: testLoginPassword},
+		Auth:          Auth{Method: "sql", User: "sa", Password: testLoginPassword},
 		Restart:       "auto",
 		SupportMatrix: "current",
-		Host: config.Host{OS: "linux", Transport: "local", MssqlConf: "/var/opt/mssql/mssql.conf", MssqlConfTool: "/opt/mssql/bin/mssql-conf",
+		Host: Host{OS: "linux", Transport: "local", MssqlConf: "/var/opt/mssql/mssql.conf", MssqlConfTool: "/opt/mssql/bin/mssql-conf",
 			RestartCommand: []string{"systemctl", "restart", "mssql-server"}, RestartTimeout: 5 * time.Minute, DeclRange: rng(8)},
 		DeclRange: rng(1),
 	}
-	s.MasterKey = &config.MasterKey{Name: "sql01", Password: testMKPassword, DeclRange: rng(20)}
-	s.Hadr = &config.Hadr{Name: "sql01", Enabled: true, DeclRange: rng(25)}
-	s.StartupTraceFlags = &config.StartupTraceFlags{Name: "sql01", Flags: []int{1800, 9567}, DeclRange: rng(30)}
+	s.MasterKey = &MasterKey{Address: "master_key.sql01", Password: testMKPassword, DeclRange: rng(20)}
+	s.Hadr = &Hadr{Address: "hadr.sql01", Enabled: true, DeclRange: rng(25)}
+	s.StartupTraceFlags = &StartupTraceFlags{Address: "startup_trace_flags.sql01", Flags: []int{1800, 9567}, DeclRange: rng(30)}
 	for i, n := range []string{"sales", "inventory", "payroll"} {
-		s.Databases = append(s.Databases, &config.Database{Name: n, DatabaseName: n, RecoveryModel: "FULL",
-			Backup:    &config.Backup{Directory: "/var/opt/mssql/backup", Compression: true, Checksum: true},
-			DependsOn: []string{"master_key.sql01"}, DeclRange: rng(40 + 10*i)})
+		// depends_on (master_key.sql01 in the lab) is the planner's
+		// business now: the kinds never see it.
+		s.Databases = append(s.Databases, &Database{Address: "database." + n, DatabaseName: n, RecoveryModel: "FULL",
+			Backup:    &Backup{Directory: "/var/opt/mssql/backup", Compression: true, Checksum: true},
+			DeclRange: rng(40 + 10*i)})
 	}
 	return s
+}
+
+// The Instance is what the planner sees of a sql_server block.
+var (
+	_ resources.Target    = (*Instance)(nil)
+	_ resources.Restarter = (*Instance)(nil)
+)
+
+// kindOf is the registered kind of a block type.
+func kindOf(typ string) *resources.Kind {
+	for _, k := range Kinds() {
+		if k.Type == typ {
+			return k
+		}
+	}
+	panic("no kind " + typ)
+}
+
+// attached lists the resource blocks attached to s, as the planner passes
+// them to the target's Refresh, in the order the old whole-instance Diff
+// planned them.
+func attached(s *Server) []resources.Instance {
+	var out []resources.Instance
+	if s.MasterKey != nil {
+		out = append(out, resources.Instance{Address: s.MasterKey.Addr(), Type: KindMasterKey, Config: s.MasterKey})
+	}
+	if s.Hadr != nil {
+		out = append(out, resources.Instance{Address: s.Hadr.Addr(), Type: KindHadr, Config: s.Hadr})
+	}
+	if s.StartupTraceFlags != nil {
+		out = append(out, resources.Instance{Address: s.StartupTraceFlags.Addr(), Type: KindTraceFlags, Config: s.StartupTraceFlags})
+	}
+	for _, d := range s.Databases {
+		out = append(out, resources.Instance{Address: d.Addr(), Type: KindDatabase, Config: d})
+	}
+	return out
+}
+
+// configOf is the configuration of the block at addr attached to s, or nil.
+func configOf(s *Server, addr string) any {
+	for _, r := range attached(s) {
+		if r.Address == addr {
+			return r.Config
+		}
+	}
+	return nil
+}
+
+// diffAll plans every resource attached to s the way the old
+// whole-instance Diff did: each kind's Diff (through the registered kind,
+// with an unconnected *Instance as the target, since Diff is pure), then
+// the instance's one restart and its verification (RestartChanges) for the
+// changes that wait for a restart, then the databases. Changes whose Diff
+// reported an error are left out, as before. The kinds' own Address, Kind
+// and Target are kept (the planner overwrites them), so tests check them.
+//
+// Like the old Diff, the changes waiting for a restart include the pending
+// ones (configured by an earlier apply, not yet running): a restart is
+// what they lack.
+func diffAll(s *Server, o *Observed, prior map[string]resources.Prior, salt string) ([]resources.Change, hcl.Diagnostics) {
+	i := &Instance{s: s}
+	var changes, needing, after []resources.Change
+	var diags hcl.Diagnostics
+	for _, r := range attached(s) {
+		req := resources.DiffRequest{Address: r.Address, Config: r.Config, Target: i, Observed: o, Salt: salt}
+		if p, ok := prior[r.Address]; ok {
+			req.Prior = &p
+		}
+		ch, d := kindOf(r.Type).Impl.(resources.Resource).Diff(req)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		if ch.Restart != resources.NoRestart {
+			needing = append(needing, ch)
+		}
+		if kindOf(r.Type).Phase == resources.PhaseAfterRestart {
+			after = append(after, ch)
+		} else {
+			changes = append(changes, ch)
+		}
+	}
+	changes = append(changes, i.RestartChanges(o, needing)...)
+	return append(changes, after...), diags
 }
 
 var backupTime = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

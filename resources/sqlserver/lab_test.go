@@ -180,16 +180,114 @@ func (l *lab) changed() []string {
 	return out
 }
 
-// applyAll runs the changes like the planner does, recording state.
+// refresh reads the instance through the target's Refresh, with the
+// resource blocks of s attached, and fails the test on an error.
+func refresh(t *testing.T, i *Instance, s *Server) *Observed {
+	t.Helper()
+	obs, diags := i.Refresh(context.Background(), attached(s))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return obs.(*Observed)
+}
+
+// quiet is the progress callback of a test that does not look at it (the
+// planner always passes one).
+func quiet(string) {}
+
+// applyChange carries out one change of a resource kind as the planner's
+// apply does: through the registered kind, with the block's configuration
+// from s. A no-op or forget records its After without touching the server.
+func applyChange(ctx context.Context, i *Instance, s *Server, ch resources.Change, progress func(string)) (resources.Result, error) {
+	if progress == nil {
+		progress = quiet
+	}
+	if ch.Action == resources.NoOp || ch.Action == resources.Forget {
+		return resources.Result{Attributes: ch.After}, nil
+	}
+	req := resources.ApplyRequest{Change: ch, Config: configOf(s, ch.Address), Target: i, Salt: testSalt, Progress: progress}
+	return kindOf(ch.Kind).Impl.(resources.Resource).Apply(ctx, req)
+}
+
+// restartChange is a restart change of the target's own address.
+func restartChange(s *Server) resources.Change {
+	return resources.Change{Address: resources.RestartAddr(s.Addr()), Kind: KindRestart, Target: s.Addr(), Action: resources.Restart}
+}
+
+// restarted are the requests for the changes a restart is for (its
+// DependsOn), as the planner builds them for StillConfigured and Verify.
+func restarted(i *Instance, s *Server, restart resources.Change, byAddr map[string]resources.Change) []resources.ApplyRequest {
+	var out []resources.ApplyRequest
+	for _, addr := range restart.DependsOn {
+		ch, ok := byAddr[addr]
+		if !ok || ch.Restart == resources.NoRestart {
+			continue
+		}
+		out = append(out, resources.ApplyRequest{Change: ch, Config: configOf(s, addr), Target: i, Salt: testSalt})
+	}
+	return out
+}
+
+// applyAll runs the changes like the planner does, recording state: a
+// restart first checks that its settings are still configured; the
+// verification re-reads the instance and records the running values each
+// kind's Verify returns over what the setting's apply recorded.
 func applyAll(t *testing.T, i *Instance, s *Server, chs []resources.Change, prior map[string]resources.Prior) (map[string]resources.Prior, []string) {
 	t.Helper()
+	ctx := context.Background()
 	var progress []string
+	report := func(m string) { progress = append(progress, m) }
+	byAddr := map[string]resources.Change{}
 	for _, ch := range chs {
-		res, err := i.Apply(context.Background(), s, ch, testSalt, func(m string) { progress = append(progress, m) })
-		if err != nil {
-			t.Fatalf("apply %s (%s): %v", ch.Address, ch.Kind, err)
-		}
-		if ch.Kind != KindRestart && ch.Kind != KindVerify {
+		byAddr[ch.Address] = ch
+	}
+	for _, ch := range chs {
+		switch ch.Kind {
+		case KindRestart:
+			if ch.Action == resources.NoOp {
+				continue
+			}
+			for _, req := range restarted(i, s, ch, byAddr) {
+				if v, ok := kindOf(req.Change.Kind).Impl.(resources.Verifier); ok {
+					if err := v.StillConfigured(ctx, req); err != nil {
+						t.Fatalf("before %s: %v", ch.Address, err)
+					}
+				}
+			}
+			if err := i.ApplyRestart(ctx, ch, report); err != nil {
+				t.Fatalf("apply %s: %v", ch.Address, err)
+			}
+		case KindVerify:
+			obs, err := i.Observe(ctx)
+			if err != nil {
+				t.Fatalf("apply %s: %v", ch.Address, err)
+			}
+			for _, req := range restarted(i, s, byAddr[resources.RestartAddr(ch.Target)], byAddr) {
+				v, ok := kindOf(req.Change.Kind).Impl.(resources.Verifier)
+				if !ok {
+					continue
+				}
+				attrs, checked, problem := v.Verify(req, obs)
+				if problem != nil {
+					t.Fatalf("apply %s: %s: %v", ch.Address, req.Change.Address, problem)
+				}
+				if checked != "" {
+					report(checked)
+				}
+				merged := map[string]any{}
+				for k, v := range prior[req.Change.Address].Attributes {
+					merged[k] = v
+				}
+				for k, v := range attrs {
+					merged[k] = v
+				}
+				prior[req.Change.Address] = resources.Prior{Attributes: merged}
+			}
+		default:
+			res, err := applyChange(ctx, i, s, ch, report)
+			if err != nil {
+				t.Fatalf("apply %s (%s): %v", ch.Address, ch.Kind, err)
+			}
 			prior[ch.Address] = resources.Prior(res)
 		}
 	}
@@ -203,20 +301,21 @@ func TestLabEndToEnd(t *testing.T) {
 	ctx := context.Background()
 
 	before := l.inst.Counters().RoundTrips
-	o, err := i.Refresh(ctx)
-	if err != nil {
-		t.Fatal(err)
+	obs, d := i.Refresh(ctx, attached(s)) // the version gate included
+	if len(d) != 0 {
+		t.Fatal(d)
 	}
 	if n := l.inst.Counters().RoundTrips - before; n != 1 {
 		t.Errorf("refresh took %d round trips, want 1", n)
 	}
+	o := obs.(*Observed)
 	if o.ProductVersion != "15.0.4322.2" || o.Platform != "linux" || o.MasterKey || o.HadrRunning || o.HadrConfigured {
 		t.Fatalf("observed %+v", o)
 	}
-	if d := CheckSupport(s, o); len(d) != 0 {
-		t.Fatal(d)
+	if sum := o.Summary(); sum.Address != "sql_server.sql01" || !strings.Contains(sum.Support, "SQL Server 2019") {
+		t.Errorf("summary %+v", sum)
 	}
-	chs, diags := Diff(s, o, nil, testSalt)
+	chs, diags := diffAll(s, o, nil, testSalt)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -254,11 +353,8 @@ func TestLabEndToEnd(t *testing.T) {
 	}
 
 	// Converged: a second plan is all no-ops, and applying it changes nothing.
-	o, err = i.Refresh(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chs, diags = Diff(s, o, prior, testSalt)
+	o = refresh(t, i, s)
+	chs, diags = diffAll(s, o, prior, testSalt)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -277,8 +373,8 @@ func TestLabEndToEnd(t *testing.T) {
 	if _, err := i.conn.ExecContext(ctx, "ALTER DATABASE [sales] SET RECOVERY SIMPLE;"); err != nil {
 		t.Fatal(err)
 	}
-	o, _ = i.Refresh(ctx)
-	chs, _ = Diff(s, o, prior, testSalt)
+	o = refresh(t, i, s)
+	chs, _ = diffAll(s, o, prior, testSalt)
 	var drift []string
 	for _, c := range chs {
 		if c.Action != resources.NoOp {
@@ -289,7 +385,7 @@ func TestLabEndToEnd(t *testing.T) {
 		t.Fatalf("drift changes %v", drift)
 	}
 	applyAll(t, i, s, chs, prior)
-	o, _ = i.Refresh(ctx)
+	o = refresh(t, i, s)
 	if d, _ := o.Database("sales"); d.RecoveryModel != "FULL" || !d.LogChain {
 		t.Errorf("sales after repair %+v", d)
 	}
@@ -300,7 +396,7 @@ func TestLabEndToEnd(t *testing.T) {
 	if sales.Address != "database.sales" {
 		t.Fatalf("unexpected order: %s", sales.Address)
 	}
-	if _, err := i.Apply(ctx, s, sales, testSalt, nil); err != nil {
+	if _, err := applyChange(ctx, i, s, sales, nil); err != nil {
 		t.Fatal(err)
 	}
 	if int64(len(l.changed())) != before {
@@ -340,18 +436,15 @@ func TestLabErrors(t *testing.T) {
 	s = l.config()
 	s.Databases[0].Backup.Directory = "/no/such/dir"
 	i := l.open(t, s)
-	o, err := i.Refresh(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chs, _ := Diff(s, o, nil, testSalt)
+	o := refresh(t, i, s)
+	chs, _ := diffAll(s, o, nil, testSalt)
 	var sales resources.Change
 	for _, c := range chs {
 		if c.Address == "database.sales" {
 			sales = c
 		}
 	}
-	_, err = i.Apply(ctx, s, sales, testSalt, nil)
+	_, err = applyChange(ctx, i, s, sales, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "database.sales: backup to /no/such/dir/sales_") ||
 		!strings.Contains(err.Error(), "Cannot open backup device") || !strings.HasSuffix(err.Error(), "(SQL Server error 3201)") {
 		t.Fatalf("err = %v", err)
@@ -364,7 +457,7 @@ func TestLabErrors(t *testing.T) {
 	s = l.config()
 	i = l.open(t, s)
 	l.failNext = true
-	_, err = i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, nil)
+	err = i.ApplyRestart(ctx, restartChange(s), quiet)
 	if err == nil || !strings.Contains(err.Error(), "Unit not found") {
 		t.Fatalf("err = %v", err)
 	}
@@ -378,7 +471,7 @@ func TestLabErrors(t *testing.T) {
 	l.noReturn = true
 	var progress []string
 	start := time.Now()
-	_, err = i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, func(m string) { progress = append(progress, m) })
+	err = i.ApplyRestart(ctx, restartChange(s), func(m string) { progress = append(progress, m) })
 	if err == nil || !strings.Contains(err.Error(), "sql_server.sql01 did not accept logins within 400ms after the restart") {
 		t.Fatalf("err = %v", err)
 	}
@@ -401,7 +494,7 @@ func TestLabRestartWaitProgress(t *testing.T) {
 	i.reportInterval = 200 * time.Millisecond
 	l.startDelay = 700 * time.Millisecond
 	var progress []string
-	_, err := i.Apply(context.Background(), s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, func(m string) { progress = append(progress, m) })
+	err := i.ApplyRestart(context.Background(), restartChange(s), func(m string) { progress = append(progress, m) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +521,7 @@ func TestLabRestartInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	l.midRestart = func() { cancel(errors.New("interrupt signal received")) }
 	l.startDelay = 300 * time.Millisecond
-	_, err := i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, nil)
+	err := i.ApplyRestart(ctx, restartChange(s), quiet)
 	if err == nil {
 		t.Fatal("no error after an interrupt")
 	}
@@ -440,14 +533,14 @@ func TestLabRestartInterrupted(t *testing.T) {
 	if strings.Contains(err.Error(), "killed") {
 		t.Errorf("error %q", err)
 	}
-	if _, err := i.Refresh(context.Background()); err != nil {
-		t.Errorf("the server was left stopped: %v", err)
+	if _, diags := i.Refresh(context.Background(), attached(s)); diags.HasErrors() {
+		t.Errorf("the server was left stopped: %v", diags)
 	}
 
 	// Interrupted before the command starts: no restart at all.
 	l.midRestart, l.startDelay = nil, 0
 	n := l.restarts
-	_, err = i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, nil)
+	err = i.ApplyRestart(ctx, restartChange(s), quiet)
 	if err == nil || !strings.Contains(err.Error(), "not restarting: interrupt signal received") || l.restarts != n {
 		t.Errorf("err = %v, restarts %d → %d", err, n, l.restarts)
 	}
@@ -462,11 +555,11 @@ func TestLabRestartRefusedAfterFailedSetting(t *testing.T) {
 	}
 	i := l.open(t, s)
 	ctx := context.Background()
-	_, err := i.Apply(ctx, s, resources.Change{Address: "hadr.sql01", Kind: KindHadr, Action: resources.Update}, testSalt, nil)
+	_, err := applyChange(ctx, i, s, resources.Change{Address: "hadr.sql01", Kind: KindHadr, Target: s.Addr(), Action: resources.Update}, nil)
 	if err == nil {
 		t.Fatal("setting HADR succeeded on a directory")
 	}
-	_, err = i.Apply(ctx, s, resources.Change{Address: "sql_server.sql01", Kind: KindRestart, Action: resources.Restart}, testSalt, nil)
+	err = i.ApplyRestart(ctx, restartChange(s), quiet)
 	if err == nil || !strings.Contains(err.Error(), "not restarting") || l.restarts != 0 {
 		t.Fatalf("err = %v, restarts %d", err, l.restarts)
 	}
@@ -476,11 +569,12 @@ func TestLabUnsupportedVersion(t *testing.T) {
 	l := startLab(t, "2019-cu15-linux")
 	s := l.config()
 	i := l.open(t, s)
-	o, err := i.Refresh(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	// The target's Refresh is the version gate: the observation, with an
+	// error diagnostic.
+	obs, d := i.Refresh(context.Background(), attached(s))
+	if obs == nil {
+		t.Fatal("no observation")
 	}
-	d := CheckSupport(s, o)
 	if !d.HasErrors() || !strings.Contains(d[0].Detail, "SQL Server 2019 15.0.4198.2 (CU15) is below the minimum 15.0.4312.2 (CU20) for the link; install CU20 or later") {
 		t.Fatalf("diagnostics %v", d)
 	}
@@ -505,17 +599,15 @@ func TestLabWindowsRefresh(t *testing.T) {
 	s := l.config()
 	s.Host.OS = "windows"
 	i := l.open(t, s)
-	o, err := i.Refresh(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	obs, d := i.Refresh(context.Background(), attached(s)) // the version gate included
+	if len(d) != 0 {
+		t.Fatal(d)
 	}
+	o := obs.(*Observed)
 	if o.Platform != "windows" || !o.HadrConfigured || o.HadrRunning || !reflect.DeepEqual(o.FlagsConfigured, []int{1800}) {
 		t.Fatalf("observed platform %s hadr configured %v running %v flags %v", o.Platform, o.HadrConfigured, o.HadrRunning, o.FlagsConfigured)
 	}
-	if d := CheckSupport(s, o); len(d) != 0 {
-		t.Fatal(d)
-	}
-	chs, _ := Diff(s, o, nil, testSalt)
+	chs, _ := diffAll(s, o, nil, testSalt)
 	if chs[1].Kind != KindHadr || chs[1].Restart != resources.PendingRestart || chs[2].Kind != KindTraceFlags || chs[2].Restart != resources.NeedsRestart {
 		t.Errorf("hadr %+v\nflags %+v", chs[1], chs[2])
 	}
@@ -525,19 +617,18 @@ func TestLabWindowsRefresh(t *testing.T) {
 }
 
 // What apply records for HADR and trace flags equals what the next plan
-// observes, so converging leaves no drift behind.
+// observes, so converging leaves no drift behind. (The settings' apply now
+// records the running values as observed before the restart, and the
+// verification the new ones: applyAll merges them, as the planner does.)
 func TestLabResultsMatchNextPlan(t *testing.T) {
 	l := startLab(t, "2019-cu22-linux")
 	s := l.config()
 	i := l.open(t, s)
-	o, err := i.Refresh(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	chs, _ := Diff(s, o, nil, testSalt)
+	o := refresh(t, i, s)
+	chs, _ := diffAll(s, o, nil, testSalt)
 	prior, _ := applyAll(t, i, s, chs, map[string]resources.Prior{})
-	o, _ = i.Refresh(context.Background())
-	next, _ := Diff(s, o, prior, testSalt)
+	o = refresh(t, i, s)
+	next, _ := diffAll(s, o, prior, testSalt)
 	for _, c := range next {
 		if c.Kind == KindVerify || c.Kind == KindRestart {
 			t.Errorf("unexpected %s", c.Kind)

@@ -15,11 +15,7 @@ import (
 // databaseChange is the plan's change for one database of the lab.
 func databaseChange(t *testing.T, i *Instance, s0 string) resources.Change {
 	t.Helper()
-	o, err := i.Refresh(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	chs, _ := Diff(i.s, o, nil, testSalt)
+	chs, _ := diffAll(i.s, refresh(t, i, i.s), nil, testSalt)
 	for _, c := range chs {
 		if c.Address == s0 {
 			return c
@@ -39,7 +35,7 @@ func TestLabBackupCancelled(t *testing.T) {
 	ch := databaseChange(t, i, "database.sales")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	res, err := i.Apply(ctx, s, ch, testSalt, func(m string) {
+	res, err := applyChange(ctx, i, s, ch, func(m string) {
 		if strings.Contains(m, "percent processed") {
 			cancel() // the user presses Ctrl-C at the first progress message
 		}
@@ -61,11 +57,7 @@ func TestLabApplyRoundTrips(t *testing.T) {
 	s := l.config()
 	i := l.open(t, s)
 	ctx := context.Background()
-	o, err := i.Refresh(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chs, _ := Diff(s, o, nil, testSalt)
+	chs, _ := diffAll(s, refresh(t, i, s), nil, testSalt)
 	byAddr := map[string]resources.Change{}
 	for _, c := range chs {
 		byAddr[c.Address] = c
@@ -73,7 +65,7 @@ func TestLabApplyRoundTrips(t *testing.T) {
 	cost := func(addr string) int64 {
 		t.Helper()
 		before := l.inst.Counters().RoundTrips
-		if _, err := i.Apply(ctx, s, byAddr[addr], testSalt, nil); err != nil {
+		if _, err := applyChange(ctx, i, s, byAddr[addr], nil); err != nil {
 			t.Fatalf("%s: %v", addr, err)
 		}
 		return l.inst.Counters().RoundTrips - before

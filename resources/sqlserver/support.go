@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-
 )
 
 // The support matrices for the link, as data. Sources:
