@@ -9,11 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/milink/milink/internal/atomicfile"
 )
 
 // DefaultPath is the state file's name in the configuration directory.
@@ -95,46 +96,17 @@ func (l *local) checkSuccession(s *State) error {
 }
 
 // writeAtomic replaces the state file so that a reader (or a crash) sees
-// either the old content or the new, never a mixture: write a temporary
-// file in the same directory, fsync it, keep the old file as PATH.backup,
-// rename the temporary file over PATH, fsync the directory.
-func (l *local) writeAtomic(data []byte) (err error) {
-	dir := filepath.Dir(l.path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(l.path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating temporary file: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
+// either the old content or the new, never a mixture; the old file is kept
+// as PATH.backup at the last moment, once the new one is safely written.
+func (l *local) writeAtomic(data []byte) error {
+	return atomicfile.WriteFile(l.path, data, 0o600, atomicfile.BeforeRename(func(tmp string) error {
+		if l.afterWrite != nil {
+			if err := l.afterWrite(tmp); err != nil {
+				return err
+			}
 		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", tmp, err)
-	}
-	if l.afterWrite != nil {
-		if err := l.afterWrite(tmp); err != nil {
-			return err
-		}
-	}
-	if err := l.keepBackup(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, l.path); err != nil {
-		return fmt.Errorf("replacing state: %w", err)
-	}
-	return syncDir(dir)
+		return l.keepBackup()
+	}))
 }
 
 // keepBackup makes PATH.backup hold the current state, itself replaced
@@ -184,25 +156,6 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-// syncDir makes a rename durable. Some platforms (Windows) cannot open or
-// sync a directory; there the rename is as durable as the OS makes it.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !isUnsupported(err) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
-func isUnsupported(err error) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && (errors.Is(pe.Err, errors.ErrUnsupported))
-}
-
 func (l *local) lockPath() string { return l.path + ".lock" }
 
 // Lock creates PATH.lock with O_EXCL. While another holds it, it retries
@@ -228,6 +181,7 @@ func (l *local) Lock(ctx context.Context, op string, timeout time.Duration) (Loc
 	for {
 		err := l.tryLock(data)
 		if err == nil {
+			l.removeLeftovers(ctx)
 			return &localLock{l: l, info: info}, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -261,6 +215,20 @@ func (l *local) Lock(ctx context.Context, op string, timeout time.Duration) (Loc
 		if pause < time.Second {
 			pause *= 2
 		}
+	}
+}
+
+// removeLeftovers deletes the temporary files of a run killed while it
+// was writing the state. Only the lock holder may do it: another writer's
+// temporary file looks the same. A failure is reported, not fatal: the
+// leftovers are garbage, not state.
+func (l *local) removeLeftovers(ctx context.Context) {
+	removed, err := atomicfile.RemoveTemps(l.path)
+	if err != nil {
+		progress(ctx, fmt.Sprintf("Warning: %v", err))
+	}
+	if len(removed) > 0 {
+		progress(ctx, fmt.Sprintf("Removed %d temporary file(s) left by an interrupted run beside %s.", len(removed), l.path))
 	}
 }
 

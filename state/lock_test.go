@@ -1,12 +1,9 @@
 package state
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -169,50 +166,14 @@ func TestLockUnreadableRecord(t *testing.T) {
 	}
 }
 
-// The helper process holds the lock on the path in MILINK_STATE_LOCK_HELPER
-// until its stdin closes.
-func TestHelperProcessHoldsLock(t *testing.T) {
-	path := os.Getenv("MILINK_STATE_LOCK_HELPER")
-	if path == "" {
-		t.Skip("helper process only")
-	}
-	l, err := NewLocal(path).Lock(context.Background(), "apply", 0)
-	if err != nil {
-		fmt.Println("ERR", err)
-		os.Exit(3)
-	}
-	fmt.Println("LOCKED", l.ID())
-	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-	if err := l.Unlock(); err != nil {
-		os.Exit(4)
-	}
-	os.Exit(0)
-}
-
 func TestLockAcrossProcesses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), DefaultPath)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcessHoldsLock$")
-	cmd.Env = append(os.Environ(), "MILINK_STATE_LOCK_HELPER="+path)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "LOCKED ") {
-		t.Fatalf("helper: %q %v", line, err)
-	}
-	id := strings.TrimSpace(strings.TrimPrefix(line, "LOCKED "))
+	h := startHelper(t, "hold-lock", path)
+	id := h.expect(t, "LOCKED")
+	cmd := h.cmd
 
 	b := NewLocal(path)
-	_, err = b.Lock(context.Background(), "plan", 200*time.Millisecond)
+	_, err := b.Lock(context.Background(), "plan", 200*time.Millisecond)
 	if err == nil {
 		t.Fatal("took a lock another process holds")
 	}
@@ -232,7 +193,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 		done <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
-	_ = stdin.Close()
+	_ = h.stdin.Close()
 	if err := <-done; err != nil {
 		t.Fatalf("waiting Lock: %v", err)
 	}

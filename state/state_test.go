@@ -332,6 +332,13 @@ func TestLocalSaveCrashBeforeRename(t *testing.T) {
 	if err := b.Save(ctx, got); err != nil {
 		t.Fatal(err)
 	}
+	// The next run that takes the lock removes it.
+	l, err := b.Lock(ctx, "plan", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Unlock()
+	assertNoTemp(t, filepath.Dir(path))
 }
 
 func TestLocalCorruptStateNeverReplaced(t *testing.T) {
@@ -368,5 +375,65 @@ func TestLocalSaveRefusesOtherLineageAndStaleSerial(t *testing.T) {
 	}
 	if err := b.Save(ctx, stale); err == nil || !strings.Contains(err.Error(), "serial") {
 		t.Errorf("stale serial: %v", err)
+	}
+}
+
+// A run killed (-9) while writing the state leaves its temporary file; the
+// next run's Lock removes it — and only it: other files that merely look
+// alike stay.
+func TestLeftoverTempRemovedAfterKill(t *testing.T) {
+	ctx := context.Background()
+	b, path := newLocal(t)
+	dir := filepath.Dir(path)
+	s := sample(t)
+	if err := b.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+
+	h := startHelper(t, "hang-in-save", path)
+	tmp := h.expect(t, "WRITTEN")
+	h.kill9(t)
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatalf("the killed run left no temporary file to clean up: %v", err)
+	}
+	if now, _ := os.ReadFile(path); string(now) != string(good) {
+		t.Fatal("the state changed although the run was killed before the rename")
+	}
+
+	// Not ours: another state's temporary, a look-alike without the dot,
+	// and a file in another directory.
+	keep := []string{
+		filepath.Join(dir, ".other.state.json.tmp-1"),
+		filepath.Join(dir, "milink.state.json.tmp-1"),
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keep = append(keep, filepath.Join(sub, ".milink.state.json.tmp-1"))
+	for _, k := range keep {
+		if err := os.WriteFile(k, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var msgs []string
+	pctx := WithProgress(ctx, func(m string) { msgs = append(msgs, m) })
+	l, err := b.Lock(pctx, "apply", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover %s not removed: %v", tmp, err)
+	}
+	for _, k := range keep {
+		if _, err := os.Stat(k); err != nil {
+			t.Errorf("%s was removed: %v", k, err)
+		}
+	}
+	if len(msgs) == 0 || !strings.Contains(strings.Join(msgs, "\n"), "temporary file") {
+		t.Errorf("the clean-up was not reported: %q", msgs)
 	}
 }

@@ -1,0 +1,138 @@
+package state
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The helper process is this test binary re-executed with
+// MILINK_STATE_HELPER set to a mode; it acts on the state at
+// MILINK_STATE_HELPER_PATH and reports on stdout, one line per event, so
+// that a test can kill it (-9) at a known point.
+const (
+	helperModeEnv = "MILINK_STATE_HELPER"
+	helperPathEnv = "MILINK_STATE_HELPER_PATH"
+)
+
+var helperModes = map[string]func(path string) int{
+	// hold-lock takes the lock, says LOCKED ID, and releases it when
+	// stdin closes.
+	"hold-lock": func(path string) int {
+		l, err := NewLocal(path).Lock(context.Background(), "apply", 0)
+		if err != nil {
+			fmt.Println("ERR", err)
+			return 3
+		}
+		fmt.Println("LOCKED", l.ID())
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		if err := l.Unlock(); err != nil {
+			fmt.Println("ERR", err)
+			return 4
+		}
+		return 0
+	},
+	// hang-in-save saves the state and stops, forever, after the
+	// temporary file is written and before it replaces the state.
+	"hang-in-save": func(path string) int {
+		b := NewLocal(path).(*local)
+		s, err := b.Load(context.Background())
+		if err != nil {
+			fmt.Println("ERR", err)
+			return 3
+		}
+		b.afterWrite = func(tmp string) error {
+			fmt.Println("WRITTEN", tmp)
+			select {}
+		}
+		_ = b.Save(context.Background(), s)
+		return 5
+	},
+}
+
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv(helperModeEnv)
+	if mode == "" {
+		t.Skip("helper process only")
+	}
+	fn, ok := helperModes[mode]
+	if !ok {
+		fmt.Println("ERR unknown helper mode", mode)
+		os.Exit(2)
+	}
+	os.Exit(fn(os.Getenv(helperPathEnv)))
+}
+
+// helper is a running helper process.
+type helper struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+// startHelper starts the helper in mode on path; it is killed when the
+// test ends if it is still running.
+func startHelper(t *testing.T, mode, path string) *helper {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), helperModeEnv+"="+mode, helperPathEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &helper{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return h
+}
+
+// expect reads the helper's next line, which must start with prefix, and
+// returns the rest.
+func (h *helper) expect(t *testing.T, prefix string) string {
+	t.Helper()
+	type result struct {
+		line string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		line, err := h.out.ReadString('\n')
+		ch <- result{line, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil || !strings.HasPrefix(r.line, prefix+" ") {
+			t.Fatalf("helper said %q (%v), want %s ...", r.line, r.err, prefix)
+		}
+		return strings.TrimSpace(strings.TrimPrefix(r.line, prefix+" "))
+	case <-time.After(30 * time.Second):
+		t.Fatalf("helper said nothing for 30s, want %s", prefix)
+	}
+	return ""
+}
+
+// kill9 kills the helper the way a crash or kill -9 would: no deferred
+// function, no cleanup, runs.
+func (h *helper) kill9(t *testing.T) {
+	t.Helper()
+	if err := h.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = h.cmd.Wait()
+}
