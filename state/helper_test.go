@@ -3,10 +3,14 @@ package state
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +40,57 @@ var helperModes = map[string]func(path string) int{
 			fmt.Println("ERR", err)
 			return 4
 		}
+		return 0
+	},
+	// race waits for a line on stdin, then takes and releases the lock
+	// MILINK_STATE_HELPER_ROUNDS times as fast as it can, without waiting
+	// when it is held. Every refusal whose message is wrong (a garbled
+	// record, advice to remove or force-unlock the lock) is a BAD line;
+	// two holders at once are an OVERLAP line. It ends with DONE won lost
+	// unknown.
+	"race": func(path string) int {
+		rounds, _ := strconv.Atoi(os.Getenv("MILINK_STATE_HELPER_ROUNDS"))
+		fmt.Println("READY x")
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		b := NewLocal(path)
+		inside := path + ".inside"
+		won, lost, unknown := 0, 0, 0
+		for range rounds {
+			l, err := b.Lock(context.Background(), "apply", 0)
+			if err != nil {
+				lost++
+				var le *LockError
+				msg := err.Error()
+				switch {
+				case !errors.As(err, &le):
+					fmt.Printf("BAD not a LockError: %q\n", msg)
+				case le.InfoErr != nil && !errors.Is(le.InfoErr, fs.ErrNotExist):
+					fmt.Printf("BAD garbled record: %q\n", msg)
+				case strings.Contains(msg, "by hand") || strings.Contains(msg, "force-unlock") || strings.Contains(msg, "remove"):
+					fmt.Printf("BAD advice: %q\n", msg)
+				case le.InfoErr != nil:
+					unknown++
+				case le.Info.PID == os.Getpid():
+					fmt.Printf("BAD record names this process: %q\n", msg)
+				}
+				continue
+			}
+			won++
+			if f, err := os.OpenFile(inside, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err != nil {
+				fmt.Println("OVERLAP", err)
+			} else {
+				_ = f.Close()
+			}
+			if rec, err := b.(*local).readRecord(); err != nil || rec.ID != l.ID() {
+				fmt.Printf("BAD own record: %+v %v\n", rec, err)
+			}
+			time.Sleep(time.Duration(rand.IntN(1000)) * time.Microsecond)
+			_ = os.Remove(inside)
+			if err := l.Unlock(); err != nil {
+				fmt.Println("BAD unlock:", err)
+			}
+		}
+		fmt.Println("DONE", won, lost, unknown)
 		return 0
 	},
 	// hang-in-save saves the state and stops, forever, after the
@@ -78,10 +133,11 @@ type helper struct {
 
 // startHelper starts the helper in mode on path; it is killed when the
 // test ends if it is still running.
-func startHelper(t *testing.T, mode, path string) *helper {
+func startHelper(t *testing.T, mode, path string, env ...string) *helper {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), helperModeEnv+"="+mode, helperPathEnv+"="+path)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -259,7 +259,12 @@ type Backend interface {
 	// Lock takes the state lock for op ("plan", "apply", ...), waiting up
 	// to timeout; a held lock yields a *LockError naming the holder.
 	Lock(ctx context.Context, op string, timeout time.Duration) (Lock, error)
-	// ForceUnlock removes the lock with that ID, refusing any other.
+	// ForceUnlock breaks the lock with that ID, refusing any other. It is
+	// for locks that can outlive their holder (a remote backend's lease
+	// held by a machine that vanished). The local backend's lock cannot:
+	// the operating system releases it when its process ends, and one held
+	// by a live process cannot be broken; there ForceUnlock refuses, and
+	// only removes the record a killed holder left.
 	ForceUnlock(ctx context.Context, id string) error
 }
 
@@ -284,10 +289,15 @@ type LockInfo struct {
 type LockError struct {
 	Path string
 	// Info is the holder; zero when the lock record could not be read.
-	Info     LockInfo
-	InfoErr  error
-	Waited   time.Duration
-	Canceled bool
+	Info    LockInfo
+	InfoErr error
+	// ForceUnlockable is set by backends whose locks can outlive their
+	// holder (a remote lease), where force-unlock is the way out. The
+	// local backend's kernel lock cannot outlive its process, so there the
+	// message never suggests breaking it.
+	ForceUnlockable bool
+	Waited          time.Duration
+	Canceled        bool
 }
 
 func (e *LockError) Error() string {
@@ -295,19 +305,36 @@ func (e *LockError) Error() string {
 	fmt.Fprintf(&b, "state %s is locked", e.Path)
 	if e.Canceled {
 		b.WriteString(" (gave up waiting: canceled)")
-	} else if e.Waited > 0 {
-		fmt.Fprintf(&b, " (waited %s)", e.Waited.Round(time.Millisecond))
+	} else if w := e.Waited.Round(time.Millisecond); w >= time.Millisecond {
+		fmt.Fprintf(&b, " (waited %s)", w)
 	}
 	if e.InfoErr != nil {
-		fmt.Fprintf(&b, "; the lock record could not be read (%v): if no milink is running, remove %s.lock by hand", e.InfoErr, e.Path)
+		// Never advise removing anything here: the lock is held, so its
+		// holder is running, whoever it is.
+		fmt.Fprintf(&b, " by a process milink cannot identify: %v.\n", e.InfoErr)
+		b.WriteString("Who holds it and for what is unknown. Wait for it to finish, or let milink wait: -lock-timeout=5m.")
 		return b.String()
 	}
 	i := e.Info
 	fmt.Fprintf(&b, ":\n  ID:        %s\n  Operation: %s\n  Who:       %s\n  Created:   %s\n  PID:       %d\n",
 		i.ID, i.Operation, i.Who, i.Created.Format(time.RFC3339), i.PID)
-	fmt.Fprintf(&b, "If it is still working, wait for it (or let milink wait: -lock-timeout=5m).\n")
-	fmt.Fprintf(&b, "If that process is no longer running, release the lock with: milink force-unlock %s", i.ID)
+	if e.ForceUnlockable {
+		b.WriteString("If it is still working, wait for it (or let milink wait: -lock-timeout=5m).\n")
+		fmt.Fprintf(&b, "If that process is no longer running, release the lock with: milink force-unlock %s", i.ID)
+		return b.String()
+	}
+	b.WriteString("That process is running: the operating system releases the lock when it ends, so there is nothing to unlock.\n")
+	b.WriteString("Wait for it, or let milink wait: -lock-timeout=5m.")
 	return b.String()
+}
+
+// holder names the holder in one line, for progress messages.
+func (e *LockError) holder() string {
+	if e.InfoErr != nil {
+		return "a process milink cannot identify"
+	}
+	i := e.Info
+	return fmt.Sprintf("%s (%s, pid %d, lock ID %s)", i.Who, i.Operation, i.PID, i.ID)
 }
 
 type progressKey struct{}
