@@ -244,6 +244,17 @@ func Decode(data []byte, source string) (*State, error) {
 		s.Resources = []Resource{}
 	}
 	sort.SliceStable(s.Resources, func(i, j int) bool { return s.Resources[i].Address < s.Resources[j].Address })
+	// Get and Set assume one entry per address; with two, which one wins
+	// would depend on the order in the file, and the next Save would
+	// refuse anyway. Say so now, naming the address to fix.
+	for i := range s.Resources {
+		if s.Resources[i].Address == "" {
+			return nil, fmt.Errorf("state %s is corrupt: it holds a resource without an address; it was left untouched", source)
+		}
+		if i > 0 && s.Resources[i].Address == s.Resources[i-1].Address {
+			return nil, fmt.Errorf("state %s is corrupt: it holds %s twice; it was left untouched: fix it by hand (keep one of the two) or restore %s.backup", source, s.Resources[i].Address, source)
+		}
+	}
 	return &s, nil
 }
 

@@ -146,6 +146,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"truncated", `{"format_version":1,"lineage":"x",`, "is corrupt"},
 		{"no lineage", `{"format_version":1,"salt":"s"}`, "lineage"},
 		{"newer", `{"format_version":2,"milink_version":"9.0","lineage":"l","salt":"s"}`, "newer milink"},
+		{"duplicate address", `{"format_version":1,"lineage":"l","salt":"s","resources":[
+			{"address":"database.sales","kind":"database"},
+			{"address":"hadr.sql01","kind":"hadr"},
+			{"address":"database.sales","kind":"database"}]}`, "holds database.sales twice"},
+		{"no address", `{"format_version":1,"lineage":"l","salt":"s","resources":[{"kind":"database"}]}`, "without an address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
