@@ -93,6 +93,59 @@ var helperModes = map[string]func(path string) int{
 		fmt.Println("DONE", won, lost, unknown)
 		return 0
 	},
+	// record-then-hang loads the state, records MILINK_STATE_HELPER_ROUNDS
+	// changes one by one (database.dbN, then removing hadr.sql01), says
+	// RECORDED SERIAL after each, and stops forever: it is to be killed
+	// before it compacts or unlocks.
+	"record-then-hang": func(path string) int {
+		rounds, _ := strconv.Atoi(os.Getenv("MILINK_STATE_HELPER_ROUNDS"))
+		b := NewLocal(path)
+		ctx := context.Background()
+		s, err := b.Load(ctx)
+		if err != nil {
+			fmt.Println("ERR", err)
+			return 3
+		}
+		for i := range rounds {
+			addr := fmt.Sprintf("database.db%d", i)
+			s.Set(Resource{Address: addr, Kind: "database", Attributes: map[string]any{"n": float64(i)}})
+			if err := b.Record(ctx, s, addr); err != nil {
+				fmt.Println("ERR", err)
+				return 3
+			}
+			fmt.Println("RECORDED", s.Serial)
+		}
+		s.Remove("hadr.sql01")
+		if err := b.Record(ctx, s, "hadr.sql01"); err != nil {
+			fmt.Println("ERR", err)
+			return 3
+		}
+		fmt.Println("RECORDED", s.Serial)
+		select {}
+	},
+	// compact-then-hang records one change, then compacts and stops
+	// forever after the new state file is in place and before the journal
+	// is removed.
+	"compact-then-hang": func(path string) int {
+		b := NewLocal(path).(*local)
+		ctx := context.Background()
+		s, err := b.Load(ctx)
+		if err != nil {
+			fmt.Println("ERR", err)
+			return 3
+		}
+		s.Set(Resource{Address: "database.late", Kind: "database", Attributes: map[string]any{}})
+		if err := b.Record(ctx, s, "database.late"); err != nil {
+			fmt.Println("ERR", err)
+			return 3
+		}
+		b.beforeJournalRemove = func() {
+			fmt.Println("COMPACTED", s.Serial)
+			select {}
+		}
+		_ = b.compactJournal()
+		return 5
+	},
 	// hang-in-save saves the state and stops, forever, after the
 	// temporary file is written and before it replaces the state.
 	"hang-in-save": func(path string) int {

@@ -168,6 +168,12 @@ func (l *local) took(ctx context.Context, f *os.File, info LockInfo, record []by
 		return nil, fmt.Errorf("locking state %s: writing the lock record: %w", l.path, err)
 	}
 	l.removeLeftovers(ctx)
+	// What a killed run recorded goes into the state file now, and a torn
+	// last line from its crash goes away. On failure (a corrupt journal)
+	// the files stay as they are and Load says what is wrong.
+	if err := l.compactJournal(); err != nil {
+		progress(ctx, fmt.Sprintf("Warning: %v", err))
+	}
 	return &localLock{l: l, info: info, f: f}, nil
 }
 
@@ -249,11 +255,16 @@ type localLock struct {
 
 func (k *localLock) ID() string { return k.info.ID }
 
-// Unlock removes the record, then releases the kernel lock (removing
-// PATH.lock where that is safe). Calling it again does nothing.
+// Unlock compacts the journal this run recorded into the state file,
+// removes the record, then releases the kernel lock (removing PATH.lock
+// where that is safe). A failed compaction is reported but loses nothing:
+// the journal stays and is replayed. Calling Unlock again does nothing.
 func (k *localLock) Unlock() error {
 	k.once.Do(func() {
 		var errs []error
+		if err := k.l.compactJournal(); err != nil {
+			errs = append(errs, err)
+		}
 		if err := os.Remove(k.l.recordPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("removing the lock record: %w", err))
 		}

@@ -171,6 +171,26 @@ func IsFingerprint(v any) bool {
 // secret reaching the disk — that every sensitive attribute holds a
 // fingerprint. Errors name the address and attribute, never the value.
 func Validate(s *State) error {
+	if err := validateHeader(s); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(s.Resources))
+	for i := range s.Resources {
+		r := &s.Resources[i]
+		if err := validateResource(r); err != nil {
+			return err
+		}
+		if seen[r.Address] {
+			return fmt.Errorf("state holds %s twice", r.Address)
+		}
+		seen[r.Address] = true
+	}
+	return nil
+}
+
+// validateHeader is the part of Validate about the document, not its
+// resources.
+func validateHeader(s *State) error {
 	if s == nil {
 		return errors.New("state is nil")
 	}
@@ -183,23 +203,22 @@ func Validate(s *State) error {
 	if s.Salt == "" {
 		return errors.New("state has no salt")
 	}
-	seen := make(map[string]bool, len(s.Resources))
-	for _, r := range s.Resources {
-		if r.Address == "" {
-			return errors.New("state has a resource without an address")
+	return nil
+}
+
+// validateResource is the part of Validate about one resource: it has an
+// address, and its sensitive attributes hold fingerprints, not secrets.
+func validateResource(r *Resource) error {
+	if r.Address == "" {
+		return errors.New("state has a resource without an address")
+	}
+	for _, attr := range r.Sensitive {
+		v, ok := r.Attributes[attr]
+		if !ok || v == nil {
+			continue
 		}
-		if seen[r.Address] {
-			return fmt.Errorf("state holds %s twice", r.Address)
-		}
-		seen[r.Address] = true
-		for _, attr := range r.Sensitive {
-			v, ok := r.Attributes[attr]
-			if !ok || v == nil {
-				continue
-			}
-			if !IsFingerprint(v) {
-				return fmt.Errorf("refusing to store %s attribute %q: it is sensitive and its value is not a fingerprint (a secret must never reach the state)", r.Address, attr)
-			}
+		if !IsFingerprint(v) {
+			return fmt.Errorf("refusing to store %s attribute %q: it is sensitive and its value is not a fingerprint (a secret must never reach the state)", r.Address, attr)
 		}
 	}
 	return nil
@@ -264,9 +283,19 @@ type Backend interface {
 	// Load reads the state. A state that was never written is New()
 	// (serial 0); a corrupt one is an error naming where it is.
 	Load(ctx context.Context) (*State, error)
-	// Save increments s.Serial and writes s atomically. On error s is
-	// unchanged and the stored state is the previous one.
+	// Save increments s.Serial and writes s atomically, whole. On error s
+	// is unchanged and the stored state is the previous one.
 	Save(ctx context.Context, s *State) error
+	// Record persists what s now holds at addrs — each as s holds it, or
+	// as removed when s no longer holds it — and increments s.Serial, at
+	// a cost that depends on those resources only, not on the size of the
+	// state. Call it after changing s (Set, Remove) for each change, as
+	// Save would be called; changes to other addresses not passed to any
+	// Record stay unsaved until the next Save. The rules are Save's: the
+	// secrets rule for every resource written, s must be the successor of
+	// the stored state, on error s is unchanged and the stored state is
+	// the previous one. Once Record returns, the change survives a crash.
+	Record(ctx context.Context, s *State, addrs ...string) error
 	// Lock takes the state lock for op ("plan", "apply", ...), waiting up
 	// to timeout; a held lock yields a *LockError naming the holder.
 	Lock(ctx context.Context, op string, timeout time.Duration) (Lock, error)
