@@ -28,7 +28,7 @@ func benchState(b *testing.B, n int) (*local, *State) {
 
 func benchResource(i, round int) Resource {
 	return Resource{
-		Address: fmt.Sprintf("database.db%05d", i), Kind: "database", Server: "sql01",
+		Address: fmt.Sprintf("database.db%05d", i), Kind: "database", Target: "sql_server.sql01",
 		Attributes: map[string]any{
 			"recovery_model":   "FULL",
 			"last_full_backup": time.Date(2024, 5, 1, 10, 0, round%60, 0, time.UTC).Format(time.RFC3339),

@@ -11,7 +11,7 @@ import (
 // not of the whole state. Beside PATH lives PATH.journal, append-only,
 // one JSON document per line:
 //
-//	{"milink_state_journal":"milink state journal","format_version":1,"lineage":"..."}
+//	{"milink_state_journal":"milink state journal","format_version":2,"lineage":"..."}
 //	{"serial":8,"set":[{...resource...}]}
 //	{"serial":9,"remove":["database.old"]}
 //
@@ -63,6 +63,7 @@ func replayJournal(st *State, data []byte, source, statePath string) (journalSca
 			errJournal, source, line, fmt.Sprintf(format, args...), statePath, st.Serial)
 	}
 	off := 0
+	version := FormatVersion
 	for line := 1; off < len(data); line++ {
 		end := bytes.IndexByte(data[off:], '\n')
 		last := end < 0 || off+end+1 == len(data)
@@ -81,9 +82,10 @@ func replayJournal(st *State, data []byte, source, statePath string) (journalSca
 				}
 				return fail(line, "not a milink state journal header")
 			}
-			if h.FormatVersion != FormatVersion {
-				return fail(line, "format_version %d, this milink reads %d", h.FormatVersion, FormatVersion)
+			if h.FormatVersion < 1 || h.FormatVersion > FormatVersion {
+				return fail(line, "format_version %d, this milink reads 1 to %d", h.FormatVersion, FormatVersion)
 			}
+			version = h.FormatVersion
 			if h.Lineage != st.Lineage {
 				return fail(line, "it belongs to another state (lineage %s, the state file has %s)", h.Lineage, st.Lineage)
 			}
@@ -95,6 +97,11 @@ func replayJournal(st *State, data []byte, source, statePath string) (journalSca
 					return scan, nil
 				}
 				return fail(line, "not a journal entry (%v)", err)
+			}
+			if version == 1 {
+				if err := migrateV1(text, e.Set, "set"); err != nil {
+					return fail(line, "%v", err)
+				}
 			}
 			if err := checkEntry(&e); err != nil {
 				return fail(line, "%v", err)

@@ -24,8 +24,13 @@ import (
 
 // FormatVersion is the version of the state document this code writes. A
 // document with a higher version was written by a newer milink and is
-// refused rather than half-understood.
-const FormatVersion = 1
+// refused rather than half-understood; an older one is migrated on Decode.
+//
+// Version 2 replaced each resource's "server" (the name of the SQL Server
+// block, "sql01") with "target": the address of the target the object
+// lives on ("sql_server.sql01"), which also names targets that are not SQL
+// Servers (a host, an Azure subscription).
+const FormatVersion = 2
 
 // State is the document a backend stores.
 type State struct {
@@ -47,9 +52,11 @@ type State struct {
 
 // Resource is one object milink manages.
 type Resource struct {
-	Address    string         `json:"address"`
-	Kind       string         `json:"kind"`
-	Server     string         `json:"server"`
+	Address string `json:"address"`
+	Kind    string `json:"kind"`
+	// Target is the address of the target the object lives on, e.g.
+	// "sql_server.sql01"; empty for an object that belongs to none.
+	Target     string         `json:"target"`
 	Attributes map[string]any `json:"attributes"`
 	// Sensitive names the attributes whose values are fingerprints
 	// ("hmac-sha256:..."); Save refuses any other value for them.
@@ -259,6 +266,12 @@ func Decode(data []byte, source string) (*State, error) {
 	if s.FormatVersion < 1 || s.Lineage == "" || s.Salt == "" {
 		return nil, fmt.Errorf("state %s is corrupt: format_version, lineage or salt is missing; it was left untouched", source)
 	}
+	if s.FormatVersion == 1 {
+		if err := migrateV1(data, s.Resources, "resources"); err != nil {
+			return nil, fmt.Errorf("state %s is corrupt (%v): it was left untouched", source, err)
+		}
+		s.FormatVersion = FormatVersion
+	}
 	if s.Resources == nil {
 		s.Resources = []Resource{}
 	}
@@ -275,6 +288,35 @@ func Decode(data []byte, source string) (*State, error) {
 		}
 	}
 	return &s, nil
+}
+
+// migrateV1 fills in the Target of resources decoded from a version-1
+// document, data, from the "server" each had: server "sql01" lives on the
+// target sql_server.sql01. field names the list in data that rs was
+// decoded from ("resources" in a state, "set" in a journal entry), in the
+// same order.
+func migrateV1(data []byte, rs []Resource, field string) error {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	var old []struct {
+		Server string `json:"server"`
+	}
+	if raw, ok := doc[field]; ok {
+		if err := json.Unmarshal(raw, &old); err != nil {
+			return err
+		}
+	}
+	if len(old) != len(rs) {
+		return fmt.Errorf("migrating format_version 1: %d resources, %d servers", len(rs), len(old))
+	}
+	for i := range rs {
+		if rs[i].Target == "" && old[i].Server != "" {
+			rs[i].Target = "sql_server." + old[i].Server
+		}
+	}
+	return nil
 }
 
 // Backend stores and locks a state. Implementations: NewLocal (a file);
