@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+
+	"github.com/milink/milink/internal/atomicfile"
 )
 
 // Format returns src in canonical HCL layout. Source with syntax errors is
@@ -78,30 +80,16 @@ func FormatDir(dir string, check bool) (changed []string, src *Sources, diags hc
 	return changed, src, diags, nil
 }
 
-// writeFileKeepMode replaces a file atomically, keeping its permissions.
+// writeFileKeepMode replaces a file atomically and durably (fsynced: a
+// crash right after fmt must not leave a configuration file empty),
+// keeping its permissions.
 func writeFileKeepMode(path string, data []byte) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("formatting %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".milink-fmt-*")
-	if err != nil {
-		return fmt.Errorf("formatting %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("formatting %s: %w", path, err)
-	}
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("formatting %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("formatting %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("formatting %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, data, fi.Mode().Perm()); err != nil {
+		return fmt.Errorf("formatting: %w", err)
 	}
 	return nil
 }

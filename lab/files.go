@@ -3,38 +3,15 @@ package lab
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/milink/milink/internal/atomicfile"
 )
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, fsynced and renamed, so a reader never sees half a file.
+// writeFileAtomic writes data to path so that a reader never sees half a
+// file (see internal/atomicfile).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, mode)
 }
 
 // randomHex returns n random bytes as hex.

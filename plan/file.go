@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/milink/milink/internal/atomicfile"
 	"github.com/milink/milink/state"
 )
 
@@ -27,31 +27,10 @@ const planMagic = "milink saved plan"
 func Save(path string, p *Plan, salt string) error {
 	data, err := json.MarshalIndent(planFile{Magic: planMagic, Plan: p, Salt: salt}, "", "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("encoding plan file %s: %w", path, err)
 	}
-	fail := func(err error) error { return fmt.Errorf("writing plan file %s: %w", path, err) }
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".milink-plan-*")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fail(err)
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fail(err)
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("writing plan file: %w", err)
 	}
 	return nil
 }

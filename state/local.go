@@ -8,27 +8,64 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"sync"
-	"time"
 
-	"github.com/google/uuid"
+	"github.com/milink/milink/internal/atomicfile"
 )
 
 // DefaultPath is the state file's name in the configuration directory.
 const DefaultPath = "milink.state.json"
 
-// local stores the state in a file beside the configuration. The lock is a
-// second file, PATH.lock, created with O_EXCL so that exactly one process
-// can create it; the previous state is kept as PATH.backup.
+// local stores the state in a file beside the configuration; the previous
+// state is kept as PATH.backup, and the changes recorded since the state
+// file was last written are in PATH.journal (journal.go). Locking is in
+// lock_local.go.
 type local struct {
 	path string
-	// afterWrite, when set (tests only), runs after the temporary file is
-	// written and synced and before it replaces the state, to simulate a
-	// crash or a failing disk at the worst moment.
-	afterWrite func(tmp string) error
+	// Test hooks, nil otherwise. afterWrite runs after the temporary file
+	// is written and synced and before it replaces the state, to simulate a
+	// crash or a failing disk at the worst moment; afterAppend after a
+	// journal line is fsynced; beforeJournalRemove after compaction has
+	// replaced the state file and before it removes the journal.
+	afterWrite          func(tmp string) error
+	afterAppend         func()
+	beforeJournalRemove func()
+	// compactBytes is the journal size above which Record compacts, at
+	// least; 0 means defaultCompactBytes.
+	compactBytes int64
+
+	mu sync.Mutex
+	// known is what this backend last read or wrote. It spares Record and
+	// Save from re-reading the state to check that the caller's copy is
+	// its successor, which would make recording a change cost the size of
+	// the state; it is trusted only while both files are exactly as it
+	// left them (same file, size and time).
+	known *known
+	// journal is PATH.journal, open for writing, once this backend has
+	// appended to it.
+	journal *os.File
 }
+
+type known struct {
+	lineage string
+	serial  int64
+	// state is the state file as read or written; nil when there is none.
+	state fs.FileInfo
+	// journal is the journal as read or written, journalSize its length
+	// then; nil and 0 when there is none. torn: it ends with an append a
+	// crash cut short, so nothing may be appended after it.
+	journal     fs.FileInfo
+	journalSize int64
+	torn        bool
+}
+
+// defaultCompactBytes: below this, a journal is not worth compacting
+// before Unlock. Above it, Record compacts once the journal outgrows the
+// state file, so that compaction (which costs the size of the state) is
+// paid for by at least as many bytes of records, and the cost of a record
+// stays flat however large the state.
+const defaultCompactBytes = 64 << 10
 
 // NewLocal returns the file backend for path.
 func NewLocal(path string) Backend {
@@ -38,18 +75,111 @@ func NewLocal(path string) Backend {
 	return &local{path: path}
 }
 
+func (l *local) journalPath() string { return l.path + ".journal" }
+
 func (l *local) Load(ctx context.Context) (*State, error) {
-	data, err := os.ReadFile(l.path)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.readAll()
+}
+
+// readAll reads the state file and replays the journal onto it, and
+// remembers what it read.
+func (l *local) readAll() (*State, error) {
+	l.known = nil
+	data, fi, err := readFileInfo(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(l.journalPath()); err == nil {
+			return nil, fmt.Errorf("state journal %s exists but the state file %s does not: if you removed the state on purpose, remove the journal too; otherwise restore the state (e.g. from %s.backup)", l.journalPath(), l.path, l.path)
+		}
+		l.setKnown(&known{})
 		return New(), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading state: %w", err)
 	}
-	return Decode(data, l.path)
+	st, err := Decode(data, l.path)
+	if err != nil {
+		return nil, err
+	}
+	k := &known{state: fi}
+	jdata, ji, err := readFileInfo(l.journalPath())
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("reading state journal: %w", err)
+	default:
+		scan, err := replayJournal(st, jdata, l.journalPath(), l.path)
+		if err != nil {
+			return nil, err
+		}
+		k.journal, k.journalSize, k.torn = ji, scan.size, scan.torn
+	}
+	k.lineage, k.serial = st.Lineage, st.Serial
+	l.setKnown(k)
+	return st, nil
+}
+
+// readFileInfo reads a file and describes the very file it read (a stat
+// of the path could describe a newer one).
+func readFileInfo(path string) ([]byte, fs.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, fi, nil
+}
+
+// setKnown replaces what the backend knows, closing the journal it had
+// open if that is no longer the journal.
+func (l *local) setKnown(k *known) {
+	l.known = k
+	if l.journal != nil {
+		fi, err := l.journal.Stat()
+		if k == nil || k.journal == nil || err != nil || !os.SameFile(fi, k.journal) {
+			_ = l.journal.Close()
+			l.journal = nil
+		}
+	}
+}
+
+// fresh reports whether the files are still exactly as known describes.
+func (l *local) fresh() bool {
+	k := l.known
+	if k == nil {
+		return false
+	}
+	fi, err := os.Stat(l.path)
+	if k.state == nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	} else if err != nil || !os.SameFile(fi, k.state) || fi.Size() != k.state.Size() || !fi.ModTime().Equal(k.state.ModTime()) {
+		return false
+	}
+	ji, err := os.Stat(l.journalPath())
+	if k.journal == nil {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	return err == nil && os.SameFile(ji, k.journal) && ji.Size() == k.journalSize
 }
 
 func (l *local) Save(ctx context.Context, s *State) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.save(ctx, s)
+}
+
+func (l *local) save(ctx context.Context, s *State) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("saving state %s: %w", l.path, err)
 	}
@@ -62,7 +192,7 @@ func (l *local) Save(ctx context.Context, s *State) error {
 	if err != nil {
 		return fmt.Errorf("saving state %s: %w", l.path, err)
 	}
-	if err := l.writeAtomic(data); err != nil {
+	if err := l.writeState(data, next.Lineage, next.Serial); err != nil {
 		return fmt.Errorf("saving state %s: %w", l.path, err)
 	}
 	s.Serial = next.Serial
@@ -72,69 +202,239 @@ func (l *local) Save(ctx context.Context, s *State) error {
 // checkSuccession refuses to overwrite a stored state that is corrupt, of
 // another lineage, or newer than the one being saved: each means the
 // caller's copy is not the successor of what is on disk, and writing it
-// would lose someone's work.
+// would lose someone's work. The stored state is re-read only when the
+// files changed since this backend last read or wrote them.
 func (l *local) checkSuccession(s *State) error {
-	data, err := os.ReadFile(l.path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if !l.fresh() {
+		if _, err := l.readAll(); err != nil {
+			return fmt.Errorf("refusing to overwrite: %w", err)
+		}
+	}
+	k := l.known
+	if k.state == nil {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("saving state: reading the current state: %w", err)
+	if k.lineage != s.Lineage {
+		return fmt.Errorf("refusing to overwrite state %s: it has lineage %s, not %s (a different state)", l.path, k.lineage, s.Lineage)
 	}
-	cur, err := Decode(data, l.path)
-	if err != nil {
-		return fmt.Errorf("refusing to overwrite: %w", err)
-	}
-	if cur.Lineage != s.Lineage {
-		return fmt.Errorf("refusing to overwrite state %s: it has lineage %s, not %s (a different state)", l.path, cur.Lineage, s.Lineage)
-	}
-	if cur.Serial > s.Serial {
-		return fmt.Errorf("refusing to overwrite state %s: it is at serial %d, newer than the %d this run read (someone else applied meanwhile)", l.path, cur.Serial, s.Serial)
+	if k.serial > s.Serial {
+		return fmt.Errorf("refusing to overwrite state %s: it is at serial %d, newer than the %d this run read (someone else applied meanwhile)", l.path, k.serial, s.Serial)
 	}
 	return nil
 }
 
-// writeAtomic replaces the state file so that a reader (or a crash) sees
-// either the old content or the new, never a mixture: write a temporary
-// file in the same directory, fsync it, keep the old file as PATH.backup,
-// rename the temporary file over PATH, fsync the directory.
-func (l *local) writeAtomic(data []byte) (err error) {
-	dir := filepath.Dir(l.path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(l.path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating temporary file: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", tmp, err)
-	}
-	if l.afterWrite != nil {
-		if err := l.afterWrite(tmp); err != nil {
-			return err
-		}
-	}
-	if err := l.keepBackup(); err != nil {
+// writeState replaces the state file with data (the whole state at serial)
+// and then removes the journal, whose entries it now holds. A crash
+// between the two leaves a journal of serials the state file already has,
+// which replay skips.
+func (l *local) writeState(data []byte, lineage string, serial int64) error {
+	if err := l.writeAtomic(data); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, l.path); err != nil {
-		return fmt.Errorf("replacing state: %w", err)
+	fi, err := os.Stat(l.path)
+	if err != nil {
+		l.setKnown(nil)
+		return nil // written; the next call re-reads
 	}
-	return syncDir(dir)
+	if l.beforeJournalRemove != nil {
+		l.beforeJournalRemove()
+	}
+	if l.journal != nil {
+		_ = l.journal.Close()
+		l.journal = nil
+	}
+	k := &known{lineage: lineage, serial: serial, state: fi}
+	if err := os.Remove(l.journalPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Harmless (its entries are all in the state file now) but not
+		// what known says: re-read next time.
+		k = nil
+	} else if err := atomicfile.SyncDir(filepath.Dir(l.path)); err != nil {
+		k = nil
+	}
+	l.setKnown(k)
+	return nil
+}
+
+// Record persists the changes to addrs: each is written as s holds it
+// now, or as removed when s no longer holds it. It appends one fsynced
+// line to the journal, so its cost is the size of those resources, not of
+// the state; the journal is compacted into the state file when it grows
+// past the state's size, and at Unlock.
+func (l *local) Record(ctx context.Context, s *State, addrs ...string) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("recording state %s: %w", l.path, err)
+	}
+	if err := validateHeader(s); err != nil {
+		return fmt.Errorf("recording state %s: %w", l.path, err)
+	}
+	if err := l.checkSuccession(s); err != nil {
+		return err
+	}
+	k := l.known
+	if k.state == nil || k.serial != s.Serial || k.torn {
+		// Nothing stored yet, the caller's state is ahead of the stored
+		// one, or the journal ends with a torn line that nothing may
+		// follow: write the whole state, which also ends the journal.
+		return l.save(ctx, s)
+	}
+	e := journalEntry{Serial: s.Serial + 1}
+	seen := make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		if a == "" {
+			return fmt.Errorf("recording state %s: an empty address", l.path)
+		}
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
+		if r := s.Get(a); r != nil {
+			e.Set = append(e.Set, *r)
+		} else {
+			e.Remove = append(e.Remove, a)
+		}
+	}
+	if err := checkEntry(&e); err != nil {
+		return fmt.Errorf("recording state %s: %w", l.path, err)
+	}
+	line, err := json.Marshal(&e)
+	if err != nil {
+		return fmt.Errorf("recording state %s: encoding: %w", l.path, err)
+	}
+	if err := l.append(k, append(line, '\n')); err != nil {
+		return fmt.Errorf("recording state %s: %w", l.path, err)
+	}
+	s.Serial = e.Serial
+	k.serial = e.Serial
+	if k.journalSize > max(l.compactFloor(), k.state.Size()) {
+		// Recorded already; a failed compaction only leaves the journal
+		// longer, and the next one (at Unlock at the latest) retries.
+		_ = l.compact()
+	}
+	return nil
+}
+
+func (l *local) compactFloor() int64 {
+	if l.compactBytes > 0 {
+		return l.compactBytes
+	}
+	return defaultCompactBytes
+}
+
+// append writes line at the end of the journal as known describes it and
+// fsyncs it, creating the journal (header and line in one write) if there
+// is none.
+func (l *local) append(k *known, line []byte) error {
+	if k.journal == nil {
+		h, err := json.Marshal(journalHeader{Magic: journalMagic, FormatVersion: FormatVersion, Lineage: k.lineage})
+		if err != nil {
+			return err
+		}
+		buf := append(append(h, '\n'), line...)
+		f, err := os.OpenFile(l.journalPath(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("creating journal: %w", err)
+		}
+		_, err = f.Write(buf)
+		if err == nil {
+			err = f.Sync()
+		}
+		if err == nil {
+			// The journal's directory entry must survive a crash too.
+			err = atomicfile.SyncDir(filepath.Dir(l.path))
+		}
+		var fi fs.FileInfo
+		if err == nil {
+			fi, err = f.Stat()
+		}
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(l.journalPath())
+			return fmt.Errorf("writing journal %s: %w", l.journalPath(), err)
+		}
+		l.journal, k.journal, k.journalSize = f, fi, int64(len(buf))
+	} else {
+		if l.journal == nil {
+			f, err := os.OpenFile(l.journalPath(), os.O_WRONLY, 0)
+			if err != nil {
+				return fmt.Errorf("opening journal: %w", err)
+			}
+			if fi, err := f.Stat(); err != nil || !os.SameFile(fi, k.journal) {
+				_ = f.Close()
+				l.setKnown(nil)
+				return fmt.Errorf("journal %s was replaced meanwhile", l.journalPath())
+			}
+			l.journal = f
+		}
+		_, err := l.journal.WriteAt(line, k.journalSize)
+		if err == nil {
+			err = l.journal.Sync()
+		}
+		if err != nil {
+			// Take back what may have reached the file, so that the next
+			// line does not follow a torn one; failing that, make the next
+			// write a whole state.
+			if terr := l.journal.Truncate(k.journalSize); terr != nil || l.journal.Sync() != nil {
+				k.torn = true
+			}
+			return fmt.Errorf("writing journal %s: %w", l.journalPath(), err)
+		}
+		k.journalSize += int64(len(line))
+	}
+	if l.afterAppend != nil {
+		l.afterAppend()
+	}
+	return nil
+}
+
+// compact writes the stored state (state file plus journal) as a whole to
+// the state file and removes the journal. Its serial is the journal's
+// last: the content is the same, only the layout changes.
+func (l *local) compact() error {
+	st, err := l.readAll()
+	if err != nil {
+		return err
+	}
+	if l.known.journal == nil {
+		return nil
+	}
+	data, err := Encode(st)
+	if err != nil {
+		return fmt.Errorf("compacting state %s: %w", l.path, err)
+	}
+	if err := l.writeState(data, st.Lineage, st.Serial); err != nil {
+		return fmt.Errorf("compacting state %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// compactJournal compacts if there is a journal: at Lock (what a killed
+// run recorded) and at Unlock (what this run recorded).
+func (l *local) compactJournal() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := os.Stat(l.journalPath()); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return l.compact()
+}
+
+// writeAtomic replaces the state file so that a reader (or a crash) sees
+// either the old content or the new, never a mixture; the old file is kept
+// as PATH.backup at the last moment, once the new one is safely written.
+func (l *local) writeAtomic(data []byte) error {
+	return atomicfile.WriteFile(l.path, data, 0o600, atomicfile.BeforeRename(func(tmp string) error {
+		if l.afterWrite != nil {
+			if err := l.afterWrite(tmp); err != nil {
+				return err
+			}
+		}
+		return l.keepBackup()
+	}))
 }
 
 // keepBackup makes PATH.backup hold the current state, itself replaced
@@ -182,176 +482,4 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-// syncDir makes a rename durable. Some platforms (Windows) cannot open or
-// sync a directory; there the rename is as durable as the OS makes it.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !isUnsupported(err) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
-func isUnsupported(err error) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && (errors.Is(pe.Err, errors.ErrUnsupported))
-}
-
-func (l *local) lockPath() string { return l.path + ".lock" }
-
-// Lock creates PATH.lock with O_EXCL. While another holds it, it retries
-// with a growing pause (up to a second) until timeout, reporting through
-// WithProgress; a timeout of 0 tries once.
-func (l *local) Lock(ctx context.Context, op string, timeout time.Duration) (Lock, error) {
-	info := LockInfo{
-		ID:        uuid.NewString(),
-		Operation: op,
-		Who:       whoami(),
-		Created:   time.Now().UTC().Truncate(time.Second),
-		PID:       os.Getpid(),
-		Path:      l.path,
-	}
-	data, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("locking state: %w", err)
-	}
-	start := time.Now()
-	deadline := start.Add(timeout)
-	pause := 25 * time.Millisecond
-	lastReport := time.Time{}
-	for {
-		err := l.tryLock(data)
-		if err == nil {
-			return &localLock{l: l, info: info}, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("locking state %s: %w", l.path, err)
-		}
-		holder, infoErr := l.readLock()
-		lerr := &LockError{Path: l.path, Info: holder, InfoErr: infoErr, Waited: time.Since(start)}
-		if timeout <= 0 || !time.Now().Before(deadline) {
-			return nil, lerr
-		}
-		if time.Since(lastReport) >= 5*time.Second {
-			lastReport = time.Now()
-			who := "an unknown process"
-			if infoErr == nil {
-				who = fmt.Sprintf("%s (%s, pid %d, lock ID %s)", holder.Who, holder.Operation, holder.PID, holder.ID)
-			}
-			progress(ctx, fmt.Sprintf("Waiting for the state lock held by %s; giving up in %s", who, time.Until(deadline).Round(time.Second)))
-		}
-		wait := pause
-		if rest := time.Until(deadline); rest < wait {
-			wait = rest
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			lerr.Canceled = true
-			return nil, fmt.Errorf("%w: %w", lerr, ctx.Err())
-		case <-t.C:
-		}
-		if pause < time.Second {
-			pause *= 2
-		}
-	}
-}
-
-// tryLock creates the lock file and writes the holder into it. The record
-// is written after creation, so a reader may briefly see an empty file;
-// readLock reports that as unreadable rather than guessing.
-func (l *local) tryLock(data []byte) error {
-	f, err := os.OpenFile(l.lockPath(), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(l.lockPath())
-		return fmt.Errorf("writing lock record: %w", err)
-	}
-	return nil
-}
-
-func (l *local) readLock() (LockInfo, error) {
-	var info LockInfo
-	data, err := os.ReadFile(l.lockPath())
-	if err != nil {
-		return info, err
-	}
-	if err := json.Unmarshal(data, &info); err != nil {
-		return LockInfo{}, fmt.Errorf("lock file %s: %w", l.lockPath(), err)
-	}
-	return info, nil
-}
-
-func (l *local) ForceUnlock(ctx context.Context, id string) error {
-	info, err := l.readLock()
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("state %s is not locked", l.path)
-	}
-	if err != nil {
-		return fmt.Errorf("force-unlock: %w; if no milink is running, remove the lock file by hand", err)
-	}
-	if id == "" || info.ID != id {
-		return fmt.Errorf("force-unlock refused: the lock on %s has ID %s (%s by %s, pid %d), not %q", l.path, info.ID, info.Operation, info.Who, info.PID, id)
-	}
-	if err := os.Remove(l.lockPath()); err != nil {
-		return fmt.Errorf("force-unlock: %w", err)
-	}
-	return nil
-}
-
-type localLock struct {
-	l    *local
-	info LockInfo
-	once sync.Once
-	err  error
-}
-
-func (k *localLock) ID() string { return k.info.ID }
-
-// Unlock removes the lock file if it is still ours. If it was
-// force-unlocked and taken by someone else meanwhile, it is left alone.
-func (k *localLock) Unlock() error {
-	k.once.Do(func() {
-		cur, err := k.l.readLock()
-		if errors.Is(err, fs.ErrNotExist) {
-			k.err = fmt.Errorf("unlocking state %s: the lock %s was already removed (force-unlock?)", k.l.path, k.info.ID)
-			return
-		}
-		if err != nil {
-			k.err = fmt.Errorf("unlocking state: %w", err)
-			return
-		}
-		if cur.ID != k.info.ID {
-			k.err = fmt.Errorf("unlocking state %s: the lock is now %s held by %s, not ours (%s); left alone", k.l.path, cur.ID, cur.Who, k.info.ID)
-			return
-		}
-		if err := os.Remove(k.l.lockPath()); err != nil {
-			k.err = fmt.Errorf("unlocking state: %w", err)
-		}
-	})
-	return k.err
-}
-
-func whoami() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown-host"
-	}
-	return name + "@" + host
 }

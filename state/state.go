@@ -24,8 +24,13 @@ import (
 
 // FormatVersion is the version of the state document this code writes. A
 // document with a higher version was written by a newer milink and is
-// refused rather than half-understood.
-const FormatVersion = 1
+// refused rather than half-understood; an older one is migrated on Decode.
+//
+// Version 2 replaced each resource's "server" (the name of the SQL Server
+// block, "sql01") with "target": the address of the target the object
+// lives on ("sql_server.sql01"), which also names targets that are not SQL
+// Servers (a host, an Azure subscription).
+const FormatVersion = 2
 
 // State is the document a backend stores.
 type State struct {
@@ -47,9 +52,11 @@ type State struct {
 
 // Resource is one object milink manages.
 type Resource struct {
-	Address    string         `json:"address"`
-	Kind       string         `json:"kind"`
-	Target     string         `json:"target"` // the target it lives on, "sql_server.sql01"
+	Address string `json:"address"`
+	Kind    string `json:"kind"`
+	// Target is the address of the target the object lives on, e.g.
+	// "sql_server.sql01"; empty for an object that belongs to none.
+	Target     string         `json:"target"`
 	Attributes map[string]any `json:"attributes"`
 	// Sensitive names the attributes whose values are fingerprints
 	// ("hmac-sha256:..."); Save refuses any other value for them.
@@ -171,6 +178,26 @@ func IsFingerprint(v any) bool {
 // secret reaching the disk — that every sensitive attribute holds a
 // fingerprint. Errors name the address and attribute, never the value.
 func Validate(s *State) error {
+	if err := validateHeader(s); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(s.Resources))
+	for i := range s.Resources {
+		r := &s.Resources[i]
+		if err := validateResource(r); err != nil {
+			return err
+		}
+		if seen[r.Address] {
+			return fmt.Errorf("state holds %s twice", r.Address)
+		}
+		seen[r.Address] = true
+	}
+	return nil
+}
+
+// validateHeader is the part of Validate about the document, not its
+// resources.
+func validateHeader(s *State) error {
 	if s == nil {
 		return errors.New("state is nil")
 	}
@@ -183,23 +210,22 @@ func Validate(s *State) error {
 	if s.Salt == "" {
 		return errors.New("state has no salt")
 	}
-	seen := make(map[string]bool, len(s.Resources))
-	for _, r := range s.Resources {
-		if r.Address == "" {
-			return errors.New("state has a resource without an address")
+	return nil
+}
+
+// validateResource is the part of Validate about one resource: it has an
+// address, and its sensitive attributes hold fingerprints, not secrets.
+func validateResource(r *Resource) error {
+	if r.Address == "" {
+		return errors.New("state has a resource without an address")
+	}
+	for _, attr := range r.Sensitive {
+		v, ok := r.Attributes[attr]
+		if !ok || v == nil {
+			continue
 		}
-		if seen[r.Address] {
-			return fmt.Errorf("state holds %s twice", r.Address)
-		}
-		seen[r.Address] = true
-		for _, attr := range r.Sensitive {
-			v, ok := r.Attributes[attr]
-			if !ok || v == nil {
-				continue
-			}
-			if !IsFingerprint(v) {
-				return fmt.Errorf("refusing to store %s attribute %q: it is sensitive and its value is not a fingerprint (a secret must never reach the state)", r.Address, attr)
-			}
+		if !IsFingerprint(v) {
+			return fmt.Errorf("refusing to store %s attribute %q: it is sensitive and its value is not a fingerprint (a secret must never reach the state)", r.Address, attr)
 		}
 	}
 	return nil
@@ -240,11 +266,57 @@ func Decode(data []byte, source string) (*State, error) {
 	if s.FormatVersion < 1 || s.Lineage == "" || s.Salt == "" {
 		return nil, fmt.Errorf("state %s is corrupt: format_version, lineage or salt is missing; it was left untouched", source)
 	}
+	if s.FormatVersion == 1 {
+		if err := migrateV1(data, s.Resources, "resources"); err != nil {
+			return nil, fmt.Errorf("state %s is corrupt (%v): it was left untouched", source, err)
+		}
+		s.FormatVersion = FormatVersion
+	}
 	if s.Resources == nil {
 		s.Resources = []Resource{}
 	}
 	sort.SliceStable(s.Resources, func(i, j int) bool { return s.Resources[i].Address < s.Resources[j].Address })
+	// Get and Set assume one entry per address; with two, which one wins
+	// would depend on the order in the file, and the next Save would
+	// refuse anyway. Say so now, naming the address to fix.
+	for i := range s.Resources {
+		if s.Resources[i].Address == "" {
+			return nil, fmt.Errorf("state %s is corrupt: it holds a resource without an address; it was left untouched", source)
+		}
+		if i > 0 && s.Resources[i].Address == s.Resources[i-1].Address {
+			return nil, fmt.Errorf("state %s is corrupt: it holds %s twice; it was left untouched: fix it by hand (keep one of the two) or restore %s.backup", source, s.Resources[i].Address, source)
+		}
+	}
 	return &s, nil
+}
+
+// migrateV1 fills in the Target of resources decoded from a version-1
+// document, data, from the "server" each had: server "sql01" lives on the
+// target sql_server.sql01. field names the list in data that rs was
+// decoded from ("resources" in a state, "set" in a journal entry), in the
+// same order.
+func migrateV1(data []byte, rs []Resource, field string) error {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	var old []struct {
+		Server string `json:"server"`
+	}
+	if raw, ok := doc[field]; ok {
+		if err := json.Unmarshal(raw, &old); err != nil {
+			return err
+		}
+	}
+	if len(old) != len(rs) {
+		return fmt.Errorf("migrating format_version 1: %d resources, %d servers", len(rs), len(old))
+	}
+	for i := range rs {
+		if rs[i].Target == "" && old[i].Server != "" {
+			rs[i].Target = "sql_server." + old[i].Server
+		}
+	}
+	return nil
 }
 
 // Backend stores and locks a state. Implementations: NewLocal (a file);
@@ -253,13 +325,28 @@ type Backend interface {
 	// Load reads the state. A state that was never written is New()
 	// (serial 0); a corrupt one is an error naming where it is.
 	Load(ctx context.Context) (*State, error)
-	// Save increments s.Serial and writes s atomically. On error s is
-	// unchanged and the stored state is the previous one.
+	// Save increments s.Serial and writes s atomically, whole. On error s
+	// is unchanged and the stored state is the previous one.
 	Save(ctx context.Context, s *State) error
+	// Record persists what s now holds at addrs — each as s holds it, or
+	// as removed when s no longer holds it — and increments s.Serial, at
+	// a cost that depends on those resources only, not on the size of the
+	// state. Call it after changing s (Set, Remove) for each change, as
+	// Save would be called; changes to other addresses not passed to any
+	// Record stay unsaved until the next Save. The rules are Save's: the
+	// secrets rule for every resource written, s must be the successor of
+	// the stored state, on error s is unchanged and the stored state is
+	// the previous one. Once Record returns, the change survives a crash.
+	Record(ctx context.Context, s *State, addrs ...string) error
 	// Lock takes the state lock for op ("plan", "apply", ...), waiting up
 	// to timeout; a held lock yields a *LockError naming the holder.
 	Lock(ctx context.Context, op string, timeout time.Duration) (Lock, error)
-	// ForceUnlock removes the lock with that ID, refusing any other.
+	// ForceUnlock breaks the lock with that ID, refusing any other. It is
+	// for locks that can outlive their holder (a remote backend's lease
+	// held by a machine that vanished). The local backend's lock cannot:
+	// the operating system releases it when its process ends, and one held
+	// by a live process cannot be broken; there ForceUnlock refuses, and
+	// only removes the record a killed holder left.
 	ForceUnlock(ctx context.Context, id string) error
 }
 
@@ -284,10 +371,15 @@ type LockInfo struct {
 type LockError struct {
 	Path string
 	// Info is the holder; zero when the lock record could not be read.
-	Info     LockInfo
-	InfoErr  error
-	Waited   time.Duration
-	Canceled bool
+	Info    LockInfo
+	InfoErr error
+	// ForceUnlockable is set by backends whose locks can outlive their
+	// holder (a remote lease), where force-unlock is the way out. The
+	// local backend's kernel lock cannot outlive its process, so there the
+	// message never suggests breaking it.
+	ForceUnlockable bool
+	Waited          time.Duration
+	Canceled        bool
 }
 
 func (e *LockError) Error() string {
@@ -295,19 +387,36 @@ func (e *LockError) Error() string {
 	fmt.Fprintf(&b, "state %s is locked", e.Path)
 	if e.Canceled {
 		b.WriteString(" (gave up waiting: canceled)")
-	} else if e.Waited > 0 {
-		fmt.Fprintf(&b, " (waited %s)", e.Waited.Round(time.Millisecond))
+	} else if w := e.Waited.Round(time.Millisecond); w >= time.Millisecond {
+		fmt.Fprintf(&b, " (waited %s)", w)
 	}
 	if e.InfoErr != nil {
-		fmt.Fprintf(&b, "; the lock record could not be read (%v): if no milink is running, remove %s.lock by hand", e.InfoErr, e.Path)
+		// Never advise removing anything here: the lock is held, so its
+		// holder is running, whoever it is.
+		fmt.Fprintf(&b, " by a process milink cannot identify: %v.\n", e.InfoErr)
+		b.WriteString("Who holds it and for what is unknown. Wait for it to finish, or let milink wait: -lock-timeout=5m.")
 		return b.String()
 	}
 	i := e.Info
 	fmt.Fprintf(&b, ":\n  ID:        %s\n  Operation: %s\n  Who:       %s\n  Created:   %s\n  PID:       %d\n",
 		i.ID, i.Operation, i.Who, i.Created.Format(time.RFC3339), i.PID)
-	fmt.Fprintf(&b, "If it is still working, wait for it (or let milink wait: -lock-timeout=5m).\n")
-	fmt.Fprintf(&b, "If that process is no longer running, release the lock with: milink force-unlock %s", i.ID)
+	if e.ForceUnlockable {
+		b.WriteString("If it is still working, wait for it (or let milink wait: -lock-timeout=5m).\n")
+		fmt.Fprintf(&b, "If that process is no longer running, release the lock with: milink force-unlock %s", i.ID)
+		return b.String()
+	}
+	b.WriteString("That process is running: the operating system releases the lock when it ends, so there is nothing to unlock.\n")
+	b.WriteString("Wait for it, or let milink wait: -lock-timeout=5m.")
 	return b.String()
+}
+
+// holder names the holder in one line, for progress messages.
+func (e *LockError) holder() string {
+	if e.InfoErr != nil {
+		return "a process milink cannot identify"
+	}
+	i := e.Info
+	return fmt.Sprintf("%s (%s, pid %d, lock ID %s)", i.Who, i.Operation, i.PID, i.ID)
 }
 
 type progressKey struct{}

@@ -18,15 +18,15 @@ func sample(t *testing.T) *State {
 	s := New()
 	s.MilinkVersion = "0.1.0-test"
 	s.Set(Resource{
-		Address: "master_key.main", Kind: "master_key", Server: "sql01",
+		Address: "master_key.main", Kind: "master_key", Target: "sql_server.sql01",
 		Attributes: map[string]any{"password": resources.Fingerprint(s.Salt, "Pa55w0rd!")},
 		Sensitive:  []string{"password"},
 	})
 	s.Set(Resource{
-		Address: "database.sales", Kind: "database", Server: "sql01",
+		Address: "database.sales", Kind: "database", Target: "sql_server.sql01",
 		Attributes: map[string]any{"recovery_model": "FULL", "last_full_backup": "2024-05-01T10:00:00Z"},
 	})
-	s.Set(Resource{Address: "hadr.sql01", Kind: "hadr", Server: "sql01", Attributes: map[string]any{"enabled": true}})
+	s.Set(Resource{Address: "hadr.sql01", Kind: "hadr", Target: "sql_server.sql01", Attributes: map[string]any{"enabled": true}})
 	return s
 }
 
@@ -81,7 +81,7 @@ func TestNewLineageAndSaltAreRandom(t *testing.T) {
 	if len(a.Salt) != 64 || a.Salt == b.Salt {
 		t.Errorf("salts %q %q", a.Salt, b.Salt)
 	}
-	if a.FormatVersion != 1 || a.Serial != 0 {
+	if a.FormatVersion != FormatVersion || a.Serial != 0 {
 		t.Errorf("new state: %+v", a)
 	}
 }
@@ -145,7 +145,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"garbage", "{not json", "is corrupt"},
 		{"truncated", `{"format_version":1,"lineage":"x",`, "is corrupt"},
 		{"no lineage", `{"format_version":1,"salt":"s"}`, "lineage"},
-		{"newer", `{"format_version":2,"milink_version":"9.0","lineage":"l","salt":"s"}`, "newer milink"},
+		{"newer", `{"format_version":3,"milink_version":"9.0","lineage":"l","salt":"s"}`, "newer milink"},
+		{"v1 resources not a list", `{"format_version":1,"lineage":"l","salt":"s","resources":{"a":1}}`, "is corrupt"},
+		{"duplicate address", `{"format_version":1,"lineage":"l","salt":"s","resources":[
+			{"address":"database.sales","kind":"database"},
+			{"address":"hadr.sql01","kind":"hadr"},
+			{"address":"database.sales","kind":"database"}]}`, "holds database.sales twice"},
+		{"no address", `{"format_version":1,"lineage":"l","salt":"s","resources":[{"kind":"database"}]}`, "without an address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,7 +184,7 @@ func TestLocalRoundTrip(t *testing.T) {
 	}
 	want := sample(t)
 	want.Lineage, want.Salt = s.Lineage, s.Salt
-	want.Set(Resource{Address: "startup_trace_flags.sql01", Kind: "startup_trace_flags", Server: "sql01",
+	want.Set(Resource{Address: "startup_trace_flags.sql01", Kind: "startup_trace_flags", Target: "sql_server.sql01",
 		Attributes: map[string]any{"flags": []any{1800.0, 9567.0}, "nested": map[string]any{"a": "b"}},
 		UpdatedAt:  time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)})
 	if err := b.Save(ctx, want); err != nil {
@@ -332,6 +338,13 @@ func TestLocalSaveCrashBeforeRename(t *testing.T) {
 	if err := b.Save(ctx, got); err != nil {
 		t.Fatal(err)
 	}
+	// The next run that takes the lock removes it.
+	l, err := b.Lock(ctx, "plan", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Unlock()
+	assertNoTemp(t, filepath.Dir(path))
 }
 
 func TestLocalCorruptStateNeverReplaced(t *testing.T) {
@@ -368,5 +381,147 @@ func TestLocalSaveRefusesOtherLineageAndStaleSerial(t *testing.T) {
 	}
 	if err := b.Save(ctx, stale); err == nil || !strings.Contains(err.Error(), "serial") {
 		t.Errorf("stale serial: %v", err)
+	}
+}
+
+// A run killed (-9) while writing the state leaves its temporary file; the
+// next run's Lock removes it — and only it: other files that merely look
+// alike stay.
+func TestLeftoverTempRemovedAfterKill(t *testing.T) {
+	ctx := context.Background()
+	b, path := newLocal(t)
+	dir := filepath.Dir(path)
+	s := sample(t)
+	if err := b.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+
+	h := startHelper(t, "hang-in-save", path)
+	tmp := h.expect(t, "WRITTEN")
+	h.kill9(t)
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatalf("the killed run left no temporary file to clean up: %v", err)
+	}
+	if now, _ := os.ReadFile(path); string(now) != string(good) {
+		t.Fatal("the state changed although the run was killed before the rename")
+	}
+
+	// Not ours: another state's temporary, a look-alike without the dot,
+	// and a file in another directory.
+	keep := []string{
+		filepath.Join(dir, ".other.state.json.tmp-1"),
+		filepath.Join(dir, "milink.state.json.tmp-1"),
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keep = append(keep, filepath.Join(sub, ".milink.state.json.tmp-1"))
+	for _, k := range keep {
+		if err := os.WriteFile(k, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var msgs []string
+	pctx := WithProgress(ctx, func(m string) { msgs = append(msgs, m) })
+	l, err := b.Lock(pctx, "apply", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover %s not removed: %v", tmp, err)
+	}
+	for _, k := range keep {
+		if _, err := os.Stat(k); err != nil {
+			t.Errorf("%s was removed: %v", k, err)
+		}
+	}
+	if len(msgs) == 0 || !strings.Contains(strings.Join(msgs, "\n"), "temporary file") {
+		t.Errorf("the clean-up was not reported: %q", msgs)
+	}
+}
+
+// Version 1 named the SQL Server block a resource lives on ("server":
+// "sql01"); version 2 names its target's address. Decode migrates, Save
+// writes version 2.
+func TestDecodeMigratesVersion1(t *testing.T) {
+	v1 := `{
+  "format_version": 1,
+  "milink_version": "0.1.0",
+  "lineage": "11111111-2222-4333-8444-555555555555",
+  "serial": 7,
+  "salt": "00ff",
+  "resources": [
+    {"address": "nsg_rule.link", "kind": "nsg_rule", "server": "", "attributes": {}, "updated_at": "2024-05-01T10:00:00Z"},
+    {"address": "database.sales", "kind": "database", "server": "sql01", "attributes": {"recovery_model": "FULL"}, "updated_at": "2024-05-01T10:00:00Z"},
+    {"address": "hadr.sql02", "kind": "hadr", "server": "sql02", "attributes": {}, "updated_at": "2024-05-01T10:00:00Z"},
+    {"address": "check.x", "kind": "connectivity_check", "attributes": {}, "updated_at": "2024-05-01T10:00:00Z"}
+  ]
+}`
+	s, err := Decode([]byte(v1), "old.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.FormatVersion != FormatVersion || s.Serial != 7 {
+		t.Errorf("format_version %d serial %d", s.FormatVersion, s.Serial)
+	}
+	want := map[string]string{
+		"nsg_rule.link":  "",
+		"database.sales": "sql_server.sql01",
+		"hadr.sql02":     "sql_server.sql02",
+		"check.x":        "",
+	}
+	for addr, target := range want {
+		if r := s.Get(addr); r == nil || r.Target != target {
+			t.Errorf("%s: %+v, want target %q", addr, r, target)
+		}
+	}
+
+	ctx := context.Background()
+	b, path := newLocal(t)
+	if err := os.WriteFile(path, []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	for _, want := range []string{`"format_version": 2`, `"target": "sql_server.sql01"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("saved state lacks %s:\n%s", want, data)
+		}
+	}
+	if strings.Contains(string(data), `"server"`) {
+		t.Errorf("saved state still has server:\n%s", data)
+	}
+}
+
+// A version-1 journal (beside a version-1 state) is migrated the same way.
+func TestJournalMigratesVersion1(t *testing.T) {
+	ctx := context.Background()
+	b, path := newLocal(t)
+	state := `{"format_version":1,"lineage":"l","serial":1,"salt":"s","resources":[]}`
+	journal := `{"milink_state_journal":"milink state journal","format_version":1,"lineage":"l"}
+{"serial":2,"set":[{"address":"database.a","kind":"database","server":"sql01","attributes":{}},{"address":"database.b","kind":"database","server":"sql02","attributes":{}}]}
+`
+	if err := os.WriteFile(path, []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".journal", []byte(journal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, bb := s.Get("database.a"), s.Get("database.b"); a == nil || a.Target != "sql_server.sql01" || bb == nil || bb.Target != "sql_server.sql02" || s.Serial != 2 {
+		t.Fatalf("migrated: %+v %+v serial %d", a, bb, s.Serial)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/milink/milink/internal/atomicfile"
 )
 
 const catalogFile = "catalog.json"
@@ -27,34 +29,14 @@ func loadCatalog(dir string) (*catalog, error) {
 	return &c, nil
 }
 
-// saveLocked writes the catalogue atomically: temp file, fsync, rename.
+// saveLocked writes the catalogue atomically and durably (see
+// internal/atomicfile).
 func (i *Instance) saveLocked() error {
 	b, err := json.MarshalIndent(i.cat, "", "  ")
 	if err != nil {
 		return fmt.Errorf("engine: encode catalogue: %w", err)
 	}
-	dir := i.opts.DataDir
-	f, err := os.CreateTemp(dir, ".catalog-*.json")
-	if err != nil {
-		return fmt.Errorf("engine: save catalogue: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("engine: save catalogue: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("engine: save catalogue: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("engine: save catalogue: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fmt.Errorf("engine: save catalogue: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, catalogFile)); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(i.opts.DataDir, catalogFile), b, 0o600); err != nil {
 		return fmt.Errorf("engine: save catalogue: %w", err)
 	}
 	return nil
