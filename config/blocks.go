@@ -366,7 +366,9 @@ func traversals(body hcl.Body) []hcl.Traversal {
 	walk = func(b *hclsyntax.Body) {
 		names := make([]string, 0, len(b.Attributes))
 		for n := range b.Attributes {
-			names = append(names, n)
+			if n != "depends_on" && n != "for_each" && n != "count" { // meta-arguments: resolveDeps and expand read them
+				names = append(names, n)
+			}
 		}
 		sort.Strings(names)
 		for _, n := range names {

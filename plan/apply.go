@@ -25,10 +25,13 @@ type Events interface {
 	Skipped(ch resources.Change, reason string)
 }
 
-// StateWriter persists the state; apply saves after every change so that
-// nothing done is forgotten when a later step fails.
+// StateWriter persists the state; apply records every change as it
+// completes, so that nothing done is forgotten when a later step fails.
+// Record's cost does not grow with the changes already recorded (the local
+// backend appends to a journal).
 type StateWriter interface {
 	Save(ctx context.Context, s *state.State) error
+	Record(ctx context.Context, s *state.State, addrs ...string) error
 }
 
 // ApplyOptions tune ApplyWith.
@@ -430,7 +433,7 @@ func (r *recorder) record(ctx context.Context, ch resources.Change, attrs map[st
 	if !record(r.st, ch, attrs) {
 		return nil
 	}
-	return r.save(ctx)
+	return r.save(ctx, ch.Address)
 }
 
 // merge overlays attributes observed later (after the restart) on what
@@ -454,7 +457,7 @@ func (r *recorder) merge(ctx context.Context, ch resources.Change, attrs map[str
 	if !record(r.st, ch, all) {
 		return nil
 	}
-	return r.save(ctx)
+	return r.save(ctx, ch.Address)
 }
 
 // forget removes an address that left management and saves.
@@ -465,13 +468,13 @@ func (r *recorder) forget(ctx context.Context, addr string) error {
 		return nil
 	}
 	r.st.Remove(addr)
-	return r.save(ctx)
+	return r.save(ctx, addr)
 }
 
-func (r *recorder) save(ctx context.Context) error {
+func (r *recorder) save(ctx context.Context, addr string) error {
 	// A step that completed is recorded even when Ctrl-C arrived meanwhile:
 	// the state must not forget what was done.
-	if err := r.sw.Save(context.WithoutCancel(ctx), r.st); err != nil {
+	if err := r.sw.Record(context.WithoutCancel(ctx), r.st, addr); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
 	return nil

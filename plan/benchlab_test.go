@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -21,6 +22,7 @@ import (
 	"github.com/milink/milink/lab/labcmd"
 	"github.com/milink/milink/plan"
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/kinds"
 	"github.com/milink/milink/state"
 )
 
@@ -224,7 +226,7 @@ database "%[1]s_sales" {
 			tb.Fatal(err)
 		}
 	}
-	cfg, _, diags := config.Load(dir, config.Vars{})
+	cfg, _, diags := config.Load(dir, kinds.Registry(), config.Vars{})
 	if diags.HasErrors() {
 		tb.Fatalf("loading the fleet configuration: %s", diags.Error())
 	}
@@ -241,7 +243,7 @@ func hclString(s string) string {
 // planOnce is one `milink plan`: a new session (a login per instance), the
 // refresh and the diff, then the connections closed.
 func planOnce(ctx context.Context, cfg *config.Config, st *state.State, opts plan.Options) (*plan.Plan, error) {
-	sess := plan.NewSession(plan.SQLServerConnector(hclog.NewNullLogger()))
+	sess := plan.NewSession(resources.Env{Log: hclog.NewNullLogger()})
 	defer sess.Close()
 	p, diags := plan.Build(ctx, cfg, st, sess, opts)
 	if diags.HasErrors() {
@@ -253,7 +255,7 @@ func planOnce(ctx context.Context, cfg *config.Config, st *state.State, opts pla
 // applyOnce is one `milink apply -auto-approve`: plan and apply in one
 // session, as the CLI does.
 func applyOnce(ctx context.Context, cfg *config.Config, st *state.State) error {
-	sess := plan.NewSession(plan.SQLServerConnector(hclog.NewNullLogger()))
+	sess := plan.NewSession(resources.Env{Log: hclog.NewNullLogger()})
 	defer sess.Close()
 	p, diags := plan.Build(ctx, cfg, st, sess, plan.Options{})
 	if diags.HasErrors() {
@@ -274,11 +276,26 @@ func (encodingWriter) Save(_ context.Context, s *state.State) error {
 	return err
 }
 
+// Record encodes only the resources recorded, as the local backend's
+// journal does.
+func (encodingWriter) Record(_ context.Context, s *state.State, addrs ...string) error {
+	for _, a := range addrs {
+		if r := s.Get(a); r != nil {
+			if _, err := json.Marshal(r); err != nil {
+				return err
+			}
+		}
+	}
+	s.Serial++
+	return nil
+}
+
 type nopEvents struct{}
 
 func (nopEvents) Start(resources.Change)                      {}
 func (nopEvents) Progress(resources.Change, string)           {}
 func (nopEvents) Done(resources.Change, time.Duration, error) {}
+func (nopEvents) Skipped(resources.Change, string)            {}
 
 // TestBenchLabPlan checks the benchmarks' harness (and keeps it race-clean
 // under `go test -race`): a plan of a fresh lab's sql01 through the real

@@ -2,6 +2,7 @@ package sqlserver
 
 import (
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -106,9 +107,9 @@ func configOf(s *Server, addr string) any {
 // reported an error are left out, as before. The kinds' own Address, Kind
 // and Target are kept (the planner overwrites them), so tests check them.
 //
-// Like the old Diff, the changes waiting for a restart include the pending
-// ones (configured by an earlier apply, not yet running): a restart is
-// what they lack.
+// As in the old Diff (and the planner), the changes waiting for a restart
+// include the pending ones (configured by an earlier apply, not yet
+// running): a restart is what they lack.
 func diffAll(s *Server, o *Observed, prior map[string]resources.Prior, salt string) ([]resources.Change, hcl.Diagnostics) {
 	i := &Instance{s: s}
 	var changes, needing, after []resources.Change
@@ -168,4 +169,26 @@ func convergedObserved() *Observed {
 		o.Databases[n] = d
 	}
 	return o
+}
+
+// The kinds register (a startup-phase kind must verify itself after the
+// restart), and their blocks are attached to the target at refresh.
+func TestKindsRegister(t *testing.T) {
+	r := resources.NewRegistry(Kinds()...)
+	want := []string{KindServer, KindMasterKey, KindHadr, KindTraceFlags, KindDatabase}
+	if got := r.Types(); !reflect.DeepEqual(got, want) {
+		t.Errorf("types %v, want %v", got, want)
+	}
+	for _, k := range Kinds() {
+		if _, ok := k.Impl.(resources.Verifier); ok != (k.Phase == resources.PhaseStartup) {
+			t.Errorf("%s: phase %d, Verifier %v", k.Type, k.Phase, ok)
+		}
+	}
+	s := sql01()
+	res := attached(s)
+	i := &Instance{s: &Server{Name: "sql01"}}
+	i.attach(res)
+	if got := attached(i.s); !reflect.DeepEqual(got, res) {
+		t.Errorf("attached %v, want %v", got, res)
+	}
 }

@@ -642,3 +642,88 @@ func TestLabResultsMatchNextPlan(t *testing.T) {
 		}
 	}
 }
+
+// Changed on purpose with the resource graph: applying a startup setting
+// records the running value as it was observed (an apply killed before its
+// restart then plans a pending restart, not drift); the verification after
+// the restart (Verifier.Verify) returns the new running values. Just
+// before the restart, StillConfigured catches a host edited since the
+// plan; after a restart without the setting, Verify reports it.
+func TestLabStartupSettingsVerified(t *testing.T) {
+	l := startLab(t, "2019-cu22-linux")
+	s := l.config()
+	i := l.open(t, s)
+	ctx := context.Background()
+	chs, _ := diffAll(s, refresh(t, i, s), nil, testSalt)
+	byAddr := map[string]resources.Change{}
+	for _, c := range chs {
+		byAddr[c.Address] = c
+	}
+	for addr, want := range map[string]map[string]any{
+		"hadr.sql01":                {"enabled_running": false, "enabled_configured": true},
+		"startup_trace_flags.sql01": {"running": []any{}, "configured": []any{1800, 9567}},
+	} {
+		res, err := applyChange(ctx, i, s, byAddr[addr], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(res.Attributes, want) {
+			t.Errorf("%s recorded %v, want %v (running as observed before the restart)", addr, res.Attributes, want)
+		}
+	}
+	restart := byAddr[resources.RestartAddr(s.Addr())]
+	reqs := restarted(i, s, restart, byAddr)
+	if len(reqs) != 2 {
+		t.Fatalf("the restart is for %v", restart.DependsOn)
+	}
+	for _, req := range reqs {
+		if err := kindOf(req.Change.Kind).Impl.(resources.Verifier).StillConfigured(ctx, req); err != nil {
+			t.Errorf("%s: %v", req.Change.Address, err)
+		}
+	}
+	if err := i.ApplyRestart(ctx, restart, quiet); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := i.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAttrs := map[string]map[string]any{
+		"hadr.sql01":                {"enabled_running": true, "enabled_configured": true},
+		"startup_trace_flags.sql01": {"running": []any{1800, 9567}, "configured": []any{1800, 9567}},
+	}
+	wantChecked := map[string]string{"hadr.sql01": "HADR running", "startup_trace_flags.sql01": "trace flags 1800, 9567 active"}
+	for _, req := range reqs {
+		attrs, checked, problem := kindOf(req.Change.Kind).Impl.(resources.Verifier).Verify(req, obs)
+		if problem != nil || checked != wantChecked[req.Change.Address] || !reflect.DeepEqual(attrs, wantAttrs[req.Change.Address]) {
+			t.Errorf("%s: verify %v, %q, %v", req.Change.Address, attrs, checked, problem)
+		}
+	}
+
+	// Someone empties mssql.conf after the plan: no restart for nothing.
+	if err := os.WriteFile(l.conf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range reqs {
+		err := kindOf(req.Change.Kind).Impl.(resources.Verifier).StillConfigured(ctx, req)
+		if err == nil || !strings.HasPrefix(err.Error(), req.Change.Address+": ") || !strings.Contains(err.Error(), "the host changed since the plan was made") {
+			t.Errorf("%s: StillConfigured = %v", req.Change.Address, err)
+		}
+	}
+	// Restarted all the same, the instance comes back without its
+	// settings, and the verification says so.
+	if err := i.ApplyRestart(ctx, restart, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if obs, err = i.Observe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantProblem := map[string]string{"hadr.sql01": "HADR is disabled (SERVERPROPERTY('IsHadrEnabled')), configured enabled",
+		"startup_trace_flags.sql01": "trace flags 1800, 9567 are not active (DBCC TRACESTATUS(-1))"}
+	for _, req := range reqs {
+		_, _, problem := kindOf(req.Change.Kind).Impl.(resources.Verifier).Verify(req, obs)
+		if problem == nil || problem.Error() != wantProblem[req.Change.Address] {
+			t.Errorf("%s: problem %v, want %q", req.Change.Address, problem, wantProblem[req.Change.Address])
+		}
+	}
+}
