@@ -12,9 +12,9 @@ import (
 // A normal plan says what changed outside milink before repairing it; a
 // plan without drift says nothing about it.
 func TestPlanShowsDrift(t *testing.T) {
-	change := resources.Change{Address: "database.sales", Kind: "database", Server: "sql01", Action: resources.Update,
+	change := resources.Change{Address: "database.sales", Kind: "database", Target: "sql_server.sql01", Action: resources.Update,
 		Before: map[string]any{"recovery_model": "SIMPLE"}, After: map[string]any{"recovery_model": "FULL"}}
-	drift := resources.Change{Address: "database.sales", Kind: "database", Server: "sql01", Action: resources.Update,
+	drift := resources.Change{Address: "database.sales", Kind: "database", Target: "sql_server.sql01", Action: resources.Update,
 		Before: map[string]any{"recovery_model": "FULL"}, After: map[string]any{"recovery_model": "SIMPLE"}}
 	for _, tc := range []struct {
 		name  string
@@ -25,7 +25,7 @@ func TestPlanShowsDrift(t *testing.T) {
 		{"without drift", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &plan.Plan{Servers: []plan.Server{{Name: "sql01"}}, Changes: []resources.Change{change}, Drift: tc.drift}
+			p := &plan.Plan{Targets: []plan.Target{{TargetSummary: resources.TargetSummary{Address: "sql_server.sql01"}}}, Changes: []resources.Change{change}, Drift: tc.drift}
 			var out bytes.Buffer
 			Plan(&out, p, Options{})
 			got := strings.Contains(out.String(), "~ database.sales changed outside milink: recovery_model")

@@ -29,29 +29,29 @@ func labFirstPlan() *plan.Plan {
 		Lineage:       "6f1c2d3e-0000-4000-8000-000000000001",
 		Serial:        0,
 		ConfigHash:    "sha256:abc123",
-		Servers: []plan.Server{{
-			Name:           "sql01",
-			Address:        "127.0.0.2:1433",
-			Banner:         "Microsoft SQL Server 2019 (RTM-CU22) (KB5027702) - 15.0.4322.2 (X64)\n\tJul 27 2023 21:33:14\n\tCopyright (C) 2019 Microsoft Corporation\n\tDeveloper Edition (64-bit) on Linux (Ubuntu 20.04.6 LTS) <X64>",
-			ProductVersion: "15.0.4322.2",
-			Edition:        "Developer Edition (64-bit)",
-			Platform:       "linux",
-			Support:        "supported: 2019 CU20 or later (current matrix)",
-		}},
+		Targets: []plan.Target{{TargetSummary: resources.TargetSummary{
+			Address: "sql_server.sql01",
+			Type:    "sql_server",
+			Name:    "sql01",
+			Where:   "127.0.0.2:1433",
+			Banner:  "Microsoft SQL Server 2019 (RTM-CU22) (KB5027702) - 15.0.4322.2 (X64)",
+			Facts:   map[string]string{"product_version": "15.0.4322.2", "edition": "Developer Edition (64-bit)", "platform": "linux"},
+			Support: "supported: 2019 CU20 or later (current matrix)",
+		}}},
 		Changes: []resources.Change{
 			{
-				Address: "sql_server.sql01", Kind: "sql_server", Server: "sql01", Action: resources.NoOp,
+				Address: "sql_server.sql01", Kind: "sql_server", Target: "sql_server.sql01", Action: resources.NoOp,
 				Before: map[string]any{"version": "15.0.4322.2"}, After: map[string]any{"version": "15.0.4322.2"},
 			},
 			{
-				Address: "master_key.main", Kind: "master_key", Server: "sql01", Action: resources.Create,
+				Address: "master_key.main", Kind: "master_key", Target: "sql_server.sql01", Action: resources.Create,
 				After:     map[string]any{"database": "master", "password": mk},
 				Sensitive: []string{"password"},
 				Steps: []resources.Step{{Kind: "tsql", On: "sql_server.sql01",
 					Text: "USE [master];\nCREATE MASTER KEY ENCRYPTION BY PASSWORD = N'(sensitive)';"}},
 			},
 			{
-				Address: "hadr.sql01", Kind: "hadr", Server: "sql01", Action: resources.Update,
+				Address: "hadr.sql01", Kind: "hadr", Target: "sql_server.sql01", Action: resources.Update,
 				Before:  map[string]any{"enabled": false},
 				After:   map[string]any{"enabled": true},
 				Restart: resources.NeedsRestart,
@@ -59,7 +59,7 @@ func labFirstPlan() *plan.Plan {
 					Text: "/opt/mssql/bin/mssql-conf set hadr.hadrenabled 1"}},
 			},
 			{
-				Address: "startup_trace_flags.sql01", Kind: "startup_trace_flags", Server: "sql01", Action: resources.Update,
+				Address: "startup_trace_flags.sql01", Kind: "startup_trace_flags", Target: "sql_server.sql01", Action: resources.Update,
 				Before:  map[string]any{"flags": []any{}},
 				After:   map[string]any{"flags": []any{1800, 9567}},
 				Restart: resources.NeedsRestart,
@@ -67,20 +67,20 @@ func labFirstPlan() *plan.Plan {
 					Text: "/opt/mssql/bin/mssql-conf traceflag 1800 9567 on"}},
 			},
 			{
-				Address: "sql_server.sql01", Kind: "restart", Server: "sql01", Action: resources.Restart,
+				Address: "sql_server.sql01:restart", Kind: "restart", Target: "sql_server.sql01", Action: resources.Restart,
 				Steps: []resources.Step{
 					{Kind: "command", On: "host:sql_server.sql01", Text: "systemctl restart mssql-server"},
 					{Kind: "wait", On: "sql_server.sql01", Text: "until a login succeeds (timeout 5m0s)"},
 				},
 			},
 			{
-				Address: "sql_server.sql01", Kind: "verify", Server: "sql01", Action: resources.Verify,
+				Address: "sql_server.sql01:verify", Kind: "verify", Target: "sql_server.sql01", Action: resources.Verify,
 				After: map[string]any{"hadr_enabled": true, "trace_flags": []any{1800, 9567}},
 				Steps: []resources.Step{{Kind: "tsql", On: "sql_server.sql01",
 					Text: "SELECT SERVERPROPERTY('IsHadrEnabled');\nDBCC TRACESTATUS(-1);"}},
 			},
 			{
-				Address: "database.sales", Kind: "database", Server: "sql01", Action: resources.Update,
+				Address: "database.sales", Kind: "database", Target: "sql_server.sql01", Action: resources.Update,
 				Before: map[string]any{"name": "sales", "recovery_model": "SIMPLE", "last_full_backup": nil},
 				After:  map[string]any{"name": "sales", "recovery_model": "FULL", "last_full_backup": "(after apply)"},
 				Reason: "recovery model SIMPLE → FULL; no full backup",
@@ -90,7 +90,7 @@ func labFirstPlan() *plan.Plan {
 				},
 			},
 			{
-				Address: "database.inventory", Kind: "database", Server: "sql01", Action: resources.Update,
+				Address: "database.inventory", Kind: "database", Target: "sql_server.sql01", Action: resources.Update,
 				Before: map[string]any{"name": "inventory", "recovery_model": "FULL", "last_full_backup": nil},
 				After:  map[string]any{"name": "inventory", "recovery_model": "FULL", "last_full_backup": "(after apply)"},
 				Reason: "the only full backup is COPY_ONLY, which does not count",
@@ -99,7 +99,7 @@ func labFirstPlan() *plan.Plan {
 				},
 			},
 			{
-				Address: "database.payroll", Kind: "database", Server: "sql01", Action: resources.Update,
+				Address: "database.payroll", Kind: "database", Target: "sql_server.sql01", Action: resources.Update,
 				Before: map[string]any{"name": "payroll", "recovery_model": "SIMPLE", "last_full_backup": nil},
 				After:  map[string]any{"name": "payroll", "recovery_model": "FULL", "last_full_backup": "(after apply)"},
 				Steps: []resources.Step{
@@ -136,7 +136,7 @@ func pendingPlan() *plan.Plan {
 		}
 	}
 	p.Changes = append(p.Changes, resources.Change{
-		Address: "master_key.old", Kind: "master_key", Server: "sql01", Action: resources.Forget,
+		Address: "master_key.old", Kind: "master_key", Target: "sql_server.sql01", Action: resources.Forget,
 		Before: map[string]any{"database": "master"}, Reason: "its block was removed; master keys are never deleted implicitly",
 	})
 	return p
@@ -147,19 +147,19 @@ func driftPlan() *plan.Plan {
 	p.RefreshOnly = true
 	p.Drift = []resources.Change{
 		{
-			Address: "database.sales", Kind: "database", Server: "sql01", Action: resources.Update,
+			Address: "database.sales", Kind: "database", Target: "sql_server.sql01", Action: resources.Update,
 			Before: map[string]any{"name": "sales", "recovery_model": "FULL", "last_full_backup": "2024-05-01T10:02:00Z"},
 			After:  map[string]any{"name": "sales", "recovery_model": "SIMPLE", "last_full_backup": "2024-05-01T10:02:00Z"},
 		},
 		{
-			Address: "startup_trace_flags.sql01", Kind: "startup_trace_flags", Server: "sql01", Action: resources.Update,
+			Address: "startup_trace_flags.sql01", Kind: "startup_trace_flags", Target: "sql_server.sql01", Action: resources.Update,
 			Before: map[string]any{"flags": []any{1800.0, 9567.0}},
 			After:  map[string]any{"flags": []any{1800.0}},
 			Reason: "9567 removed from mssql.conf",
 		},
-		{Address: "master_key.main", Kind: "master_key", Server: "sql01", Action: resources.Delete,
+		{Address: "master_key.main", Kind: "master_key", Target: "sql_server.sql01", Action: resources.Delete,
 			Before: map[string]any{"database": "master", "password": resources.Fingerprint(salt, "x")}, Sensitive: []string{"password"}},
-		{Address: "hadr.sql01", Kind: "hadr", Server: "sql01", Action: resources.NoOp},
+		{Address: "hadr.sql01", Kind: "hadr", Target: "sql_server.sql01", Action: resources.NoOp},
 	}
 	return p
 }
@@ -301,23 +301,23 @@ func TestSensitiveNeverPrinted(t *testing.T) {
 	p := labFirstPlan()
 	p.Changes = append(p.Changes,
 		resources.Change{
-			Address: "master_key.leaky", Kind: "master_key", Server: "sql01", Action: resources.Update,
+			Address: "master_key.leaky", Kind: "master_key", Target: "sql_server.sql01", Action: resources.Update,
 			Before:    map[string]any{"password": secret + "-old", "database": "master"},
 			After:     map[string]any{"password": secret, "database": "master"},
 			Sensitive: []string{"password"},
 			Steps:     []resources.Step{{Kind: "tsql", Text: "ALTER MASTER KEY REGENERATE WITH ENCRYPTION BY PASSWORD = N'" + secret + "';"}},
 		},
 		resources.Change{
-			Address: "master_key.created", Kind: "master_key", Server: "sql01", Action: resources.Create,
+			Address: "master_key.created", Kind: "master_key", Target: "sql_server.sql01", Action: resources.Create,
 			After: map[string]any{"password": secret}, Sensitive: []string{"password"},
 		},
 		resources.Change{
-			Address: "master_key.gone", Kind: "master_key", Server: "sql01", Action: resources.Delete,
+			Address: "master_key.gone", Kind: "master_key", Target: "sql_server.sql01", Action: resources.Delete,
 			Before: map[string]any{"password": secret}, Sensitive: []string{"password"},
 		},
 		// Not marked sensitive, but a fingerprint: hidden all the same.
 		resources.Change{
-			Address: "master_key.unmarked", Kind: "master_key", Server: "sql01", Action: resources.Update,
+			Address: "master_key.unmarked", Kind: "master_key", Target: "sql_server.sql01", Action: resources.Update,
 			Before: map[string]any{"password_fp": nil}, After: map[string]any{"password_fp": fp},
 			Steps: []resources.Step{{Kind: "tsql", Text: "-- " + fp}},
 		},
@@ -356,9 +356,9 @@ func TestSensitiveNeverPrinted(t *testing.T) {
 
 func TestControlCharactersStripped(t *testing.T) {
 	p := &plan.Plan{
-		Servers: []plan.Server{{Name: "sql01", Banner: "evil\x1b[2J banner"}},
+		Targets: []plan.Target{{TargetSummary: resources.TargetSummary{Address: "sql_server.sql01", Banner: "evil\x1b[2J banner"}}},
 		Changes: []resources.Change{{
-			Address: "database.x\x1b[31m", Kind: "database", Server: "sql01", Action: resources.Create,
+			Address: "database.x\x1b[31m", Kind: "database", Target: "sql_server.sql01", Action: resources.Create,
 			After: map[string]any{"name": "x\x1b]0;title\x07"},
 			Steps: []resources.Step{{Kind: "tsql", Text: "SELECT 1;\x1b[2J\nSELECT 2;"}},
 		}},
@@ -384,7 +384,7 @@ func TestJSONShape(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
 		t.Fatalf("invalid JSON: %v", err)
 	}
-	for _, k := range []string{"format_version", "milink_version", "created_at", "lineage", "serial", "config_hash", "refresh_only", "servers", "resource_changes", "resource_drift", "summary"} {
+	for _, k := range []string{"format_version", "milink_version", "created_at", "lineage", "serial", "config_hash", "refresh_only", "targets", "resource_changes", "resource_drift", "summary"} {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("missing %q", k)
 		}
@@ -435,17 +435,17 @@ func TestJSONShape(t *testing.T) {
 func testState() *state.State {
 	s := state.New()
 	s.Set(state.Resource{
-		Address: "master_key.main", Kind: "master_key", Server: "sql01",
+		Address: "master_key.main", Kind: "master_key", Target: "sql_server.sql01",
 		Attributes: map[string]any{"database": "master", "password": resources.Fingerprint(s.Salt, "pw")},
 		Sensitive:  []string{"password"},
 		UpdatedAt:  time.Date(2024, 5, 1, 10, 1, 0, 0, time.UTC),
 	})
 	s.Set(state.Resource{
-		Address: "database.sales", Kind: "database", Server: "sql01",
+		Address: "database.sales", Kind: "database", Target: "sql_server.sql01",
 		Attributes: map[string]any{"recovery_model": "FULL", "last_full_backup": "2024-05-01T10:02:00Z", "backup_size_mb": 12.0},
 		UpdatedAt:  time.Date(2024, 5, 1, 10, 2, 0, 0, time.UTC),
 	})
-	s.Set(state.Resource{Address: "hadr.sql01", Kind: "hadr", Server: "sql01", UpdatedAt: time.Date(2024, 5, 1, 10, 1, 0, 0, time.UTC)})
+	s.Set(state.Resource{Address: "hadr.sql01", Kind: "hadr", Target: "sql_server.sql01", UpdatedAt: time.Date(2024, 5, 1, 10, 1, 0, 0, time.UTC)})
 	return s
 }
 
@@ -457,9 +457,9 @@ func TestStateViews(t *testing.T) {
 		t.Errorf("StateList = %q", b.String())
 	}
 	tests := []struct{ addr, want string }{
-		{"master_key.main", "# master_key.main:\n#   server:     sql01\n#   updated at: 2024-05-01T10:01:00Z\nmaster_key \"main\" {\n    database = \"master\"\n    password = (sensitive)\n}\n"},
-		{"database.sales", "# database.sales:\n#   server:     sql01\n#   updated at: 2024-05-01T10:02:00Z\ndatabase \"sales\" {\n    backup_size_mb   = 12\n    last_full_backup = \"2024-05-01T10:02:00Z\"\n    recovery_model   = \"FULL\"\n}\n"},
-		{"hadr.sql01", "# hadr.sql01:\n#   server:     sql01\n#   updated at: 2024-05-01T10:01:00Z\nhadr \"sql01\" {}\n"},
+		{"master_key.main", "# master_key.main:\n#   target:     sql_server.sql01\n#   updated at: 2024-05-01T10:01:00Z\nmaster_key \"main\" {\n    database = \"master\"\n    password = (sensitive)\n}\n"},
+		{"database.sales", "# database.sales:\n#   target:     sql_server.sql01\n#   updated at: 2024-05-01T10:02:00Z\ndatabase \"sales\" {\n    backup_size_mb   = 12\n    last_full_backup = \"2024-05-01T10:02:00Z\"\n    recovery_model   = \"FULL\"\n}\n"},
+		{"hadr.sql01", "# hadr.sql01:\n#   target:     sql_server.sql01\n#   updated at: 2024-05-01T10:01:00Z\nhadr \"sql01\" {}\n"},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer

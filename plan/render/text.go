@@ -327,7 +327,11 @@ func (pr *printer) attrLines(c *resources.Change) (lines []attrLine, hidden int)
 }
 
 func (pr *printer) block(c *resources.Change) {
-	kind, name := splitAddr(cleanText(c.Address))
+	addr := c.Address
+	if c.Transient() {
+		addr = c.Target
+	}
+	kind, name := splitAddr(cleanText(addr))
 	head := kind
 	if name != "" {
 		head += " " + fmt.Sprintf("%q", name)
