@@ -20,6 +20,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/milink/milink/examples"
+	"github.com/milink/milink/internal/testkind"
 )
 
 // cmdExample writes examples/NAME's configuration into the work directory.
@@ -35,7 +36,13 @@ func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
 // script itself, through the real go-mssqldb client.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"milink": func() { os.Exit(runProcess(os.Args[1:])) },
+		// The test binary's milink also knows the test kinds (files in a
+		// directory, which milink creates and deletes), to test deletion
+		// end to end before a real kind that deletes exists.
+		"milink": func() {
+			extraKinds = testkind.Kinds()
+			os.Exit(runProcess(os.Args[1:]))
+		},
 	})
 }
 
