@@ -26,6 +26,9 @@ func cmdShow(ctx context.Context, g *globals, args []string) int {
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
+	if fs.NArg() > 1 {
+		return g.errorf("show takes at most one plan file (unexpected argument %q)", fs.Arg(1))
+	}
 	opts := render.Options{Color: render.UseColor(*noColor, g.io.outFile), Verbose: *verbose, Width: 100}
 	if fs.NArg() == 1 {
 		p, _, err := plan.Load(fs.Arg(0))
@@ -101,15 +104,24 @@ func cmdState(ctx context.Context, g *globals, args []string) int {
 		return code
 	}
 	rest = fs.Args()
+	if sub != "list" && sub != "show" {
+		return g.errorf("unknown state subcommand %q (want list or show)", sub)
+	}
 	st, err := g.backend(*statePath).Load(ctx)
 	if err != nil {
 		return g.errorf("%v", err)
 	}
 	switch sub {
 	case "list":
+		if len(rest) > 0 {
+			return g.errorf("state list takes no arguments (got %q)", rest[0])
+		}
 		render.StateList(g.io.out, st)
 		return exitOK
 	case "show":
+		if len(rest) > 1 {
+			return g.errorf("state show takes exactly one address (unexpected argument %q)", rest[1])
+		}
 		if len(rest) != 1 {
 			return g.errorf("state show needs exactly one address, e.g. milink state show database.sales")
 		}
@@ -134,6 +146,9 @@ func cmdValidate(_ context.Context, g *globals, args []string) int {
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
+	if ok, code := fs.noArgs("; to validate another directory: milink -chdir=DIR validate"); !ok {
+		return code
+	}
 	w, code := g.openWorkspace(&c)
 	if w == nil {
 		return code
@@ -151,6 +166,9 @@ func cmdFmt(_ context.Context, g *globals, args []string) int {
 	fs := newFlags(g, "fmt", fmtHelp)
 	check := fs.Bool("check", false, "List files that need formatting; exit 3 if any; change nothing.")
 	if ok, code := fs.parse(args); !ok {
+		return code
+	}
+	if ok, code := fs.noArgs("; to format another directory: milink -chdir=DIR fmt"); !ok {
 		return code
 	}
 	changed, src, diags, err := config.FormatDir(g.dir(), *check)
@@ -186,6 +204,9 @@ func cmdForceUnlock(ctx context.Context, g *globals, args []string) int {
 	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
 	if ok, code := fs.parse(args); !ok {
 		return code
+	}
+	if fs.NArg() > 1 {
+		return g.errorf("force-unlock takes exactly one lock ID (unexpected argument %q)", fs.Arg(1))
 	}
 	if fs.NArg() != 1 {
 		return g.errorf("force-unlock needs the lock ID, which the command refused the lock printed: milink force-unlock ID")

@@ -37,6 +37,9 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
+	if ok, code := c.check(g); !ok {
+		return code
+	}
 	if fs.NArg() > 0 {
 		return g.errorf("plan takes no arguments (got %q); did you mean 'milink apply %s'?", fs.Arg(0), fs.Arg(0))
 	}
@@ -114,8 +117,11 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
+	if ok, code := c.check(g); !ok {
+		return code
+	}
 	if fs.NArg() > 1 {
-		return g.errorf("apply takes at most one plan file")
+		return g.errorf("apply takes at most one plan file (unexpected argument %q)", fs.Arg(1))
 	}
 	w, code := g.openWorkspace(&c)
 	if w == nil {
