@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/milink/milink/config"
 )
 
 // unreachable is a configuration whose server refuses connections at once:
@@ -113,5 +118,89 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// decodeOne decodes stdout as exactly one JSON document.
+func decodeOne(t *testing.T, stdout string) jsonDiagnostics {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	var doc jsonDiagnostics
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("stdout is not a JSON document: %v\n%s", err, stdout)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		t.Fatalf("more than one document on stdout:\n%s", stdout)
+	}
+	return doc
+}
+
+// plan -json and show -json always print one JSON document, with the
+// diagnostics when they fail.
+func TestJSONOnError(t *testing.T) {
+	const secret = "Hunter2-Json-Secret"
+	misspelt := strings.Replace(unreachable, `password = "x"`, `pasword = "`+secret+`"`, 1)
+	tests := []struct {
+		name    string
+		config  string
+		args    []string
+		summary string // of one diagnostic
+		line    int    // its range's start line; 0: no range
+	}{
+		{"configuration error", misspelt, []string{"plan", "-json"}, "Unsupported argument", 8},
+		{"connection error", unreachable, []string{"plan", "-json"}, "", 0},
+		{"bad flag value", unreachable, []string{"plan", "-json", "-parallelism=0"}, "-parallelism must be at least 1 (got 0)", 0},
+		{"unknown flag", unreachable, []string{"plan", "-json", "-bogus"}, "flag provided but not defined: -bogus", 0},
+		{"unknown flag first", unreachable, []string{"plan", "-bogus", "-json"}, "flag provided but not defined: -bogus", 0},
+		{"argument", unreachable, []string{"plan", "--json", "extra"}, `plan takes no arguments (got "extra"); did you mean 'milink apply extra'?`, 0},
+		{"-out directory missing", unreachable, []string{"plan", "-json=true", "-out=nowhere/p.plan"}, "-out=nowhere/p.plan: the directory nowhere does not exist", 0},
+		{"show missing plan file", unreachable, []string{"show", "-json", "missing.plan"}, "", 0},
+		{"show two plan files", unreachable, []string{"show", "-json", "a", "b"}, `show takes at most one plan file (unexpected argument "b")`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := cliDir(t, tt.config)
+			code, stdout, stderr := runIn(t, dir, tt.args...)
+			if code != exitError {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+			}
+			doc := decodeOne(t, stdout)
+			if doc.FormatVersion != "1.0" || doc.MilinkVersion != version || doc.Errors < 1 || len(doc.Diagnostics) != doc.Errors+doc.Warnings {
+				t.Errorf("document: %+v", doc)
+			}
+			if stderr == "" {
+				t.Error("nothing on stderr: the text of the errors still goes there")
+			}
+			if strings.Contains(stdout+stderr, secret) {
+				t.Errorf("the secret is printed:\n%s\n%s", stdout, stderr)
+			}
+			var found *config.JSONDiagnostic
+			for i, d := range doc.Diagnostics {
+				if d.Severity != "error" && d.Severity != "warning" {
+					t.Errorf("severity %q", d.Severity)
+				}
+				if tt.summary == "" || d.Summary == tt.summary {
+					found = &doc.Diagnostics[i]
+					break
+				}
+			}
+			if found == nil {
+				t.Fatalf("no diagnostic %q in:\n%s", tt.summary, stdout)
+			}
+			if tt.line == 0 {
+				return
+			}
+			if r := found.Range; r == nil || r.Filename != filepath.Join(dir, "main.milink.hcl") || r.Start.Line != tt.line || r.End.Line != tt.line {
+				t.Errorf("range %+v, want line %d of main.milink.hcl", found.Range, tt.line)
+			}
+		})
+	}
+	// Without -json (or with -json=false) nothing goes to stdout.
+	for _, args := range [][]string{{"plan", "-parallelism=0"}, {"plan", "-json=false", "-parallelism=0"}, {"plan", "-json", "-json=false", "-bogus"}} {
+		if code, stdout, _ := runIn(t, cliDir(t, unreachable), args...); code != exitError || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q", args, code, stdout)
+		}
 	}
 }

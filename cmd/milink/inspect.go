@@ -23,9 +23,11 @@ func cmdShow(ctx context.Context, g *globals, args []string) int {
 	noColor := fs.Bool("no-color", false, "Never use colour.")
 	verbose := fs.Bool("verbose", false, "Show the exact T-SQL and commands of every step.")
 	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
+	settle := g.reportJSON(args)
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
+	settle(*asJSON)
 	if fs.NArg() > 1 {
 		return g.errorf("show takes at most one plan file (unexpected argument %q)", fs.Arg(1))
 	}

@@ -89,6 +89,9 @@ func commands() []command {
 type globals struct {
 	io    *stdio
 	chdir string
+	// json, set by a command run with -json, collects the errors it
+	// reports, printed on stdout as one JSON document if it fails.
+	json *jsonReport
 }
 
 func usage(w io.Writer) {
@@ -152,7 +155,13 @@ func run(ctx context.Context, args []string, sio *stdio) int {
 	}
 	for _, c := range commands() {
 		if c.name == rest[0] {
-			return c.run(ctx, g, rest[1:])
+			code := c.run(ctx, g, rest[1:])
+			if g.json != nil && code == exitError {
+				// A pipeline reading -json output gets JSON, even on
+				// failure.
+				g.json.write(sio.out)
+			}
+			return code
 		}
 	}
 	fmt.Fprintf(sio.err, "milink: unknown command %s\n\n", config.ShortenValues(fmt.Sprintf("%q", rest[0])))
@@ -226,6 +235,7 @@ func cmdVersion(_ context.Context, g *globals, args []string) int {
 func (g *globals) errorf(format string, a ...any) int {
 	msg := config.ShortenValues(fmt.Sprintf(format, a...))
 	fmt.Fprintf(g.io.err, "Error: %s\n", msg)
+	g.json.add(config.JSONDiagnostic{Severity: "error", Summary: msg})
 	return exitError
 }
 

@@ -34,9 +34,11 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	asJSON := fs.Bool("json", false, "Print the plan as versioned JSON instead of text.")
 	detailed := fs.Bool("detailed-exitcode", false, "Exit 2 when the plan has changes, 0 when it has none.")
 	refreshOnly := fs.Bool("refresh-only", false, "Only show what changed outside milink since the last apply.")
+	settle := g.reportJSON(args)
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
+	settle(*asJSON)
 	if ok, code := c.check(g); !ok {
 		return code
 	}
@@ -65,6 +67,13 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	if p == nil {
 		return code
 	}
+	if *out != "" {
+		// Saved before printing, so that with -json a failure to save
+		// does not follow a plan already on stdout.
+		if err := plan.Save(*out, p, st.Salt); err != nil {
+			return g.errorf("%v", err)
+		}
+	}
 	if *asJSON {
 		if err := render.JSON(g.io.out, p); err != nil {
 			return g.errorf("%v", err)
@@ -74,13 +83,8 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	} else {
 		render.Plan(g.io.out, p, w.renderOptions())
 	}
-	if *out != "" {
-		if err := plan.Save(*out, p, st.Salt); err != nil {
-			return g.errorf("%v", err)
-		}
-		if !*asJSON {
-			fmt.Fprintf(g.io.out, "\nSaved the plan to %s. To carry it out exactly: milink apply %s\n", *out, *out)
-		}
+	if *out != "" && !*asJSON {
+		fmt.Fprintf(g.io.out, "\nSaved the plan to %s. To carry it out exactly: milink apply %s\n", *out, *out)
 	}
 	if *detailed && (p.HasChanges() || (*refreshOnly && len(p.Drift) > 0)) {
 		return exitChanges

@@ -100,6 +100,7 @@ func (w *workspace) diagnostics(diags hcl.Diagnostics) {
 	if len(diags) == 0 {
 		return
 	}
+	w.g.json.addDiags(w.sources, diags)
 	color := render.UseColor(w.opts.noColor, w.g.io.errFile)
 	if w.sources != nil {
 		if err := w.sources.WriteDiagnostics(w.g.io.err, diags, color, 100); err == nil {
