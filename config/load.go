@@ -30,10 +30,15 @@ type Sources struct {
 	// secrets are the texts of sensitive values; they are scrubbed from any
 	// diagnostic before it is shown.
 	secrets []string
+	// sensitiveNames are, by file name, names whose values snippets mask
+	// although they do not look sensitive: the sensitive variables, in a
+	// variable file.
+	sensitiveNames map[string]map[string]bool
 }
 
 // Files returns the parsed files by file name, for callers that want their
-// own diagnostic writer. Prefer WriteDiagnostics: it redacts secrets.
+// own diagnostic writer. Prefer WriteDiagnostics: it redacts secrets, in
+// messages and in source snippets.
 func (s *Sources) Files() map[string]*hcl.File {
 	if s == nil {
 		return nil
@@ -41,17 +46,53 @@ func (s *Sources) Files() map[string]*hcl.File {
 	return s.files
 }
 
+// markSensitive records names whose values snippets of file must mask.
+func (s *Sources) markSensitive(file string, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	if s.sensitiveNames == nil {
+		s.sensitiveNames = map[string]map[string]bool{}
+	}
+	if s.sensitiveNames[file] == nil {
+		s.sensitiveNames[file] = map[string]bool{}
+	}
+	for _, n := range names {
+		s.sensitiveNames[file][n] = true
+	}
+}
+
 // WriteDiagnostics prints diags as HCL does (summary, file:line, snippet,
-// detail), after removing every sensitive value from them.
+// detail), after removing every sensitive value from them. Snippets are
+// printed from redacted copies of the files: on every line holding a
+// sensitive-looking attribute (or one the schema marks sensitive) strings
+// and heredocs show as (sensitive), and very long lines are cut.
 func (s *Sources) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, color bool, width uint) error {
-	var files map[string]*hcl.File
 	var secrets []string
 	if s != nil {
-		files, secrets = s.files, s.secrets
+		secrets = s.secrets
 	}
-	wr := hcl.NewDiagnosticTextWriter(w, files, width, color)
-	if err := wr.WriteDiagnostics(redactDiagnostics(diags, secrets)); err != nil {
-		return fmt.Errorf("writing diagnostics: %w", err)
+	red := s.redactedFiles()
+	for _, d := range redactDiagnostics(diags, secrets) {
+		files := map[string]*hcl.File{}
+		if d.Subject != nil {
+			if rf := red.get(d.Subject.Filename); rf != nil {
+				red.scrubMessages(d, rf)
+				files[d.Subject.Filename] = &hcl.File{Bytes: rf.bytes, Nav: fixedContext(red.context(d, rf))}
+				subject := rf.rangeOf(*d.Subject)
+				d.Subject = &subject
+				if d.Context != nil && d.Context.Filename == subject.Filename {
+					ctx := rf.rangeOf(*d.Context)
+					d.Context = &ctx
+				} else {
+					d.Context = nil
+				}
+			}
+		}
+		wr := hcl.NewDiagnosticTextWriter(w, files, width, color)
+		if err := wr.WriteDiagnostic(d); err != nil {
+			return fmt.Errorf("writing diagnostics: %w", err)
+		}
 	}
 	return nil
 }

@@ -337,20 +337,17 @@ func (l *loader) readVarFile(path string) {
 	}
 	sort.Strings(names)
 	// Diagnostics print the source line of a value; for a sensitive
-	// variable that line is the secret. The copy kept for snippets has
-	// those values masked.
-	masked := append([]byte(nil), f.Bytes...)
-	for _, name := range names {
-		if v, ok := l.vars[name]; ok && v.sensitive {
-			r := attrs[name].Expr.Range()
-			for i := r.Start.Byte; i < r.End.Byte && i < len(masked); i++ {
-				if masked[i] != '\n' {
-					masked[i] = '*'
-				}
-			}
+	// variable that line is the secret. Snippets mask the values of these
+	// names (and of any sensitive-looking one) with a fixed text that does
+	// not tell their length, on every line, even those that did not parse.
+	var sensitive []string
+	for _, n := range sortedKeys(l.vars) {
+		if l.vars[n].sensitive {
+			sensitive = append(sensitive, n)
 		}
 	}
-	l.src.files[path] = &hcl.File{Body: f.Body, Bytes: masked, Nav: f.Nav}
+	l.src.files[path] = f
+	l.src.markSensitive(path, sensitive)
 	for _, name := range names {
 		a := attrs[name]
 		v, ok := l.vars[name]

@@ -24,8 +24,13 @@ func cmdShow(ctx context.Context, g *globals, args []string) int {
 	noColor := fs.Bool("no-color", false, "Never use colour.")
 	verbose := fs.Bool("verbose", false, "Show the exact T-SQL and commands of every step.")
 	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
+	settle := g.reportJSON(args)
 	if ok, code := fs.parse(args); !ok {
 		return code
+	}
+	settle(*asJSON)
+	if fs.NArg() > 1 {
+		return g.errorf("show takes at most one plan file (unexpected argument %q)", fs.Arg(1))
 	}
 	opts := render.Options{Color: render.UseColor(*noColor, g.io.outFile), Verbose: *verbose, Width: 100}
 	if fs.NArg() == 1 {
@@ -102,15 +107,24 @@ func cmdState(ctx context.Context, g *globals, args []string) int {
 		return code
 	}
 	rest = fs.Args()
+	if sub != "list" && sub != "show" {
+		return g.errorf("unknown state subcommand %q (want list or show)", sub)
+	}
 	st, err := g.backend(*statePath).Load(ctx)
 	if err != nil {
 		return g.errorf("%v", err)
 	}
 	switch sub {
 	case "list":
+		if len(rest) > 0 {
+			return g.errorf("state list takes no arguments (got %q)", rest[0])
+		}
 		render.StateList(g.io.out, st)
 		return exitOK
 	case "show":
+		if len(rest) > 1 {
+			return g.errorf("state show takes exactly one address (unexpected argument %q)", rest[1])
+		}
 		if len(rest) != 1 {
 			return g.errorf("state show needs exactly one address, e.g. milink state show database.sales")
 		}
@@ -135,6 +149,9 @@ func cmdValidate(_ context.Context, g *globals, args []string) int {
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
+	if ok, code := fs.noArgs("; to validate another directory: milink -chdir=DIR validate"); !ok {
+		return code
+	}
 	// Variables without a value are unknown here, so that CI can validate
 	// without secrets; what is given is checked.
 	c.allowUnset = true
@@ -155,6 +172,9 @@ func cmdFmt(_ context.Context, g *globals, args []string) int {
 	fs := newFlags(g, "fmt", fmtHelp)
 	check := fs.Bool("check", false, "List files that need formatting; exit 3 if any; change nothing.")
 	if ok, code := fs.parse(args); !ok {
+		return code
+	}
+	if ok, code := fs.noArgs("; to format another directory: milink -chdir=DIR fmt"); !ok {
 		return code
 	}
 	changed, src, diags, err := config.FormatDir(g.dir(), *check)
@@ -190,6 +210,9 @@ func cmdForceUnlock(ctx context.Context, g *globals, args []string) int {
 	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
 	if ok, code := fs.parse(args); !ok {
 		return code
+	}
+	if fs.NArg() > 1 {
+		return g.errorf("force-unlock takes exactly one lock ID (unexpected argument %q)", fs.Arg(1))
 	}
 	if fs.NArg() != 1 {
 		return g.errorf("force-unlock needs the lock ID, which the command refused the lock printed: milink force-unlock ID")

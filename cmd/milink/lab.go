@@ -40,6 +40,9 @@ func cmdLabDemo(ctx context.Context, g *globals, args []string) int {
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
+	if ok, code := fs.noArgs(""); !ok {
+		return code
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "milink-demo-")
 		if err != nil {

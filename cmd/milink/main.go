@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/milink/milink/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -87,6 +89,9 @@ func commands() []command {
 type globals struct {
 	io    *stdio
 	chdir string
+	// json, set by a command run with -json, collects the errors it
+	// reports, printed on stdout as one JSON document if it fails.
+	json *jsonReport
 }
 
 func usage(w io.Writer) {
@@ -126,10 +131,10 @@ func run(ctx context.Context, args []string, sio *stdio) int {
 		usage(sio.err)
 		return exitError
 	}
-	if *showVersion {
-		return cmdVersion(ctx, g, nil)
-	}
 	rest := fs.Args()
+	if *showVersion {
+		return cmdVersion(ctx, g, rest)
+	}
 	if *help || len(rest) == 0 {
 		usage(sio.out)
 		if len(rest) == 0 && !*help {
@@ -141,22 +146,25 @@ func run(ctx context.Context, args []string, sio *stdio) int {
 		st, err := os.Stat(g.chdir)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			fmt.Fprintf(sio.err, "Error: -chdir=%s: the directory does not exist\n", g.chdir)
-			return exitError
+			return g.errorf("-chdir=%s: the directory does not exist", g.chdir)
 		case err != nil:
-			fmt.Fprintf(sio.err, "Error: -chdir=%s: %v\n", g.chdir, err)
-			return exitError
+			return g.errorf("-chdir=%s: %v", g.chdir, err)
 		case !st.IsDir():
-			fmt.Fprintf(sio.err, "Error: -chdir=%s: not a directory\n", g.chdir)
-			return exitError
+			return g.errorf("-chdir=%s: not a directory", g.chdir)
 		}
 	}
 	for _, c := range commands() {
 		if c.name == rest[0] {
-			return c.run(ctx, g, rest[1:])
+			code := c.run(ctx, g, rest[1:])
+			if g.json != nil && code == exitError {
+				// A pipeline reading -json output gets JSON, even on
+				// failure.
+				g.json.write(sio.out)
+			}
+			return code
 		}
 	}
-	fmt.Fprintf(sio.err, "milink: unknown command %q\n\n", rest[0])
+	fmt.Fprintf(sio.err, "milink: unknown command %s\n\n", config.ShortenValues(fmt.Sprintf("%q", rest[0])))
 	usage(sio.err)
 	return exitError
 }
@@ -204,7 +212,8 @@ func (f *cmdFlags) parse(args []string) (bool, int) {
 		f.usage(f.g.io.out)
 		return false, exitOK
 	}
-	fmt.Fprintf(f.g.io.err, "Error: %v\n", err)
+	// Go's flag package quotes the value it refused, whatever its size.
+	f.g.errorf("%v", err)
 	if strings.Contains(err.Error(), "-chdir") {
 		fmt.Fprintf(f.g.io.err, "-chdir is a global option: it goes before the command, as in: milink -chdir=DIR %s\n", f.Name())
 	} else {
@@ -213,13 +222,28 @@ func (f *cmdFlags) parse(args []string) (bool, int) {
 	return false, exitError
 }
 
-func cmdVersion(_ context.Context, g *globals, _ []string) int {
+func cmdVersion(_ context.Context, g *globals, args []string) int {
+	if len(args) > 0 {
+		return g.errorf("version takes no arguments (got %q)", args[0])
+	}
 	fmt.Fprintf(g.io.out, "milink %s\n", version)
 	return exitOK
 }
 
-// errorf prints one clear error line.
+// errorf prints one clear error line. What it quotes from the user is
+// shortened: a value of 100,000 characters is not echoed in full.
 func (g *globals) errorf(format string, a ...any) int {
-	fmt.Fprintf(g.io.err, "Error: "+format+"\n", a...)
+	msg := config.ShortenValues(fmt.Sprintf(format, a...))
+	fmt.Fprintf(g.io.err, "Error: %s\n", msg)
+	g.json.add(config.JSONDiagnostic{Severity: "error", Summary: msg})
 	return exitError
+}
+
+// noArgs refuses the positional arguments of a command that takes none,
+// naming the first; hint says what was perhaps meant.
+func (f *cmdFlags) noArgs(hint string) (bool, int) {
+	if f.NArg() == 0 {
+		return true, 0
+	}
+	return false, f.g.errorf("%s takes no arguments (got %q)%s", f.Name(), f.Arg(0), hint)
 }

@@ -34,7 +34,12 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	asJSON := fs.Bool("json", false, "Print the plan as versioned JSON instead of text.")
 	detailed := fs.Bool("detailed-exitcode", false, "Exit 2 when the plan has changes, 0 when it has none.")
 	refreshOnly := fs.Bool("refresh-only", false, "Only show what changed outside milink since the last apply.")
+	settle := g.reportJSON(args)
 	if ok, code := fs.parse(args); !ok {
+		return code
+	}
+	settle(*asJSON)
+	if ok, code := c.check(g); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -62,6 +67,13 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	if p == nil {
 		return code
 	}
+	if *out != "" {
+		// Saved before printing, so that with -json a failure to save
+		// does not follow a plan already on stdout.
+		if err := plan.Save(*out, p, st.Salt); err != nil {
+			return g.errorf("%v", err)
+		}
+	}
 	if *asJSON {
 		if err := render.JSON(g.io.out, p); err != nil {
 			return g.errorf("%v", err)
@@ -71,13 +83,8 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	} else {
 		render.Plan(g.io.out, p, w.renderOptions())
 	}
-	if *out != "" {
-		if err := plan.Save(*out, p, st.Salt); err != nil {
-			return g.errorf("%v", err)
-		}
-		if !*asJSON {
-			fmt.Fprintf(g.io.out, "\nSaved the plan to %s. To carry it out exactly: milink apply %s\n", *out, *out)
-		}
+	if *out != "" && !*asJSON {
+		fmt.Fprintf(g.io.out, "\nSaved the plan to %s. To carry it out exactly: milink apply %s\n", *out, *out)
 	}
 	if *detailed && (p.HasChanges() || (*refreshOnly && len(p.Drift) > 0)) {
 		return exitChanges
@@ -114,8 +121,11 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
+	if ok, code := c.check(g); !ok {
+		return code
+	}
 	if fs.NArg() > 1 {
-		return g.errorf("apply takes at most one plan file")
+		return g.errorf("apply takes at most one plan file (unexpected argument %q)", fs.Arg(1))
 	}
 	w, code := g.openWorkspace(&c)
 	if w == nil {

@@ -46,6 +46,7 @@ type common struct {
 	statePath      string
 	lockTimeout    time.Duration
 	parallelism    int
+	withState      bool // -state, -lock-timeout and -parallelism were registered
 	// allowUnset loads without every variable (validate).
 	allowUnset bool
 }
@@ -55,11 +56,28 @@ func (c *common) register(fs *flag.FlagSet, withState bool) {
 	fs.Var(&c.varFiles, "var-file", "Read variables from a file of name = value lines (repeatable).")
 	fs.BoolVar(&c.noColor, "no-color", false, "Never use colour (also: NO_COLOR, or output that is not a terminal).")
 	fs.BoolVar(&c.verbose, "verbose", false, "Show the exact T-SQL and commands of every step.")
+	c.withState = withState
 	if withState {
 		fs.StringVar(&c.statePath, "state", "", "Path of the state file (default DIR/milink.state.json).")
 		fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "How long to wait for the state lock, e.g. 30s (default: fail at once).")
 		fs.IntVar(&c.parallelism, "parallelism", 8, "How many instances to read or change at once.")
 	}
+}
+
+// check refuses option values that make no sense, before anything is
+// read or contacted: no instance at a time would wait forever, and a
+// negative wait is a typo.
+func (c *common) check(g *globals) (bool, int) {
+	if !c.withState {
+		return true, 0
+	}
+	if c.parallelism < 1 {
+		return false, g.errorf("-parallelism must be at least 1 (got %d)", c.parallelism)
+	}
+	if c.lockTimeout < 0 {
+		return false, g.errorf("-lock-timeout must not be negative (got %s); 0 fails at once when the state is locked", c.lockTimeout)
+	}
+	return true, 0
 }
 
 // workspace is a loaded configuration with its state backend and views.
@@ -99,6 +117,7 @@ func (w *workspace) diagnostics(diags hcl.Diagnostics) {
 	if len(diags) == 0 {
 		return
 	}
+	w.g.json.addDiags(w.sources, diags)
 	color := render.UseColor(w.opts.noColor, w.g.io.errFile)
 	if w.sources != nil {
 		if err := w.sources.WriteDiagnostics(w.g.io.err, diags, color, 100); err == nil {
