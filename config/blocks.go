@@ -263,7 +263,7 @@ func (l *loader) resolveDeps(a *hcl.Attribute, byName map[string][]*Block) []str
 	for _, e := range exprs {
 		tr, diags := hcl.AbsTraversalForExpr(e)
 		nameAddr, instAddr, ok := refTarget(tr)
-		if diags.HasErrors() || !ok {
+		if diags.HasErrors() || !ok || len(tr) > 3 || (len(tr) == 3 && instAddr == "") {
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid depends_on reference",
