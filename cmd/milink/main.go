@@ -78,6 +78,7 @@ func commands() []command {
 		{"show", "Show the state, or a saved plan", cmdShow},
 		{"validate", "Check the configuration without connecting to anything", cmdValidate},
 		{"fmt", "Rewrite configuration files in the canonical format", cmdFmt},
+		{"graph", "Print the dependency graph (DOT), of the configuration or a saved plan", cmdGraph},
 		{"state", "Inspect the state (list, show)", cmdState},
 		{"force-unlock", "Release a stuck state lock", cmdForceUnlock},
 		{"lab", "Run the built-in lab: a simulated SQL Server and managed instance", cmdLab},
