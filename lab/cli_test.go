@@ -1,3 +1,9 @@
+//go:build unix
+
+// These tests look at the lab process with kill(2) and /proc, which
+// Windows has not; there the lab's process handling is in proc_windows.go
+// of package labcmd, built (not run) by scripts/test.
+
 package lab_test
 
 import (

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -279,8 +280,13 @@ func Connect(dir string) (*Client, error) {
 	return c, nil
 }
 
+// isConnRefused reports whether nothing listens where control.json points:
+// the lab that wrote it is gone. Winsock says so with WSAECONNREFUSED,
+// which package syscall's ECONNREFUSED (an errno it invents for Windows)
+// does not match.
 func isConnRefused(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED)
+	const wsaeconnrefused = syscall.Errno(10061)
+	return errors.Is(err, syscall.ECONNREFUSED) || runtime.GOOS == "windows" && errors.Is(err, wsaeconnrefused)
 }
 
 // PID is the lab process's id.

@@ -12,7 +12,11 @@ import (
 // benchmarks. Set them at start (Config.Faults) or at run time
 // (Instance.SetFaults, `milink lab fault`).
 type Faults struct {
-	// Latency is added before every round trip (batch or RPC).
+	// Latency is added before every round trip: each batch or RPC, and
+	// each of a login's (the TCP handshake, PRELOGIN, LOGIN7; see
+	// tds.Options.LoginLatency), as a server that far away would cost.
+	// Benchmarks of fleets, where logins are a good part of the work,
+	// would be optimistic otherwise.
 	Latency time.Duration `json:"latency"`
 	// DropAt > 0 drops the connection when the server is about to run its
 	// DropAt-th statement counted from when the fault was set. It fires once.
@@ -76,8 +80,9 @@ func (f *faultState) statement() (drop bool, fail *tds.Message) {
 	return false, nil
 }
 
-// latencyHandler wraps the engine's handler so that every round trip waits
-// first, as if the server were far away.
+// latencyHandler wraps the engine's handler so that every batch and RPC
+// waits first, as if the server were far away. The login's round trips wait
+// in package tds (Options.LoginLatency), which alone sees them.
 type latencyHandler struct {
 	inner   tds.Handler
 	latency func() time.Duration

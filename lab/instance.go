@@ -335,8 +335,9 @@ func (in *Instance) startLocked() error {
 		return fmt.Errorf("server %s: %w", in.cfg.Name, err)
 	}
 	srv := tds.NewServer(latencyHandler{inner: in.eng.Handler(), latency: in.latency}, tds.Options{
-		ServerName: in.cfg.Name,
-		Version:    tdsVersion(in.cfg.Profile.ProductVersion),
+		ServerName:   in.cfg.Name,
+		Version:      tdsVersion(in.cfg.Profile.ProductVersion),
+		LoginLatency: in.latency, // the latency fault: logins too, see Faults.Latency
 	})
 	served := make(chan struct{})
 	go func() {

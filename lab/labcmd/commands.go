@@ -172,7 +172,10 @@ func serveCommand() *command {
 				return err
 			}
 			logger := log.New(stderr, "", log.LstdFlags|log.Lmicroseconds)
-			ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+			// SIGTERM is also how Go reports a closed console, a logoff or a
+			// shutdown on Windows; "up" detaches the lab from both, and
+			// "down" stops it through the control API on every OS.
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return lab.Run(ctx, o.config(logger.Printf))
 		},
@@ -478,24 +481,9 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// processGone reports whether pid has exited (a zombie counts as exited:
-// it runs nothing any more and only waits for its parent to reap it).
-func processGone(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return true
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
-	}
-	// The state follows the parenthesised command name, which may contain spaces.
-	s := string(data)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] == 'Z' || s[i+2] == 'X'
-	}
-	return false
-}
-
+// waitExit waits until the process pid has exited. "down" asks through the
+// control API, whose answer comes before the lab has closed its servers and
+// files; the process ending is what says nothing of it is left running.
 func waitExit(ctx context.Context, pid int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for !processGone(pid) {

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	_ "github.com/microsoft/go-mssqldb" // the "sqlserver" driver, to check the lab accepts logins
@@ -60,8 +59,7 @@ func up(ctx context.Context, o *labOptions, timeout time.Duration, stdout io.Wri
 	cmd := exec.Command(exe, o.serveArgs(dir)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Dir = dir
-	// Its own session: the lab outlives this command and the terminal.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(cmd)
 	err = cmd.Start()
 	logFile.Close()
 	if err != nil {
@@ -77,7 +75,7 @@ func up(ctx context.Context, o *labOptions, timeout time.Duration, stdout io.Wri
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	fail := func(what string) error {
-		cmd.Process.Signal(syscall.SIGTERM)
+		stopStarted(dir, cmd.Process)
 		msg := lastLine(logPath)
 		if msg != "" {
 			return fmt.Errorf("%s: %s (see %s)", what, msg, logPath)
@@ -142,6 +140,21 @@ func up(ctx context.Context, o *labOptions, timeout time.Duration, stdout io.Wri
 	}
 	summary(stdout, dir, f)
 	return nil
+}
+
+// stopStarted stops the lab process p that up started and gives up on:
+// through the control API when the lab has opened it, the way "down" does
+// on every OS (the lab closes its servers and removes control.json), and
+// only otherwise by terminating the process.
+func stopStarted(dir string, p *os.Process) {
+	if c, err := lab.Connect(dir); err == nil && c.PID() == p.Pid {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if c.Down(ctx) == nil {
+			return
+		}
+	}
+	_ = terminate(p)
 }
 
 // checkLogin logs in with go-mssqldb, as milink will, and runs SELECT 1.

@@ -255,6 +255,8 @@ func (c *conn) handshake() error {
 	if err != nil {
 		return err
 	}
+	// The first reply also pays for the TCP handshake (Options.LoginLatency).
+	c.networkDelay(2)
 	if m.typ == pktPrelogin {
 		reply, err := c.prelogin(m.body)
 		if err != nil {
@@ -266,11 +268,31 @@ func (c *conn) handshake() error {
 		if m, err = readMessage(c.nc); err != nil {
 			return err
 		}
+		c.networkDelay(1)
 	}
 	if m.typ != pktLogin7 {
 		return fmt.Errorf("tds: expected LOGIN7, got packet type 0x%02x", m.typ)
 	}
 	return c.login(m.body)
+}
+
+// networkDelay waits n round trips of the simulated network
+// (Options.LoginLatency) before a handshake reply, or until the connection
+// closes.
+func (c *conn) networkDelay(n int) {
+	if c.srv.opts.LoginLatency == nil {
+		return
+	}
+	d := time.Duration(n) * c.srv.opts.LoginLatency()
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.ctx.Done():
+	}
 }
 
 // prelogin validates the client's option list and answers: no encryption

@@ -29,6 +29,15 @@ type Options struct {
 	// HandshakeTimeout bounds PRELOGIN plus LOGIN7 so a silent client
 	// cannot hold a connection forever. Default 30 s.
 	HandshakeTimeout time.Duration
+	// LoginLatency, when set, is the round-trip time of a simulated network
+	// between the clients and this server, for the login: each reply of the
+	// handshake (PRELOGIN, LOGIN7, a refused login too) waits LoginLatency()
+	// first, and the first reply waits once more for the TCP handshake,
+	// which costs nothing on loopback but a round trip to a server far
+	// away. A login then costs what it costs against a real server that
+	// offers no encryption (with TLS, the TLS handshake would add more).
+	// What follows the login is the Handler's to delay.
+	LoginLatency func() time.Duration
 }
 
 // Version is a SQL Server product version as sent in PRELOGIN/LOGINACK.

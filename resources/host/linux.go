@@ -1,12 +1,11 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -14,29 +13,52 @@ import (
 )
 
 // Linux is SQL Server on Linux: startup settings in mssql.conf, changed with
-// mssql-conf when it is installed, otherwise by editing the file.
+// mssql-conf when it is installed, otherwise by editing the file. Every
+// file and program is reached through Transport.
 type Linux struct {
 	Conf           string   // path of mssql.conf
 	Tool           string   // path of mssql-conf
 	RestartCommand []string // e.g. systemctl restart mssql-server
-	Runner         Runner
-	On             string // where steps run, for plans: "host:sql_server.sql01"
+	Transport      Transport
+	// Runner, when set, runs the programs instead of Transport, which then
+	// only reaches the files. Transitional, see Runner.
+	Runner Runner
+	On     string // where steps run, for plans: "host:sql_server.sql01"
 }
 
-// ToolPresent reports whether mssql-conf exists and is executable. The
-// transport is local, so this looks at this machine.
-func (l *Linux) ToolPresent() bool {
+// transport is what every method goes through; a nil Transport is this
+// machine.
+func (l *Linux) transport() Transport { return transportOf(l.Transport, l.Runner) }
+
+// DetectTool reports whether mssql-conf is on the host: a regular,
+// executable file at Tool. An error says the host could not be asked
+// (milink must not then guess and edit the file the tool owns).
+func (l *Linux) DetectTool(ctx context.Context) (bool, error) {
 	if l.Tool == "" {
-		return false
+		return false, nil
 	}
-	fi, err := os.Stat(l.Tool)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+	fi, err := l.transport().Stat(ctx, l.Tool)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking for mssql-conf: %w", err)
+	}
+	return fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0, nil
+}
+
+// ToolPresent is DetectTool without a context, an error counting as
+// absent. Transitional: callers move to DetectTool, which a transport over
+// a network needs (a context to give up, an error that is not "absent").
+func (l *Linux) ToolPresent() bool {
+	ok, _ := l.DetectTool(context.Background())
+	return ok
 }
 
 // ReadStartup reads HADR and the startup trace flags from mssql.conf. A
 // missing file or key means the defaults.
 func (l *Linux) ReadStartup(ctx context.Context) (Startup, error) {
-	b, err := os.ReadFile(l.Conf)
+	b, err := l.transport().ReadFile(ctx, l.Conf)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Startup{}, nil
 	}
@@ -117,18 +139,25 @@ func targetFlags(current, on, off []int) []int {
 
 // SetHadr configures HADR for the next start and returns the step it ran.
 func (l *Linux) SetHadr(ctx context.Context, on bool) (resources.Step, error) {
-	if l.ToolPresent() {
-		step := l.HadrStep(on, true)
+	useTool, err := l.DetectTool(ctx)
+	if err != nil {
+		return resources.Step{}, err
+	}
+	step := l.HadrStep(on, useTool)
+	if useTool {
 		return step, l.run(ctx, l.hadrArgv(on))
 	}
-	step := l.HadrStep(on, false)
-	return step, l.editFile(func(b []byte) []byte { return EditHadr(b, on) })
+	return step, l.editFile(ctx, func(b []byte) []byte { return EditHadr(b, on) })
 }
 
 // SetTraceFlags adds on and removes off from the startup trace flags and
 // returns the step it ran.
 func (l *Linux) SetTraceFlags(ctx context.Context, on, off []int) (resources.Step, error) {
-	if l.ToolPresent() {
+	useTool, err := l.DetectTool(ctx)
+	if err != nil {
+		return resources.Step{}, err
+	}
+	if useTool {
 		step := l.TraceFlagsStep(nil, on, off, true)
 		for _, argv := range l.traceFlagArgvs(on, off) {
 			if err := l.run(ctx, argv); err != nil {
@@ -142,7 +171,7 @@ func (l *Linux) SetTraceFlags(ctx context.Context, on, off []int) (resources.Ste
 		return resources.Step{}, err
 	}
 	step := l.TraceFlagsStep(cur.TraceFlags, on, off, false)
-	return step, l.editFile(func(b []byte) []byte { return EditTraceFlags(b, targetFlags(cur.TraceFlags, on, off)) })
+	return step, l.editFile(ctx, func(b []byte) []byte { return EditTraceFlags(b, targetFlags(cur.TraceFlags, on, off)) })
 }
 
 // RestartStep describes the restart command.
@@ -160,65 +189,23 @@ func (l *Linux) Restart(ctx context.Context) error {
 }
 
 func (l *Linux) run(ctx context.Context, argv []string) error {
-	r := l.Runner
-	if r == nil {
-		r = Local{}
-	}
-	_, stderr, err := r.Run(ctx, argv)
-	if err != nil {
-		if msg := trimOutput(stderr); msg != "" {
-			return fmt.Errorf("%s: %w: %s", CommandText(argv), err, msg)
-		}
-		return fmt.Errorf("%s: %w", CommandText(argv), err)
-	}
-	return nil
+	return execArgv(ctx, l.transport(), argv, CommandText(argv))
 }
 
-// editFile rewrites mssql.conf through a temporary file in the same
-// directory and a rename, so a crash never leaves half a file; mode and,
-// where the platform allows, owner are kept (SQL Server runs as mssql).
-func (l *Linux) editFile(edit func([]byte) []byte) error {
-	old, err := os.ReadFile(l.Conf)
-	mode := fs.FileMode(0o644)
-	var fi fs.FileInfo
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		old = nil
-	case err != nil:
+// editFile rewrites mssql.conf with edit, through the transport's atomic
+// WriteFile (mode and owner kept: SQL Server runs as mssql and must still
+// read it). An edit that changes nothing writes nothing; a missing file is
+// edited from empty and created 0644, as mssql-conf would.
+func (l *Linux) editFile(ctx context.Context, edit func([]byte) []byte) error {
+	t := l.transport()
+	old, err := t.ReadFile(ctx, l.Conf)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading %s: %w", l.Conf, err)
-	default:
-		if fi, err = os.Stat(l.Conf); err == nil {
-			mode = fi.Mode().Perm()
-		}
 	}
 	b := edit(old)
-	if fi != nil && string(b) == string(old) {
+	if exists && bytes.Equal(b, old) {
 		return nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(l.Conf), ".mssql.conf.milink-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", l.Conf, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", l.Conf, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", l.Conf, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", l.Conf, err)
-	}
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
-		return fmt.Errorf("writing %s: %w", l.Conf, err)
-	}
-	if fi != nil {
-		keepOwner(tmp.Name(), fi)
-	}
-	if err := os.Rename(tmp.Name(), l.Conf); err != nil {
-		return fmt.Errorf("writing %s: %w", l.Conf, err)
-	}
-	return nil
+	return t.WriteFile(ctx, l.Conf, b, 0o644)
 }

@@ -14,15 +14,18 @@ import (
 // Windows is SQL Server on Windows: startup parameters are registry values
 // SQLArg0..N, HADR is HADR_Enabled (set with Enable-SqlAlwaysOn when the
 // SqlServer module is installed). Everything runs as PowerShell scripts
-// through the Runner (powershell.exe locally; WinRM later), except a
-// configured restart_command, which runs as given. The scripts are
+// through Transport (powershell.exe on this machine; over ssh later),
+// except a configured restart_command, which runs as given. The scripts are
 // the contract and are kept as golden files, since no Windows machine
 // exists where milink is built.
 type Windows struct {
 	Instance       string   // named instance, "" for the default instance
 	RestartCommand []string // when empty, RestartScript is run
-	Runner         Runner
-	On             string
+	Transport      Transport
+	// Runner, when set, runs the programs instead of Transport.
+	// Transitional, see Runner.
+	Runner Runner
+	On     string
 }
 
 // ServiceName is the Windows service of the instance.
@@ -199,18 +202,7 @@ func (w *Windows) runScript(ctx context.Context, what, script string) error {
 }
 
 func (w *Windows) run(ctx context.Context, argv []string, what string) error {
-	r := w.Runner
-	if r == nil {
-		r = Local{}
-	}
-	_, stderr, err := r.Run(ctx, argv)
-	if err != nil {
-		if msg := trimOutput(stderr); msg != "" {
-			return fmt.Errorf("%s: %w: %s", what, err, msg)
-		}
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
+	return execArgv(ctx, transportOf(w.Transport, w.Runner), argv, what)
 }
 
 // RegistryValue is one row of sys.dm_server_registry.
