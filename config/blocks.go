@@ -276,18 +276,28 @@ func (l *loader) resolveDeps(a *hcl.Attribute, byName map[string][]*Block) []str
 		if !ok {
 			continue
 		}
-		out = append(out, pick(insts, instAddr)...)
+		out = append(out, l.pick(insts, instAddr, e.Range())...)
 	}
 	return dedupe(out)
 }
 
-// pick is every instance, or the one named.
-func pick(insts []*Block, instAddr string) []string {
-	var out []string
+// pick is every instance, or the one named; naming one that does not
+// exist is an error (a dependency must not silently disappear).
+func (l *loader) pick(insts []*Block, instAddr string, rng hcl.Range) []string {
+	var out, keys []string
 	for _, b := range insts {
 		if instAddr == "" || b.Addr == instAddr {
 			out = append(out, b.Addr)
 		}
+		keys = append(keys, b.Addr)
+	}
+	if len(out) == 0 && !(len(insts) == 1 && insts[0].Key != cty.NilVal && !insts[0].Key.IsKnown()) {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Reference to undeclared block",
+			Detail:   fmt.Sprintf("There is no %s; the instances are: %s.", instAddr, strings.Join(keys, ", ")),
+			Subject:  rng.Ptr(),
+		})
 	}
 	return out
 }
@@ -354,7 +364,7 @@ func (l *loader) references(body hcl.Body, byName map[string][]*Block) []string 
 		if !ok {
 			continue
 		}
-		out = append(out, pick(insts, instAddr)...)
+		out = append(out, l.pick(insts, instAddr, tr.SourceRange())...)
 	}
 	return dedupe(out)
 }

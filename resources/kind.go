@@ -75,6 +75,9 @@ type Kind struct {
 	Identity func(cfg any) string
 	Removal  Removal
 	Phase    Phase
+	// Sensitive names the attributes (of the block or its nested blocks)
+	// that hold secrets: source snippets never show their values.
+	Sensitive []string
 
 	// Impl is the behaviour: a Resource for resource kinds, an Opener for
 	// target kinds.
@@ -273,4 +276,16 @@ func (r *Registry) SortedTypes() []string {
 	out := r.Types()
 	sort.Strings(out)
 	return out
+}
+
+// IsSensitive reports whether any kind marks the attribute name sensitive.
+func (r *Registry) IsSensitive(name string) bool {
+	for _, k := range r.kinds {
+		for _, s := range k.Sensitive {
+			if s == name {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -25,7 +25,13 @@ import (
 var extraKinds []*resources.Kind
 
 // registry is every kind this milink knows.
-func (g *globals) registry() *resources.Registry { return kinds.Registry(extraKinds...) }
+func (g *globals) registry() *resources.Registry {
+	reg := kinds.Registry(extraKinds...)
+	// Snippets mask what the kinds' schemas call secret, beside what
+	// looks like one by its name.
+	config.SensitiveAttribute = reg.IsSensitive
+	return reg
+}
 
 // session opens targets for one run, logging with the workspace's logger.
 func (w *workspace) session() *plan.Session {

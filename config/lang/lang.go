@@ -169,6 +169,18 @@ func (b *Body) Value(name string, ty cty.Type, sensitive bool) (v cty.Value, a *
 		sensitive = true
 	}
 	if !raw.IsWhollyKnown() {
+		// Unknown (an unset variable under validate): its type is still
+		// checked, as terraform validate does.
+		if _, err := convert.Convert(raw, ty); err != nil {
+			d := &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Incorrect attribute value type",
+				Detail:   fmt.Sprintf("Inappropriate value for attribute %q: %s.", name, ConvertErr(err)),
+				Subject:  a.Expr.Range().Ptr(),
+			}
+			b.sink.Append(d)
+			return cty.NilVal, a, Failed
+		}
 		if b.Final {
 			b.sink.Append(&hcl.Diagnostic{
 				Severity: hcl.DiagError,

@@ -125,6 +125,9 @@ func (databaseImpl) Apply(ctx context.Context, req resources.ApplyRequest) (reso
 	s := i.s
 	ch := req.Change
 	progress := req.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
 	db, ok := req.Config.(*Database)
 	if !ok {
 		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)

@@ -43,8 +43,9 @@ var serverKind = &resources.Kind{
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "authentication"}, {Type: "host"}},
 	},
-	Decode: decodeServer,
-	Impl:   opener{},
+	Decode:    decodeServer,
+	Sensitive: []string{"password"},
+	Impl:      opener{},
 }
 
 var authSchema = &hcl.BodySchema{
@@ -178,6 +179,7 @@ var masterKeyKind = &resources.Kind{
 	TargetAttr: "server", TargetType: KindServer,
 	OnePerTarget: true,
 	Removal:      resources.RemoveForget,
+	Sensitive:    []string{"password"},
 	Impl:         masterKeyImpl{},
 }
 

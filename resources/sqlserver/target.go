@@ -191,6 +191,9 @@ func takeEffect(addrs []string) string {
 
 // ApplyRestart restarts the instance once and waits for logins.
 func (i *Instance) ApplyRestart(ctx context.Context, ch resources.Change, progress func(string)) error {
+	if progress == nil {
+		progress = func(string) {}
+	}
 	_, err := i.applyRestart(ctx, i.s, ch, progress)
 	return err
 }
