@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agext/levenshtein"
@@ -42,13 +43,20 @@ func Unmarked(v cty.Value) (cty.Value, bool) {
 
 // Sink collects what decoding a configuration finds: diagnostics, and the
 // texts of sensitive values, which every printed message is scrubbed of.
+// It is safe for concurrent use (targets are decoded concurrently); read
+// Diags once decoding is over.
 type Sink struct {
+	mu      sync.Mutex
 	Diags   hcl.Diagnostics
 	secrets map[string]bool
 }
 
 // Append adds diagnostics.
-func (s *Sink) Append(diags ...*hcl.Diagnostic) { s.Diags = append(s.Diags, diags...) }
+func (s *Sink) Append(diags ...*hcl.Diagnostic) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Diags = append(s.Diags, diags...)
+}
 
 // AddSecret remembers a sensitive text. Very short secrets would garble
 // every message they were scrubbed from; our own code never prints them.
@@ -56,6 +64,8 @@ func (s *Sink) AddSecret(text string) {
 	if len(text) < 3 {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.secrets == nil {
 		s.secrets = map[string]bool{}
 	}
@@ -65,6 +75,8 @@ func (s *Sink) AddSecret(text string) {
 // Secrets lists the sensitive texts, longest first, so that a secret
 // containing another is removed whole.
 func (s *Sink) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.secrets))
 	for t := range s.secrets {
 		out = append(out, t)
