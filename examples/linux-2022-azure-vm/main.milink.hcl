@@ -68,18 +68,12 @@ startup_trace_flags "vm01" {
   flags  = [1800, 9567]
 }
 
-database "sales" {
-  server = sql_server.vm01
-  name   = var.databases[0]
-  backup {
-    directory = var.backup_directory
-  }
-  depends_on = [master_key.vm01]
-}
-
-database "inventory" {
-  server = sql_server.vm01
-  name   = var.databases[1]
+# One block for every database in var.databases: database.app["sales"],
+# database.app["inventory"], ... Adding a name to the list adds a database.
+database "app" {
+  for_each = toset(var.databases)
+  server   = sql_server.vm01
+  name     = each.key
   backup {
     directory = var.backup_directory
   }
