@@ -19,59 +19,27 @@ document). With a plan file from 'milink plan -out', prints that plan
 (-json: as versioned JSON).`
 
 func cmdShow(ctx context.Context, g *globals, args []string) int {
-	fs := newFlags(g, "show", showHelp)
-	asJSON := fs.Bool("json", false, "Print as JSON: the plan file's versioned JSON, or the state document.")
-	noColor := fs.Bool("no-color", false, "Never use colour.")
-	verbose := fs.Bool("verbose", false, "Show the exact T-SQL and commands of every step.")
-	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
-	settle := g.reportJSON(args)
-	if ok, code := fs.parse(args); !ok {
+	a, ok, code := parseShow(g, args)
+	if !ok {
 		return code
 	}
-	settle(*asJSON)
-	if fs.NArg() > 1 {
-		return g.errorf("show takes at most one plan file (unexpected argument %q)", fs.Arg(1))
-	}
-	opts := render.Options{Color: render.UseColor(*noColor, g.io.outFile), Verbose: *verbose, Width: 100}
-	if fs.NArg() == 1 {
-		p, _, err := plan.Load(fs.Arg(0))
+	v := newShowView(g, a)
+	if a.fromFile {
+		p, _, err := plan.Load(a.planFile)
 		if err != nil {
 			return g.errorf("%v", err)
 		}
-		if *asJSON {
-			if err := render.JSON(g.io.out, p); err != nil {
-				return g.errorf("%v", err)
-			}
-			return exitOK
+		if err := v.plan(p); err != nil {
+			return g.errorf("%v", err)
 		}
-		render.Plan(g.io.out, p, opts)
 		return exitOK
 	}
-	st, err := g.backend(*statePath).Load(ctx)
+	st, err := g.backend(a.statePath).Load(ctx)
 	if err != nil {
 		return g.errorf("%v", err)
 	}
-	if *asJSON {
-		// The state document as stored: it holds fingerprints of secrets,
-		// never secrets.
-		data, err := state.Encode(st)
-		if err != nil {
-			return g.errorf("%v", err)
-		}
-		g.io.out.Write(data)
-		return exitOK
-	}
-	if len(st.Resources) == 0 {
-		fmt.Fprintln(g.io.out, "The state is empty: milink manages nothing here yet.")
-		return exitOK
-	}
-	for i, addr := range st.Addresses() {
-		if i > 0 {
-			fmt.Fprintln(g.io.out)
-		}
-		if err := render.StateShow(g.io.out, st, addr, opts); err != nil {
-			return g.errorf("%v", err)
-		}
+	if err := v.state(st); err != nil {
+		return g.errorf("%v", err)
 	}
 	return exitOK
 }
@@ -143,23 +111,15 @@ Checks the configuration: syntax, attribute names and types, values,
 references and variables. Connects to nothing.`
 
 func cmdValidate(_ context.Context, g *globals, args []string) int {
-	var c common
-	fs := newFlags(g, "validate", validateHelp)
-	c.register(fs.FlagSet, false)
-	if ok, code := fs.parse(args); !ok {
+	a, ok, code := parseValidate(g, args)
+	if !ok {
 		return code
 	}
-	if ok, code := fs.noArgs("; to validate another directory: milink -chdir=DIR validate"); !ok {
-		return code
-	}
-	// Variables without a value are unknown here, so that CI can validate
-	// without secrets; what is given is checked.
-	c.allowUnset = true
-	w, code := g.openWorkspace(&c)
+	w, code := g.openWorkspace(&a.common)
 	if w == nil {
 		return code
 	}
-	fmt.Fprintf(g.io.out, "Success! The configuration is valid (%s).\n", blockCount(w.cfg))
+	newValidateView(g, a).valid(w.cfg)
 	return exitOK
 }
 

@@ -19,11 +19,13 @@ const diagnosticsFormatVersion = "1.0"
 // instead of a plan when they fail, so that a pipeline always gets a
 // document it can parse. The text of the errors still goes to stderr.
 type jsonDiagnostics struct {
-	FormatVersion string                  `json:"format_version"`
-	MilinkVersion string                  `json:"milink_version"`
-	Errors        int                     `json:"error_count"`
-	Warnings      int                     `json:"warning_count"`
-	Diagnostics   []config.JSONDiagnostic `json:"diagnostics"`
+	FormatVersion string `json:"format_version"`
+	MilinkVersion string `json:"milink_version"`
+	// Valid is given by validate -json only.
+	Valid       *bool                   `json:"valid,omitempty"`
+	Errors      int                     `json:"error_count"`
+	Warnings    int                     `json:"warning_count"`
+	Diagnostics []config.JSONDiagnostic `json:"diagnostics"`
 }
 
 // jsonReport collects the diagnostics a -json command reports. Its methods
@@ -31,10 +33,21 @@ type jsonDiagnostics struct {
 // was given.
 type jsonReport struct {
 	diags []config.JSONDiagnostic
+	// stream, for apply -json, receives each diagnostic as an event at
+	// once, instead of one document at the end.
+	stream *jsonStream
+	// validate: the document says whether the configuration is valid.
+	validate bool
 }
 
 func (r *jsonReport) add(d ...config.JSONDiagnostic) {
-	if r != nil {
+	switch {
+	case r == nil:
+	case r.stream != nil:
+		for _, d := range d {
+			r.stream.diagnostic(d)
+		}
+	default:
 		r.diags = append(r.diags, d...)
 	}
 }
@@ -43,15 +56,34 @@ func (r *jsonReport) add(d ...config.JSONDiagnostic) {
 // (src may be nil).
 func (r *jsonReport) addDiags(src *config.Sources, diags hcl.Diagnostics) {
 	if r != nil {
-		r.diags = append(r.diags, src.JSONDiagnostics(diags)...)
+		r.add(src.JSONDiagnostics(diags)...)
 	}
 }
 
 // write prints the report as one indented JSON document. A failure that
 // reported nothing still gets an error, so that error_count is never 0 on
-// failure.
+// failure. A stream has already printed its diagnostics: it only adds that
+// error, if it reported none.
 func (r *jsonReport) write(w io.Writer) {
+	if r.stream != nil {
+		if r.stream.errorCount() == 0 {
+			r.stream.diagnostic(commandFailed)
+		}
+		return
+	}
+	r.document(w, false)
+}
+
+// commandFailed is the error of a failure that reported no diagnostic.
+var commandFailed = config.JSONDiagnostic{Severity: "error", Summary: "The command failed", Detail: "The standard error output says why."}
+
+// document prints the diagnostics as one indented JSON document; valid
+// says whether the command succeeded (validate -json).
+func (r *jsonReport) document(w io.Writer, valid bool) {
 	doc := jsonDiagnostics{FormatVersion: diagnosticsFormatVersion, MilinkVersion: version, Diagnostics: r.diags}
+	if r.validate {
+		doc.Valid = &valid
+	}
 	for _, d := range r.diags {
 		if d.Severity == "warning" {
 			doc.Warnings++
@@ -59,9 +91,12 @@ func (r *jsonReport) write(w io.Writer) {
 			doc.Errors++
 		}
 	}
-	if doc.Errors == 0 {
-		doc.Diagnostics = append(doc.Diagnostics, config.JSONDiagnostic{Severity: "error", Summary: "The command failed", Detail: "The standard error output says why."})
+	if doc.Errors == 0 && !valid {
+		doc.Diagnostics = append(doc.Diagnostics, commandFailed)
 		doc.Errors++
+	}
+	if doc.Diagnostics == nil {
+		doc.Diagnostics = []config.JSONDiagnostic{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -105,6 +140,23 @@ func (g *globals) reportJSON(args []string) (settle func(asJSON bool)) {
 			g.json = nil
 		case g.json == nil:
 			g.json = &jsonReport{}
+		}
+	}
+}
+
+// streamJSON is reportJSON for a command that streams events (apply
+// -json): its diagnostics are events on stdout, the first line of which
+// says the stream's version.
+func (g *globals) streamJSON(args []string) (settle func(asJSON bool)) {
+	if jsonRequested(args) {
+		g.json = &jsonReport{stream: newJSONStream(g.io.out)}
+	}
+	return func(asJSON bool) {
+		switch {
+		case !asJSON:
+			g.json = nil
+		case g.json == nil:
+			g.json = &jsonReport{stream: newJSONStream(g.io.out)}
 		}
 	}
 }

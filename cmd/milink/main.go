@@ -91,7 +91,8 @@ type globals struct {
 	io    *stdio
 	chdir string
 	// json, set by a command run with -json, collects the errors it
-	// reports, printed on stdout as one JSON document if it fails.
+	// reports, printed on stdout as one JSON document if it fails; for
+	// apply -json, it streams them as events instead.
 	json *jsonReport
 }
 

@@ -151,6 +151,16 @@ func (w *workspace) lock(ctx context.Context, op string) (*state.State, state.Lo
 	return st, lk, exitOK
 }
 
+// redact scrubs the configuration's secrets from a text, as its JSON
+// diagnostics are scrubbed, for the machine-readable views.
+func (w *workspace) redact(s string) string {
+	d := w.sources.JSONDiagnostics(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: s}})
+	if len(d) != 1 {
+		return s
+	}
+	return d[0].Summary
+}
+
 func (w *workspace) renderOptions() render.Options {
 	return render.Options{Color: w.color, Verbose: w.opts.verbose, Width: 100}
 }
