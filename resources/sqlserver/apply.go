@@ -77,7 +77,7 @@ func (i *Instance) applyHadr(ctx context.Context, s *config.SQLServer, ch resour
 	if s.Hadr == nil {
 		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
 	}
-	st, err := i.startup(ctx)
+	st, err := i.startup(ctx, ch.Address)
 	if err != nil {
 		i.settingFailed = true
 		return resources.Result{}, err
@@ -112,7 +112,7 @@ func (i *Instance) applyTraceFlags(ctx context.Context, s *config.SQLServer, ch 
 	if tf == nil {
 		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
 	}
-	st, err := i.startup(ctx)
+	st, err := i.startup(ctx, ch.Address)
 	if err != nil {
 		i.settingFailed = true
 		return resources.Result{}, err
