@@ -89,6 +89,8 @@ type (
 	}
 	fromItem struct {
 		name  []string    // table name parts
+		args  []expr      // a table-valued function's arguments (fn is set)
+		fn    bool        // name(args) is a table-valued function
 		sub   *selectStmt // derived table
 		alias string
 		join  string // "", "INNER", "LEFT", "CROSS"

@@ -1218,6 +1218,21 @@ func (p *parser) parseTableRef() (fromItem, *sqlError) {
 			return fi, err
 		}
 		fi.name = n
+		if p.acceptOp("(") {
+			fi.fn = true
+			for !p.acceptOp(")") {
+				if len(fi.args) > 0 {
+					if err := p.expectOp(","); err != nil {
+						return fi, err
+					}
+				}
+				e, err := p.parseExpr()
+				if err != nil {
+					return fi, err
+				}
+				fi.args = append(fi.args, e)
+			}
+		}
 	}
 	if p.accept("AS") {
 		a, err := p.ident()

@@ -113,6 +113,9 @@ func (s *Session) callProc(parts []string, args []procArg) *sqlError {
 	switch name {
 	case "sp_executesql":
 		return s.spExecuteSQL(args, false)
+	case "xp_fileexist":
+		// An extended procedure of master, found from any database.
+		return s.xpFileExist(args)
 	}
 	if strings.EqualFold(d.Name, "msdb") {
 		switch name {

@@ -17,9 +17,12 @@ func (s *Session) buildFrom(sel *selectStmt, outer *evalCtx) (*scope, [][]any, *
 	for n, fi := range sel.from {
 		var t *table
 		var err *sqlError
-		if fi.sub != nil {
+		switch {
+		case fi.sub != nil:
 			t, err = s.runSelect(fi.sub, outer)
-		} else {
+		case fi.fn:
+			t, err = s.callTableFunction(fi, outer)
+		default:
 			t, err = s.lookupTable(fi.name)
 		}
 		if err != nil {
@@ -80,7 +83,13 @@ func (s *Session) selectScope(sel *selectStmt) (*scope, *sqlError) {
 			}
 			cols = t.cols
 		} else {
-			t, err := s.lookupTable(fi.name)
+			var t *table
+			var err *sqlError
+			if fi.fn {
+				t, err = s.callTableFunction(fi, nil)
+			} else {
+				t, err = s.lookupTable(fi.name)
+			}
 			if err != nil {
 				return nil, err
 			}

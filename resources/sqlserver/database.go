@@ -171,7 +171,9 @@ func (databaseImpl) Apply(ctx context.Context, req resources.ApplyRequest) (reso
 		attrs["backup_file"] = file
 		// The backup's own finish time, as msdb recorded it (the next
 		// plan compares with exactly that).
-		d2, ok, err := i.readDatabase(ctx, ch.Address, d.Name)
+		// Part of the step: an interrupt that let the backup finish lets
+		// this read finish too, so the state records the backup.
+		d2, ok, err := i.readDatabase(context.WithoutCancel(ctx), ch.Address, d.Name)
 		if err != nil {
 			return resources.Result{}, err
 		}

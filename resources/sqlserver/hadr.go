@@ -48,7 +48,7 @@ func (hadrImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 		} else {
 			ch.Restart = resources.PendingRestart
 			ch.Reason = fmt.Sprintf("configured %s, not yet running: restart pending", onOff(h.Enabled))
-			if interrupted(req.Prior, "enabled_configured", h.Enabled) {
+			if byEarlierApply(req.Prior, "enabled_configured", h.Enabled) {
 				ch.Reason = fmt.Sprintf("configured %s by an earlier apply that stopped before its restart: restart pending", onOff(h.Enabled))
 			}
 		}
@@ -70,10 +70,10 @@ func (hadrImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 	return ch, diags
 }
 
-// interrupted reports whether the state shows that milink itself
+// byEarlierApply reports whether the state shows that milink itself
 // configured the value now pending (an apply that stopped before its
 // restart), rather than someone else.
-func interrupted(prior *resources.Prior, attr string, want any) bool {
+func byEarlierApply(prior *resources.Prior, attr string, want any) bool {
 	return prior != nil && sameJSON(prior.Attributes[attr], want)
 }
 
@@ -91,7 +91,7 @@ func (hadrImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resource
 	if !ok {
 		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
 	}
-	st, err := i.startup(ctx)
+	st, err := i.startup(ctx, ch.Address)
 	if err != nil {
 		i.settingFailed = true
 		return resources.Result{}, err
@@ -132,7 +132,7 @@ func (hadrImpl) StillConfigured(ctx context.Context, req resources.ApplyRequest)
 	if !ok {
 		return nil
 	}
-	st, err := i.startup(ctx)
+	st, err := i.startup(ctx, req.Change.Address)
 	if err != nil {
 		return err
 	}

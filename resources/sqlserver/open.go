@@ -41,6 +41,22 @@ type Instance struct {
 	// this run: the restart is then refused, since restarting would only
 	// come back with the old settings and an interrupted service.
 	settingFailed bool
+
+	// StatementTimeout bounds every statement, a backup included, from
+	// sending it to the end of its reply; zero means
+	// DefaultStatementTimeout. A statement that passes it is cancelled
+	// (ATTENTION) and fails.
+	StatementTimeout time.Duration
+	// Notify, when set, receives what milink has to say that no step
+	// reports, such as a lost connection it reopened. It is always logged.
+	Notify func(msg string)
+
+	// wire is the pinned connection's socket, watched by the statement
+	// runner (conn.go); dropped is why the last connection was discarded.
+	wire    *guardedConn
+	dropped error
+	// cancelGrace: see defaultCancelGrace.
+	cancelGrace time.Duration
 }
 
 // Open connects to the instance. Errors name the block and keep SQL
@@ -64,8 +80,9 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 	if err != nil {
 		return nil, redact(s, fmt.Errorf("%s: %w", s.Addr(), err))
 	}
-	connector.Dialer = &loginGuard{}
-	i := &Instance{s: s, log: log.Named(s.Addr()), connector: connector, now: time.Now, pollInterval: time.Second, reportInterval: 10 * time.Second}
+	connector.Dialer = newLoginGuard()
+	i := &Instance{s: s, log: log.Named(s.Addr()), connector: connector, now: time.Now, pollInterval: time.Second, reportInterval: 10 * time.Second,
+		cancelGrace: defaultCancelGrace}
 	i.linux, i.windows = hostDrivers(s, host.Local{})
 	if err := i.connect(ctx); err != nil {
 		return nil, err
@@ -180,7 +197,7 @@ func (i *Instance) connect(ctx context.Context) error {
 		}
 		return connectError(i.s, err, timeout)
 	}
-	login.done()
+	i.wire = login.done()
 	i.db, i.conn = db, conn
 	return nil
 }
@@ -209,14 +226,6 @@ func loginTimeout(ctx context.Context, configured time.Duration) time.Duration {
 	return left.Round(100 * time.Millisecond)
 }
 
-// ensureConn logs in again when a failed restart wait left no connection.
-func (i *Instance) ensureConn(ctx context.Context) error {
-	if i.conn != nil {
-		return nil
-	}
-	return i.connect(ctx)
-}
-
 // Close releases the connection.
 func (i *Instance) Close() error {
 	var errs []error
@@ -228,6 +237,7 @@ func (i *Instance) Close() error {
 		errs = append(errs, i.db.Close())
 		i.db = nil
 	}
+	i.wire, i.dropped = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -237,6 +247,11 @@ func connectError(s *Server, err error, timeout time.Duration) error {
 	if errors.As(err, &se) {
 		return redact(s, &messageError{fmt.Sprintf("%s (%s): %s", s.Addr(), target(s), sqlText(se)), err})
 	}
+	return redact(s, &connError{addr: s.Addr(), reason: connectProblem(s, err, timeout), err: err})
+}
+
+// connectProblem is why a dial or login failed, without the block's address.
+func connectProblem(s *Server, err error, timeout time.Duration) string {
 	var op *net.OpError
 	if errors.As(err, &op) {
 		reason := op.Err.Error()
@@ -252,12 +267,32 @@ func connectError(s *Server, err error, timeout time.Duration) error {
 				reason = sys.Err.Error()
 			}
 		}
-		return redact(s, &messageError{fmt.Sprintf("%s: cannot connect to %s: %s", s.Addr(), target(s), reason), err})
+		return fmt.Sprintf("cannot connect to %s: %s", target(s), reason)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return redact(s, fmt.Errorf("%s: cannot connect to %s: no answer within %s", s.Addr(), target(s), timeout))
+		return fmt.Sprintf("cannot connect to %s: no answer within %s", target(s), timeout)
 	}
-	return redact(s, fmt.Errorf("%s: cannot connect to %s: %w", s.Addr(), target(s), err))
+	return fmt.Sprintf("cannot connect to %s: %v", target(s), err)
+}
+
+// connError is a failed connection attempt: "sql_server.sql01: cannot
+// connect to 127.0.0.2:1433: connection refused".
+type connError struct {
+	addr, reason string
+	err          error
+}
+
+func (e *connError) Error() string { return e.addr + ": " + e.reason }
+func (e *connError) Unwrap() error { return e.err }
+
+// connectReason is a connect error without the block's address, for a
+// sentence that already names the server (a failed reconnect).
+func connectReason(err error) string {
+	var ce *connError
+	if errors.As(err, &ce) {
+		return ce.reason
+	}
+	return err.Error()
 }
 
 // sqlText is an error as SQL Server said it, with its number: the first
@@ -286,8 +321,13 @@ func SQLErrorNumber(err error) int {
 	return int(se.Number)
 }
 
-// sqlError wraps a statement's error with the object it was for.
+// sqlError wraps a statement's error with the object it was for. An error
+// that already names its object (the statement runner's) is kept as it is.
 func sqlError(s *Server, addr, what string, err error) error {
+	var st *stmtError
+	if errors.As(err, &st) && st.addr != "" {
+		return redact(s, err)
+	}
 	var se mssql.Error
 	if errors.As(err, &se) {
 		return redact(s, &messageError{fmt.Sprintf("%s: %s: %s", addr, what, sqlText(se)), err})
@@ -343,17 +383,9 @@ func redact(s *Server, err error) error {
 // startup settings: mssql.conf on Linux, the registry rows of the same
 // batch on Windows.
 func (i *Instance) refresh(ctx context.Context) (*Observed, error) {
-	if err := i.ensureConn(ctx); err != nil {
+	sets, err := i.run(ctx, stmt{addr: i.s.Addr(), what: "reading the instance", log: refreshSQL, text: refreshSQL})
+	if err != nil {
 		return nil, err
-	}
-	rows, err := i.conn.QueryContext(ctx, refreshSQL)
-	if err != nil {
-		return nil, sqlError(i.s, i.s.Addr(), "reading the instance", err)
-	}
-	sets, err := readSets(rows)
-	rows.Close()
-	if err != nil {
-		return nil, sqlError(i.s, i.s.Addr(), "reading the instance", err)
 	}
 	o, err := parseSets(sets)
 	if err != nil {

@@ -72,7 +72,7 @@ func (traceFlagsImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Dia
 			pend = append(pend, intsText(stale)+" removed, still running")
 		}
 		tail := ": restart pending"
-		if interrupted(req.Prior, "configured", intsAny(configured)) {
+		if byEarlierApply(req.Prior, "configured", intsAny(configured)) {
 			tail = " by an earlier apply that stopped before its restart: restart pending"
 		}
 		why = append(why, strings.Join(pend, "; ")+tail)
@@ -88,7 +88,7 @@ func (traceFlagsImpl) Apply(ctx context.Context, req resources.ApplyRequest) (re
 	if !ok {
 		return resources.Result{}, fmt.Errorf("%s: not in the configuration any more", ch.Address)
 	}
-	st, err := i.startup(ctx)
+	st, err := i.startup(ctx, ch.Address)
 	if err != nil {
 		i.settingFailed = true
 		return resources.Result{}, err
@@ -129,7 +129,7 @@ func (traceFlagsImpl) StillConfigured(ctx context.Context, req resources.ApplyRe
 	if !ok {
 		return nil
 	}
-	st, err := i.startup(ctx)
+	st, err := i.startup(ctx, req.Change.Address)
 	if err != nil {
 		return err
 	}
