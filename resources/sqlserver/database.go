@@ -86,6 +86,16 @@ func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 				Detail:   fmt.Sprintf("%s: %s; add a backup block so that milink takes one, or the link cannot start.", db.Addr(), reason),
 				Subject:  &rng,
 			})
+		} else if st, ok := o.Directories[db.Backup.Directory]; ok && st.Problem(db.Backup.Directory, s.Addr()) != "" {
+			// Checked now, in the refresh: BACKUP would fail with 3201
+			// after the recovery model had already been changed.
+			rng := db.Backup.DeclRange
+			return resources.Change{}, append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Backup directory does not exist",
+				Detail:   fmt.Sprintf("%s: %s; milink checked it before changing anything.", db.Addr(), st.Problem(db.Backup.Directory, s.Addr())),
+				Subject:  &rng,
+			})
 		} else {
 			file := BackupFile(db.Backup.Directory, d.Name, s.Host.OS, time.Time{})
 			ch.Steps = append(ch.Steps, resources.Step{Kind: "tsql", On: s.Addr(), Text: BackupSQL(d.Name, file, db.Backup.Checksum, db.Backup.Compression)})

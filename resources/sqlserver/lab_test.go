@@ -432,11 +432,21 @@ func TestLabErrors(t *testing.T) {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
 
-	// A backup directory that does not exist: 3201 kept, named by the database.
+	// A backup directory that does not exist is an error at plan time,
+	// before anything changes, on the backup block.
 	s = l.config()
 	s.Databases[0].Backup.Directory = "/no/such/dir"
 	i := l.open(t, s)
 	o := refresh(t, i, s)
+	if _, diags := diffAll(s, o, nil, testSalt); !diags.HasErrors() || !strings.Contains(diags.Error(), "Backup directory does not exist") ||
+		!strings.Contains(diags.Error(), "the backup directory /no/such/dir does not exist on sql_server.sql01") {
+		t.Fatalf("diags = %v", diags)
+	}
+	// One that vanishes between plan and apply: 3201 kept, named by the
+	// database.
+	s = l.config()
+	i = l.open(t, s)
+	o = refresh(t, i, s)
 	chs, _ := diffAll(s, o, nil, testSalt)
 	var sales resources.Change
 	for _, c := range chs {
@@ -444,6 +454,7 @@ func TestLabErrors(t *testing.T) {
 			sales = c
 		}
 	}
+	s.Databases[0].Backup.Directory = "/no/such/dir"
 	_, err = applyChange(ctx, i, s, sales, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "database.sales: backup to /no/such/dir/sales_") ||
 		!strings.Contains(err.Error(), "Cannot open backup device") || !strings.HasSuffix(err.Error(), "(SQL Server error 3201)") {

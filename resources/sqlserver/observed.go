@@ -17,6 +17,23 @@ import (
 //go:embed testdata/golden/refresh.sql
 var refreshSQL string
 
+// refreshBatch is the refresh's one batch: what every instance needs, then
+// what the kinds configured on it contribute (the database kind: a check
+// that its backup directories exist, so that a missing one stops the plan
+// before any recovery model is changed).
+func refreshBatch(s *Server) string {
+	var dirs []string
+	for _, d := range s.Databases {
+		if d.Backup != nil {
+			dirs = append(dirs, d.Backup.Directory)
+		}
+	}
+	if check := DirectoryCheckSQL(0, dirs); check != "" {
+		return strings.TrimRight(refreshSQL, "\n") + "\n" + check + "\n"
+	}
+	return refreshSQL
+}
+
 // Observed is one instance as Refresh saw it.
 type Observed struct {
 	Banner         string // @@VERSION, lines joined by "\n\t"
@@ -43,6 +60,10 @@ type Observed struct {
 	// ConfTool is whether mssql-conf exists on a Linux host (plans show the
 	// command then, otherwise the file edit).
 	ConfTool bool
+
+	// Directories are the backup directories of the configured databases,
+	// as SQL Server sees them (the same round trip).
+	Directories map[string]DirectoryState
 
 	server  *Server // the target's configuration, for Summary
 	support string  // the support matrix's verdict

@@ -81,8 +81,10 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 		return nil, redact(s, fmt.Errorf("%s: %w", s.Addr(), err))
 	}
 	connector.Dialer = newLoginGuard()
-	i := &Instance{s: s, log: log.Named(s.Addr()), connector: connector, now: time.Now, pollInterval: time.Second, reportInterval: 10 * time.Second,
-		cancelGrace: defaultCancelGrace}
+	// Logins are tried every 100 ms after a restart: a refused dial costs
+	// nothing, and the instance is used as soon as it accepts them.
+	i := &Instance{s: s, log: log.Named(s.Addr()), connector: connector, now: time.Now, pollInterval: 100 * time.Millisecond, reportInterval: 10 * time.Second,
+		cancelGrace: defaultCancelGrace, StatementTimeout: s.StatementTimeout}
 	i.linux, i.windows = hostDrivers(s, host.Local{})
 	if err := i.connect(ctx); err != nil {
 		return nil, err
@@ -383,7 +385,8 @@ func redact(s *Server, err error) error {
 // startup settings: mssql.conf on Linux, the registry rows of the same
 // batch on Windows.
 func (i *Instance) refresh(ctx context.Context) (*Observed, error) {
-	sets, err := i.run(ctx, stmt{addr: i.s.Addr(), what: "reading the instance", log: refreshSQL, text: refreshSQL})
+	batch := refreshBatch(i.s)
+	sets, err := i.run(ctx, stmt{addr: i.s.Addr(), what: "reading the instance", log: batch, text: batch})
 	if err != nil {
 		return nil, err
 	}
@@ -391,6 +394,7 @@ func (i *Instance) refresh(ctx context.Context) (*Observed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading the instance: %w", i.s.Addr(), err)
 	}
+	o.Directories = parseDirectoryChecks(sets)
 	var st host.Startup
 	if i.linux != nil {
 		st, err = i.linux.ReadStartup(ctx)
