@@ -257,7 +257,10 @@ func (w *walker) change(ctx context.Context, ch resources.Change, progress func(
 	if err != nil {
 		return fmt.Errorf("%s: %w", ch.Address, err)
 	}
-	req := resources.ApplyRequest{Change: ch, Target: t, Salt: w.r.st.Salt, Progress: progress}
+	w.sess.mu.Lock()
+	fresh := w.sess.built
+	w.sess.mu.Unlock()
+	req := resources.ApplyRequest{Change: ch, Target: t, Salt: w.r.st.Salt, Progress: progress, Fresh: fresh}
 	if ch.Action != resources.Delete {
 		cfg, ok := w.sess.config(ch.Address)
 		if !ok {

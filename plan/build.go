@@ -25,6 +25,7 @@ type Session struct {
 	mu      sync.Mutex
 	targets map[string]resources.Target
 	configs map[string]any // final decoded configuration, by block address
+	built   bool           // Build made the plan in this run (its observations are fresh)
 }
 
 // NewSession starts a run; env is given to every target it opens.
@@ -112,7 +113,7 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 	}
 	conc := opts.Concurrency
 	if conc <= 0 {
-		conc = 8
+		conc = 128
 	}
 	p := &Plan{
 		FormatVersion: FormatVersion,
@@ -144,6 +145,9 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 	}
 	b.restarts()
 	b.removed()
+	sess.mu.Lock()
+	sess.built = true
+	sess.mu.Unlock()
 
 	ordered, diags := order(cfg, b.list)
 	b.diags = append(b.diags, diags...)

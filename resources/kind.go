@@ -141,6 +141,11 @@ type ApplyRequest struct {
 	Target   Target
 	Salt     string
 	Progress func(string)
+	// Fresh is set when the plan was made in this run, so the change's
+	// Before is what the target held moments ago: a kind may skip
+	// re-reading it. A saved plan applied later is not fresh, and a kind
+	// re-reads what it needs so that it does only what is still missing.
+	Fresh bool
 }
 
 // Opener opens a target kind's connection.

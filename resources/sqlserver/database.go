@@ -147,25 +147,40 @@ func (databaseImpl) Apply(ctx context.Context, req resources.ApplyRequest) (reso
 	if n, ok := ch.Before["name"].(string); ok && strings.EqualFold(n, name) {
 		name = n
 	}
-	// Re-read just this database: a re-run after a crash then does only
-	// what is still missing.
-	d, ok, err := i.readDatabase(ctx, ch.Address, name)
-	if err != nil {
-		return resources.Result{}, err
-	}
-	if !ok {
-		return resources.Result{}, fmt.Errorf("%s: database %s does not exist on %s", ch.Address, QuoteIdent(name), s.Addr())
+	var d DatabaseState
+	var recovery, needBackup bool
+	if req.Fresh {
+		// The plan was made moments ago in this run: its Before is what
+		// the server holds, and its steps say what is missing.
+		d = DatabaseState{Name: name, State: "ONLINE"}
+		d.RecoveryModel, _ = ch.Before["recovery_model"].(string)
+		last, _ := ch.Before["last_full_backup"].(string)
+		d.LastFullBackup, _ = time.Parse(time.RFC3339, last)
+		recovery = d.RecoveryModel != "FULL"
+		needBackup = ch.IsUnknown("last_full_backup") && db.Backup != nil && db.Backup.Directory != ""
+	} else {
+		// A saved plan: re-read just this database, so that a re-run after
+		// a crash does only what is still missing.
+		var ok bool
+		var err error
+		d, ok, err = i.readDatabase(ctx, ch.Address, name)
+		if err != nil {
+			return resources.Result{}, err
+		}
+		if !ok {
+			return resources.Result{}, fmt.Errorf("%s: database %s does not exist on %s", ch.Address, QuoteIdent(name), s.Addr())
+		}
+		recovery = d.RecoveryModel != "FULL"
+		needBackup = backupNeeded(d, recovery) != "" && db.Backup != nil && db.Backup.Directory != ""
+		if (recovery || needBackup) && d.State != "" && d.State != "ONLINE" {
+			return resources.Result{}, fmt.Errorf("%s: database %s is %s; it must be ONLINE to be prepared for the link", ch.Address, QuoteIdent(d.Name), d.State)
+		}
+		if recovery && d.ReadOnly {
+			return resources.Result{}, fmt.Errorf("%s: database %s is read-only; its recovery model (%s) cannot be set to FULL", ch.Address, QuoteIdent(d.Name), d.RecoveryModel)
+		}
 	}
 	attrs := map[string]any{"name": d.Name, "recovery_model": d.RecoveryModel, "last_full_backup": rfc3339(d.LastFullBackup)}
-	recovery := d.RecoveryModel != "FULL"
-	needBackup := backupNeeded(d, recovery) != "" && db.Backup != nil && db.Backup.Directory != ""
-	if (recovery || needBackup) && d.State != "" && d.State != "ONLINE" {
-		return resources.Result{}, fmt.Errorf("%s: database %s is %s; it must be ONLINE to be prepared for the link", ch.Address, QuoteIdent(d.Name), d.State)
-	}
-	if recovery && d.ReadOnly {
-		return resources.Result{}, fmt.Errorf("%s: database %s is read-only; its recovery model (%s) cannot be set to FULL", ch.Address, QuoteIdent(d.Name), d.RecoveryModel)
-	}
-	if recovery {
+	if recovery && !needBackup {
 		q := RecoveryFullSQL(d.Name)
 		if err := i.exec(ctx, q, q); err != nil {
 			return resources.Result{}, sqlError(s, ch.Address, "setting recovery FULL", err)
@@ -173,24 +188,25 @@ func (databaseImpl) Apply(ctx context.Context, req resources.ApplyRequest) (reso
 		attrs["recovery_model"] = "FULL"
 	}
 	if needBackup {
+		// One round trip: the recovery model (if needed), the backup, and
+		// the read of what msdb recorded of it (the next plan compares
+		// with exactly that). Sent as one batch, it runs to its end once
+		// sent, even if the run is interrupted meanwhile.
 		file := BackupFile(db.Backup.Directory, d.Name, s.Host.OS, i.now())
 		progress(fmt.Sprintf("backing up %s to %s", ch.Address, file))
-		if err := i.backup(ctx, BackupSQL(d.Name, file, db.Backup.Checksum, db.Backup.Compression), progress); err != nil {
+		q := BackupBatchSQL(d.Name, file, recovery, db.Backup.Checksum, db.Backup.Compression)
+		sets, err := i.run(ctx, stmt{log: q, text: q, change: true, messages: progress, progress: progress})
+		if err != nil {
 			return resources.Result{}, sqlError(s, ch.Address, "backup to "+file+" failed", err)
 		}
+		if recovery {
+			attrs["recovery_model"] = "FULL"
+		}
 		attrs["backup_file"] = file
-		// The backup's own finish time, as msdb recorded it (the next
-		// plan compares with exactly that).
-		// Part of the step: an interrupt that let the backup finish lets
-		// this read finish too, so the state records the backup.
-		d2, ok, err := i.readDatabase(context.WithoutCancel(ctx), ch.Address, d.Name)
-		if err != nil {
-			return resources.Result{}, err
-		}
-		if ok && !d2.LastFullBackup.IsZero() {
+		if d2, ok := parseDatabase(sets); ok && !d2.LastFullBackup.IsZero() {
+			attrs["recovery_model"] = d2.RecoveryModel
 			attrs["last_full_backup"] = rfc3339(d2.LastFullBackup)
-		}
-		if attrs["last_full_backup"] == "" {
+		} else {
 			attrs["last_full_backup"] = rfc3339(i.now())
 		}
 	}

@@ -69,9 +69,10 @@ func TestLabBackupInterrupted(t *testing.T) {
 }
 
 // Apply re-reads only what a change needs: mssql.conf for a Linux startup
-// setting (no round trip), one query for a database, before and after its
-// backup. A re-run on a done database costs that one query and changes
-// nothing.
+// setting (no round trip); for a database of a saved plan, one query, then
+// one batch (recovery model, backup and the read of its finish time); for a
+// plan made in the same run (fresh), that batch alone. A re-run on a done
+// database costs the one query and changes nothing.
 func TestLabApplyRoundTrips(t *testing.T) {
 	l := startLab(t, "2019-cu22-linux")
 	s := l.config()
@@ -82,26 +83,36 @@ func TestLabApplyRoundTrips(t *testing.T) {
 	for _, c := range chs {
 		byAddr[c.Address] = c
 	}
-	cost := func(addr string) int64 {
+	cost := func(addr string, fresh bool) int64 {
 		t.Helper()
 		before := l.inst.Counters().RoundTrips
-		if _, err := applyChange(ctx, i, s, byAddr[addr], nil); err != nil {
+		ch := byAddr[addr]
+		req := resources.ApplyRequest{Change: ch, Config: configOf(s, addr), Target: i, Salt: testSalt, Progress: quiet, Fresh: fresh}
+		if _, err := kindOf(ch.Kind).Impl.(resources.Resource).Apply(ctx, req); err != nil {
 			t.Fatalf("%s: %v", addr, err)
 		}
 		return l.inst.Counters().RoundTrips - before
 	}
 	for _, tt := range []struct {
-		addr string
-		want int64
+		addr  string
+		fresh bool
+		want  int64
 	}{
-		{"hadr.sql01", 0},
-		{"startup_trace_flags.sql01", 0},
-		{"database.sales", 4},   // read, SET RECOVERY FULL, BACKUP, read the finish time
-		{"database.sales", 1},   // re-run: read, nothing left to do
-		{"database.payroll", 3}, // FULL already: read, BACKUP, read
+		{"hadr.sql01", false, 0},
+		{"startup_trace_flags.sql01", false, 0},
+		{"database.sales", false, 2},    // read; SET RECOVERY FULL + BACKUP + read the finish time
+		{"database.sales", false, 1},    // re-run: read, nothing left to do
+		{"database.payroll", true, 1},   // fresh: BACKUP + read, in one batch
+		{"database.inventory", true, 1}, // fresh: the same
 	} {
-		if got := cost(tt.addr); got != tt.want {
+		if got := cost(tt.addr, tt.fresh); got != tt.want {
 			t.Errorf("%s: %d round trips, want %d", tt.addr, got, tt.want)
+		}
+	}
+	o := refresh(t, i, s)
+	for _, name := range []string{"sales", "payroll", "inventory"} {
+		if d := o.Databases[name]; d.RecoveryModel != "FULL" || !d.LogChain || d.LastFullBackup.IsZero() {
+			t.Errorf("%s after apply: %+v", name, d)
 		}
 	}
 	// The setting was written all the same.

@@ -103,3 +103,15 @@ func fileSafe(name string) string {
 		return r
 	}, name)
 }
+
+// BackupBatchSQL is one round trip preparing a database: SET RECOVERY FULL
+// when recovery is set, the full backup, then DatabaseSQL, the read of what
+// msdb recorded of it (the next plan compares with exactly that).
+func BackupBatchSQL(db, file string, recovery, checksum, compression bool) string {
+	var parts []string
+	if recovery {
+		parts = append(parts, RecoveryFullSQL(db))
+	}
+	parts = append(parts, BackupSQL(db, file, checksum, compression), DatabaseSQL(db))
+	return strings.Join(parts, "\n")
+}

@@ -26,6 +26,9 @@ func TestStatementsGolden(t *testing.T) {
 		{"registry.sql", registrySQL},
 		{"database-read.sql", DatabaseSQL("sales")},
 		{"database-read-quoted.sql", DatabaseSQL("it's ]odd ünï")},
+		{"backup-batch.sql", BackupBatchSQL("sales", BackupFile("/var/opt/mssql/backup", "sales", "linux", backupTime), true, true, true)},
+		{"backup-batch-full-already.sql", BackupBatchSQL("payroll", BackupFile("/var/opt/mssql/backup", "payroll", "linux", backupTime), false, true, true)},
+		{"refresh-with-directories.sql", refreshBatch(sql01())},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
