@@ -19,6 +19,7 @@ import (
 
 	"github.com/milink/milink/examples"
 	"github.com/milink/milink/lab"
+	"github.com/milink/milink/lab/tds"
 )
 
 // The fault matrix: for every statement a fresh apply of examples/lab sends
@@ -475,5 +476,105 @@ func TestKillMatrix(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// Ctrl-C while BACKUP runs: the backup is left to finish, as the restart
+// is; the state records it; nothing new is sent; the re-run does the rest.
+// The lab holds the backup until milink has acknowledged the interrupt, so
+// the interrupt lands inside it every time.
+func TestInterruptDuringBackup(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no SIGINT to send to a process")
+	}
+	f := startFaultLab(t, lab.Faults{})
+	started, release := make(chan struct{}), make(chan struct{})
+	var once, releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // before the lab stops, even if the test fails early
+	f.sql01().Engine().SetStatementHook(func(_ int64, stmt string) (bool, *tds.Message) {
+		if strings.HasPrefix(stmt, "BACKUP DATABASE [sales]") {
+			once.Do(func() { close(started) })
+			<-release
+		}
+		return false, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), runLimit)
+	defer cancel()
+	cmd := f.milinkCmd(ctx, "apply", "-auto-approve")
+	var out lockedBuffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var errLines []string
+	acknowledged := make(chan struct{})
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			errLines = append(errLines, sc.Text())
+			if strings.HasPrefix(sc.Text(), "Interrupt received") {
+				close(acknowledged)
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatalf("the backup of sales never started:\n%s", out.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-acknowledged:
+	case <-ctx.Done():
+		t.Fatalf("milink did not acknowledge the interrupt:\n%s", out.String())
+	}
+	letGo()
+	<-scanned
+	werr := cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("apply did not end within %s", runLimit)
+	}
+	r := result{stdout: out.String(), stderr: strings.Join(errLines, "\n")}
+	var ee *exec.ExitError
+	if !errors.As(werr, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("want exit 1 (%v):\n%s", werr, r)
+	}
+	for _, want := range []string{"database.sales: BACKUP DATABASE successfully processed", "database.sales: Modifications complete"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r)
+		}
+	}
+	if !strings.Contains(r.stderr, "Interrupted: database.inventory: reading the database: not started: interrupted") ||
+		strings.Contains(r.stderr, "context canceled") || strings.Contains(r.stdout, "database.payroll: Modifying") {
+		t.Errorf("the interruption is not reported as it happened:\n%s", r)
+	}
+	// Nothing was sent after the backup (sales was read once, before it).
+	var sent []string
+	for _, s := range f.sql01().StatementLog() {
+		sent = append(sent, s.Text)
+	}
+	last := sent[len(sent)-1]
+	if !strings.HasPrefix(last, "BACKUP DATABASE [sales]") {
+		t.Errorf("statements after the interrupted backup:\n%s", strings.Join(sent, "\n"))
+	}
+	list, err := f.run("state", "list")
+	if err != nil || !strings.Contains(list.stdout, "database.sales") || strings.Contains(list.stdout, "database.inventory") {
+		t.Errorf("state list: %v\n%s", err, list)
+	}
+	r2, err := f.run("apply", "-auto-approve")
+	if err != nil || r2.code != 0 || !strings.Contains(r2.stdout, "Apply complete! Resources: 0 added, 2 changed, 0 destroyed, 0 restarts.") {
+		t.Fatalf("the re-run: %v\n%s", err, r2)
+	}
+	if err := f.converge(false); err != nil {
+		t.Fatal(err)
 	}
 }

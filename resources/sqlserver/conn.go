@@ -579,10 +579,16 @@ type interruptedError struct {
 }
 
 func (e *interruptedError) Error() string {
-	if e.started {
-		return fmt.Sprintf("interrupted (%v)", e.cause)
+	msg := "interrupted"
+	if !e.started {
+		msg = "not started: interrupted"
 	}
-	return fmt.Sprintf("not started: interrupted (%v)", e.cause)
+	// Ctrl-C's plain context.Canceled says nothing more; a cause given
+	// with it does.
+	if e.cause != nil && e.cause != context.Canceled {
+		msg += fmt.Sprintf(" (%v)", e.cause)
+	}
+	return msg
 }
 
 func (e *interruptedError) Unwrap() error { return e.cause }

@@ -132,6 +132,9 @@ func suggestDatabase(name string, o *Observed) string {
 
 func (databaseImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Result, error) {
 	i := req.Target.(*Instance)
+	if req.Progress != nil {
+		defer i.reportTo(req.Progress)()
+	}
 	s := i.s
 	ch := req.Change
 	progress := req.Progress

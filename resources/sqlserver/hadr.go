@@ -86,6 +86,9 @@ func onOff(on bool) string {
 
 func (hadrImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Result, error) {
 	i := req.Target.(*Instance)
+	if req.Progress != nil {
+		defer i.reportTo(req.Progress)()
+	}
 	ch := req.Change
 	h, ok := req.Config.(*Hadr)
 	if !ok {

@@ -56,6 +56,9 @@ func (masterKeyImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diag
 
 func (masterKeyImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Result, error) {
 	i := req.Target.(*Instance)
+	if req.Progress != nil {
+		defer i.reportTo(req.Progress)()
+	}
 	ch := req.Change
 	mk, ok := req.Config.(*MasterKey)
 	if !ok {

@@ -194,6 +194,16 @@ func (i *Instance) ApplyRestart(ctx context.Context, ch resources.Change, progre
 	if progress == nil {
 		progress = func(string) {}
 	}
+	defer i.reportTo(progress)()
 	_, err := i.applyRestart(ctx, i.s, ch, progress)
 	return err
+}
+
+// reportTo sends what the instance has to say during one change (a
+// reconnect after a lost connection) to that change's progress, until the
+// returned function is called. A target's changes run one at a time.
+func (i *Instance) reportTo(progress func(string)) func() {
+	prev := i.Notify
+	i.Notify = progress
+	return func() { i.Notify = prev }
 }

@@ -83,6 +83,9 @@ func (traceFlagsImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Dia
 
 func (traceFlagsImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Result, error) {
 	i := req.Target.(*Instance)
+	if req.Progress != nil {
+		defer i.reportTo(req.Progress)()
+	}
 	ch := req.Change
 	tf, ok := req.Config.(*StartupTraceFlags)
 	if !ok {
