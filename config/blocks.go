@@ -71,6 +71,16 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 			deps = l.resolveDeps(a, byName)
 		}
 		refs := l.references(w.body, byName)
+		if own := len(refs) - len(without(refs, w.kind.Type+"."+w.b.Labels[0])); own > 0 {
+			// A block's value is what its body makes it: it cannot be an
+			// input of that body (planning would only find it unknown).
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Self-referential block",
+				Detail:   fmt.Sprintf("The arguments of %s.%s refer to the block itself; use each.key, each.value or count.index for what differs between its instances.", w.kind.Type, w.b.Labels[0]),
+				Subject:  w.b.DefRange.Ptr(),
+			})
+		}
 		for _, b := range insts {
 			b.DependsOn = deps // naming itself is a cycle, reported below
 			b.Refs = without(refs, b.NameAddr())
