@@ -66,9 +66,20 @@ func TestScripts(t *testing.T) {
 			})
 			return nil
 		},
+		// [sshd]: the OpenSSH server is installed; where it is not, a
+		// script needing it is skipped, unless MILINK_REQUIRE_SSHD is set
+		// (CI), when it must run.
+		Condition: func(cond string) (bool, error) {
+			if cond != "sshd" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			_, err := os.Stat("/usr/sbin/sshd")
+			return err == nil || os.Getenv("MILINK_REQUIRE_SSHD") != "", nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"sql":     cmdSQL,
 			"example": cmdExample,
+			"sshd":    cmdSSHD,
 		},
 	})
 }

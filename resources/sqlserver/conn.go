@@ -136,7 +136,7 @@ func (i *Instance) startup(ctx context.Context, addr string) (host.Startup, erro
 // host.restart_timeout has passed. Progress is reported at the first failed
 // attempt, then every reportInterval.
 func (i *Instance) waitForLogins(ctx context.Context, s *Server, progress func(string)) error {
-	i.Close()
+	i.closeConn()
 	timeout := s.Host.RestartTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
@@ -179,7 +179,7 @@ func (i *Instance) probe(ctx context.Context, deadline time.Time) error {
 		return err
 	}
 	if _, err := i.run(pctx, stmt{addr: i.s.Addr(), what: "SELECT 1", log: probeSQL, text: probeSQL, once: true}); err != nil {
-		i.Close()
+		i.closeConn()
 		return err
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/milink/milink/config/lang"
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/host"
 )
 
 // The kinds of this package, as the registry knows them. Each kind's
@@ -44,7 +46,7 @@ var serverKind = &resources.Kind{
 		Blocks: []hcl.BlockHeaderSchema{{Type: "authentication"}, {Type: "host"}},
 	},
 	Decode:    decodeServer,
-	Sensitive: []string{"password"},
+	Sensitive: []string{"password", "passphrase"},
 	Impl:      opener{},
 }
 
@@ -57,7 +59,18 @@ var hostSchema = &hcl.BodySchema{
 		{Name: "os"}, {Name: "transport"}, {Name: "mssql_conf"}, {Name: "mssql_conf_tool"},
 		{Name: "restart_command"}, {Name: "restart_timeout"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "ssh"}},
 }
+
+var sshAttributes = []hcl.AttributeSchema{
+	{Name: "address"}, {Name: "port"}, {Name: "user", Required: true},
+	{Name: "private_key_files"}, {Name: "passphrase"}, {Name: "agent"}, {Name: "password"},
+	{Name: "known_hosts_files"}, {Name: "sudo"}, {Name: "connect_timeout"}, {Name: "keepalive_interval"},
+}
+
+var sshSchema = &hcl.BodySchema{Attributes: sshAttributes, Blocks: []hcl.BlockHeaderSchema{{Type: "jump"}}}
+
+var jumpSchema = &hcl.BodySchema{Attributes: sshAttributes}
 
 func decodeServer(b *lang.Body, blk resources.BlockInfo) any {
 	s := &Server{Name: blk.Name, DeclRange: b.Range}
@@ -99,7 +112,7 @@ func decodeServer(b *lang.Body, blk resources.BlockInfo) any {
 	} else {
 		s.Auth = decodeAuth(b.Sub(auth, authSchema))
 	}
-	s.Host = decodeHost(b, one("host"), s.Instance)
+	s.Host = decodeHost(b, one("host"), s.Instance, s.Address)
 	return s
 }
 
@@ -119,7 +132,7 @@ func decodeAuth(b *lang.Body) Auth {
 	return a
 }
 
-func decodeHost(server *lang.Body, blk *hcl.Block, instance string) Host {
+func decodeHost(server *lang.Body, blk *hcl.Block, instance, address string) Host {
 	h := Host{OS: "linux", Transport: "local", RestartTimeout: DefaultRestartTimeout, DeclRange: server.Range}
 	if blk == nil {
 		h.MssqlConf, h.MssqlConfTool = DefaultMssqlConf, DefaultMssqlConfTool
@@ -129,10 +142,17 @@ func decodeHost(server *lang.Body, blk *hcl.Block, instance string) Host {
 	h.DeclRange = blk.DefRange
 	b := server.Sub(blk, hostSchema)
 	h.OS = b.OneOf("os", "linux", "linux", "windows")
-	h.Transport = b.OneOf("transport", "local", "local", "ssh", "winrm")
-	if h.Transport != "local" {
-		b.Errorf(b.Attr("transport"), "Transport not yet supported",
-			"The %s transport is not yet supported; only \"local\" (milink runs on the SQL Server host) is.", h.Transport)
+	h.Transport = b.OneOf("transport", "local", "local", "ssh")
+	blocks := b.Blocks("ssh")
+	switch {
+	case h.Transport == "ssh" && len(blocks) == 0:
+		b.Errorf(b.Attr("transport"), "Missing ssh block",
+			"transport = \"ssh\" needs an ssh block in the host block, saying at least which user to log in as.")
+	case h.Transport != "ssh" && len(blocks) > 0:
+		b.Sink().Append(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unexpected ssh block",
+			Detail: "An ssh block is used only with transport = \"ssh\".", Subject: blocks[0].DefRange.Ptr()})
+	case len(blocks) > 0:
+		h.SSH = decodeSSH(b.Sub(blocks[0], sshSchema), address, h.OS, true)
 	}
 	if h.OS == "linux" {
 		h.MssqlConf = absPath(b, "mssql_conf", DefaultMssqlConf)
@@ -332,4 +352,37 @@ func decodeDatabase(b *lang.Body, blk resources.BlockInfo) any {
 		})
 	}
 	return d
+}
+
+// decodeSSH reads an ssh block (or a jump block inside it). The address
+// defaults to the SQL Server's; the keys, the agent and a password are
+// tried in that order; host keys are always checked, against
+// known_hosts_files (default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).
+func decodeSSH(b *lang.Body, serverAddress, os string, withJump bool) *host.SSHConfig {
+	c := &host.SSHConfig{OS: os}
+	c.Address = b.Str("address", serverAddress, false)
+	c.Port = b.Int("port", 22, 1, 65535)
+	c.User = b.Required("user", false, "in an ssh block")
+	c.IdentityFiles = b.StrList("private_key_files", nil)
+	c.Passphrase = b.Str("passphrase", "", true)
+	c.Agent = b.Bool("agent", false)
+	c.Password = b.Str("password", "", true)
+	c.KnownHostsFiles = b.StrList("known_hosts_files", nil)
+	c.Sudo = b.Bool("sudo", false)
+	c.ConnectTimeout = b.Duration("connect_timeout", 15*time.Second)
+	c.KeepaliveInterval = b.Duration("keepalive_interval", 5*time.Second)
+	if !b.Unknown("private_key_files") && !b.Unknown("password") && !b.Unknown("agent") &&
+		len(c.IdentityFiles) == 0 && c.Password == "" && !c.Agent && b.Attr("password") == nil {
+		b.Errorf(nil, "No way to log in over SSH",
+			"The ssh block needs private_key_files, agent = true, or a password (tried last).")
+	}
+	if withJump {
+		if jumps := b.Blocks("jump"); len(jumps) > 0 {
+			c.Jump = decodeSSH(b.Sub(jumps[0], jumpSchema), "", os, false)
+			if c.Jump.Address == "" {
+				b.Errorf(nil, "Missing jump host address", "A jump block needs the address of the jump host.")
+			}
+		}
+	}
+	return c
 }

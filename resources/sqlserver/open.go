@@ -47,6 +47,9 @@ type Instance struct {
 	// DefaultStatementTimeout. A statement that passes it is cancelled
 	// (ATTENTION) and fails.
 	StatementTimeout time.Duration
+	// hostClose ends the host transport's connection (SSH), if any.
+	hostClose func() error
+
 	// Notify, when set, receives what milink has to say that no step
 	// reports, such as a lost connection it reopened. It is always logged.
 	Notify func(msg string)
@@ -71,9 +74,9 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 		return nil, fmt.Errorf("%s: authentication method %q is not yet supported (use \"sql\")", s.Addr(), s.Auth.Method)
 	}
 	switch s.Host.Transport {
-	case "", "local":
+	case "", "local", "ssh":
 	default:
-		return nil, fmt.Errorf("%s: host transport %q is not yet supported (use \"local\")", s.Addr(), s.Host.Transport)
+		return nil, fmt.Errorf("%s: host transport %q is not supported (use \"local\" or \"ssh\")", s.Addr(), s.Host.Transport)
 	}
 	dsn := DSN(s)
 	connector, err := mssql.NewConnector(dsn)
@@ -85,8 +88,19 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 	// nothing, and the instance is used as soon as it accepts them.
 	i := &Instance{s: s, log: log.Named(s.Addr()), connector: connector, now: time.Now, pollInterval: 100 * time.Millisecond, reportInterval: 10 * time.Second,
 		cancelGrace: defaultCancelGrace, StatementTimeout: s.StatementTimeout}
-	i.linux, i.windows = hostDrivers(s, host.Local{})
+	var transport host.Transport = host.Local{}
+	if s.Host.Transport == "ssh" && s.Host.SSH != nil {
+		// One SSH connection for the whole run: mssql.conf, mssql-conf
+		// and the restart all go through it.
+		ssh, err := host.DialSSH(ctx, *s.Host.SSH)
+		if err != nil {
+			return nil, redact(s, fmt.Errorf("%s: reaching its host: %w", s.Addr(), err))
+		}
+		transport, i.hostClose = ssh, ssh.Close
+	}
+	i.linux, i.windows = hostDrivers(s, transport)
 	if err := i.connect(ctx); err != nil {
+		i.Close()
 		return nil, err
 	}
 	i.log.Debug("connected", "target", target(s))
@@ -106,10 +120,10 @@ func (i *Instance) SetRunner(r host.Runner) {
 
 // hostDrivers builds the host driver of the configured OS. Pure: Diff uses
 // it to describe steps.
-func hostDrivers(s *Server, r host.Runner) (*host.Linux, *host.Windows) {
+func hostDrivers(s *Server, t host.Transport) (*host.Linux, *host.Windows) {
 	on := "host:" + s.Addr()
 	if s.Host.OS == "windows" {
-		return nil, &host.Windows{Instance: s.Instance, RestartCommand: s.Host.RestartCommand, Runner: r, On: on}
+		return nil, &host.Windows{Instance: s.Instance, RestartCommand: s.Host.RestartCommand, Transport: t, On: on}
 	}
 	conf, tool, restart := s.Host.MssqlConf, s.Host.MssqlConfTool, s.Host.RestartCommand
 	if conf == "" {
@@ -121,7 +135,7 @@ func hostDrivers(s *Server, r host.Runner) (*host.Linux, *host.Windows) {
 	if len(restart) == 0 {
 		restart = []string{"systemctl", "restart", "mssql-server"}
 	}
-	return &host.Linux{Conf: conf, Tool: tool, RestartCommand: restart, Runner: r, On: on}, nil
+	return &host.Linux{Conf: conf, Tool: tool, RestartCommand: restart, Transport: t, On: on}, nil
 }
 
 // DSN is the go-mssqldb URL for the instance, built with net/url so that no
@@ -228,8 +242,19 @@ func loginTimeout(ctx context.Context, configured time.Duration) time.Duration {
 	return left.Round(100 * time.Millisecond)
 }
 
-// Close releases the connection.
+// Close releases the connection and the host transport (an SSH
+// connection), at the end of the run.
 func (i *Instance) Close() error {
+	err := i.closeConn()
+	if i.hostClose != nil {
+		err = errors.Join(err, i.hostClose())
+		i.hostClose = nil
+	}
+	return err
+}
+
+// closeConn releases the SQL connection only (a restart ends it).
+func (i *Instance) closeConn() error {
 	var errs []error
 	if i.conn != nil {
 		errs = append(errs, i.conn.Close())

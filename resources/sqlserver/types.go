@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/milink/milink/resources/host"
 )
 
 // Defaults of the sql_server block, in one place.
@@ -79,7 +81,7 @@ type Auth struct {
 // Host is how milink reaches the machine SQL Server runs on.
 type Host struct {
 	OS        string // "linux" (default) or "windows"
-	Transport string // "local" (default); "ssh" comes later
+	Transport string // "local" (default) or "ssh"
 	// MssqlConf is the path of mssql.conf (Linux), default /var/opt/mssql/mssql.conf.
 	MssqlConf string
 	// MssqlConfTool is the mssql-conf program, default /opt/mssql/bin/mssql-conf;
@@ -89,7 +91,9 @@ type Host struct {
 	RestartCommand []string
 	// RestartTimeout bounds the wait for logins to succeed again, default 5m.
 	RestartTimeout time.Duration
-	DeclRange      hcl.Range
+	// SSH is how the host is reached when Transport is "ssh".
+	SSH       *host.SSHConfig
+	DeclRange hcl.Range
 }
 
 // MasterKey is a `master_key "name"` block: the database master key in master.
