@@ -56,15 +56,24 @@ func TestDSN(t *testing.T) {
 }
 
 func TestOpenRefusesUnsupported(t *testing.T) {
-	for _, mut := range []func(*Server){
-		func(s *Server) { s.Auth.Method = "entra" },
-		func(s *Server) { s.Host.Transport = "ssh" },
+	for _, tt := range []struct {
+		mut  func(*Server)
+		want string
+	}{
+		{func(s *Server) { s.Auth.Method = "entra" }, "not yet supported"},
+		{func(s *Server) { s.Host.Transport = "winrm" }, "not supported"},
+		// SSH to a port nothing listens on: the host is named, nothing
+		// else is tried.
+		{func(s *Server) {
+			s.Host.Transport = "ssh"
+			s.Host.SSH = &host.SSHConfig{Address: "127.0.0.1", Port: 1, User: "dba", Password: "x", ConnectTimeout: time.Second}
+		}, "reaching its host"},
 	} {
 		s := sql01()
-		mut(s)
+		tt.mut(s)
 		_, err := Open(context.Background(), s, nil)
-		if err == nil || !strings.Contains(err.Error(), "not yet supported") || !strings.HasPrefix(err.Error(), "sql_server.sql01: ") {
-			t.Errorf("err = %v", err)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "sql_server.sql01: ") {
+			t.Errorf("err = %v, want %q", err, tt.want)
 		}
 	}
 }
