@@ -31,7 +31,7 @@ const (
 
 // Kinds returns the SQL Server kinds, target first.
 func Kinds() []*resources.Kind {
-	return []*resources.Kind{serverKind, masterKeyKind, hadrKind, traceFlagsKind, databaseKind}
+	return []*resources.Kind{serverKind, masterKeyKind, hadrKind, traceFlagsKind, databaseKind, firewallRuleKind}
 }
 
 var serverKind = &resources.Kind{

@@ -65,6 +65,8 @@ type Observed struct {
 	// as SQL Server sees them (the same round trip).
 	Directories map[string]DirectoryState
 
+	firewall *firewallObservation // the host firewall's rules of the firewall_rule blocks
+
 	server  *Server // the target's configuration, for Summary
 	support string  // the support matrix's verdict
 }
