@@ -175,7 +175,7 @@ func convergedObserved() *Observed {
 // restart), and their blocks are attached to the target at refresh.
 func TestKindsRegister(t *testing.T) {
 	r := resources.NewRegistry(Kinds()...)
-	want := []string{KindServer, KindMasterKey, KindHadr, KindTraceFlags, KindDatabase}
+	want := []string{KindServer, KindMasterKey, KindHadr, KindTraceFlags, KindDatabase, KindFirewallRule}
 	if got := r.Types(); !reflect.DeepEqual(got, want) {
 		t.Errorf("types %v, want %v", got, want)
 	}
