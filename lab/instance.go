@@ -54,6 +54,8 @@ type InstanceConfig struct {
 	RestartDelay time.Duration // 0 means DefaultRestartDelay
 	Faults       Faults
 	Logf         func(format string, args ...any) // nil: silent
+	// Scratch: the engine does not save its catalogue (see engine.Options).
+	Scratch bool
 }
 
 // Instance is one simulated server: an engine instance behind a TDS server
@@ -190,6 +192,7 @@ func OpenInstance(cfg InstanceConfig) (*Instance, error) {
 		Login:    cfg.Login,
 		Password: cfg.Password,
 		Seed:     cfg.Seed,
+		Scratch:  cfg.Scratch,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)

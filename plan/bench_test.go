@@ -16,6 +16,11 @@ import (
 //
 //	go test -run XXX -bench . -benchtime 3x ./plan/
 //
+// BenchmarkFleetPlanLarge/instances=1000 takes minutes per op while the
+// planner's CPU grows with the square of the blocks (see the README);
+// -bench 'Refresh|FleetPlan$|Apply' runs the quick ones, and -short skips
+// the large ones (benchfleet_test.go, benchload_test.go).
+//
 // Counts (round trips, logins, restarts) are exact and checked; wall time
 // is what latency makes of them.
 

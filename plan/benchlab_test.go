@@ -169,12 +169,28 @@ func fleetConfig(tb testing.TB, labs []*benchLab) *config.Config {
 	tb.Helper()
 	dir := tb.TempDir()
 	for i, bl := range labs {
-		name, s := serverName(i), bl.info
-		var argv []string
-		for _, a := range s.RestartCommand {
-			argv = append(argv, hclString(a))
+		name := serverName(i)
+		if err := os.WriteFile(filepath.Join(dir, name+config.FileSuffix), []byte(serverSource(name, bl.info)), 0o600); err != nil {
+			tb.Fatal(err)
 		}
-		src := fmt.Sprintf(`sql_server %[1]q {
+	}
+	return loadConfig(tb, dir)
+}
+
+// serverSource is the configuration of one server s named name: the
+// example's master key, HADR, trace flags 1800 and 9567, and database
+// sales in FULL recovery with a backup. Without a restart command (a
+// fleet's servers) the host block has none either: plans do not need it.
+func serverSource(name string, s lab.ServerInfo) string {
+	var argv []string
+	for _, a := range s.RestartCommand {
+		argv = append(argv, hclString(a))
+	}
+	restart := ""
+	if len(argv) > 0 {
+		restart = fmt.Sprintf("\n    restart_command = [%s]\n    restart_timeout = \"30s\"", strings.Join(argv, ", "))
+	}
+	return fmt.Sprintf(`sql_server %[1]q {
   address                  = %[2]s
   port                     = %[3]d
   encrypt                  = "disable"
@@ -189,9 +205,7 @@ func fleetConfig(tb testing.TB, labs []*benchLab) *config.Config {
   host {
     os              = "linux"
     transport       = "local"
-    mssql_conf      = %[6]s
-    restart_command = [%[7]s]
-    restart_timeout = "30s"
+    mssql_conf      = %[6]s%[7]s
   }
 }
 
@@ -220,15 +234,16 @@ database "%[1]s_sales" {
   depends_on = [master_key.%[1]s]
 }
 `, name, hclString(s.Address), s.Port, hclString(s.User), hclString(s.Password),
-			hclString(s.MSSQLConf), strings.Join(argv, ", "), hclString(benchMasterKeyPassword),
-			hclString(s.BackupDirectory))
-		if err := os.WriteFile(filepath.Join(dir, name+config.FileSuffix), []byte(src), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-	}
+		hclString(s.MSSQLConf), restart, hclString(benchMasterKeyPassword),
+		hclString(s.BackupDirectory))
+}
+
+// loadConfig loads the configuration in dir as `milink plan` would.
+func loadConfig(tb testing.TB, dir string) *config.Config {
+	tb.Helper()
 	cfg, _, diags := config.Load(dir, kinds.Registry(), config.Vars{})
 	if diags.HasErrors() {
-		tb.Fatalf("loading the fleet configuration: %s", diags.Error())
+		tb.Fatalf("loading the configuration: %s", diags.Error())
 	}
 	return cfg
 }

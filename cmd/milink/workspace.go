@@ -66,7 +66,7 @@ func (c *common) register(fs *flag.FlagSet, withState bool) {
 	if withState {
 		fs.StringVar(&c.statePath, "state", "", "Path of the state file (default DIR/milink.state.json).")
 		fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "How long to wait for the state lock, e.g. 30s (default: fail at once).")
-		fs.IntVar(&c.parallelism, "parallelism", 8, "How many instances to read or change at once.")
+		fs.IntVar(&c.parallelism, "parallelism", 128, "How many instances to read or change at once.")
 	}
 }
 

@@ -281,6 +281,18 @@ func newCatalog(seed string, now time.Time) (*catalog, error) {
 	return c, nil
 }
 
+// addDatabases adds user databases in SIMPLE recovery, created three days
+// before now, skipping names that exist.
+func (c *catalog) addDatabases(names []string, now time.Time) {
+	day := now.Add(-72 * time.Hour).UTC().Truncate(time.Second)
+	for _, name := range names {
+		if c.db(name) != nil {
+			continue
+		}
+		c.Databases = append(c.Databases, &database{Name: name, ID: len(c.Databases) + 1, Recovery: "SIMPLE", State: "ONLINE", Created: day, Pages: 2400})
+	}
+}
+
 // SeedTDECertPassword protects the private key of the "sql01" seed's TDECert
 // (a lab fixture, not a secret): CERTPRIVATEKEY and BACKUP CERTIFICATE need it
 // as the decryption password.

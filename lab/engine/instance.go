@@ -58,6 +58,14 @@ type Options struct {
 	Login    string // the one SQL login accepted
 	Password string
 	Seed     string // "sql01", "managed-instance" or ""; used only for a new catalogue
+	// Databases are user databases a new catalogue has besides the seed's
+	// (SIMPLE recovery, ONLINE, never backed up), for benchmarks of many
+	// databases. A name the seed has already is skipped.
+	Databases []string
+	// Scratch keeps the catalogue in memory once opened: changes and Stop
+	// do not write catalog.json (the throwaway servers of a fleet, where
+	// a thousand fsyncs would cost more than the benchmark measures).
+	Scratch bool
 }
 
 // Counters count work since the lab was created (persisted).
@@ -114,6 +122,7 @@ func Open(opts Options) (*Instance, error) {
 		if err != nil {
 			return nil, fmt.Errorf("engine: seed: %w", err)
 		}
+		cat.addDatabases(opts.Databases, cat.Created)
 		i.cat = cat
 		if err := i.saveLocked(); err != nil {
 			return nil, err

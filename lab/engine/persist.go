@@ -30,8 +30,11 @@ func loadCatalog(dir string) (*catalog, error) {
 }
 
 // saveLocked writes the catalogue atomically and durably (see
-// internal/atomicfile).
+// internal/atomicfile), unless the instance is Scratch.
 func (i *Instance) saveLocked() error {
+	if i.opts.Scratch {
+		return nil
+	}
 	b, err := json.MarshalIndent(i.cat, "", "  ")
 	if err != nil {
 		return fmt.Errorf("engine: encode catalogue: %w", err)
