@@ -60,10 +60,8 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 		}
 	}
 
-	byName := map[string][]*Block{}
-	for _, b := range cfg.Blocks {
-		byName[b.NameAddr()] = append(byName[b.NameAddr()], b)
-	}
+	cfg.index()
+	byName := cfg.byName
 	for _, w := range all {
 		insts := byName[w.kind.Type+"."+w.b.Labels[0]]
 		var deps []string

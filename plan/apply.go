@@ -36,7 +36,8 @@ type StateWriter interface {
 
 // ApplyOptions tune ApplyWith.
 type ApplyOptions struct {
-	// Parallelism bounds how many changes run at once (default 8).
+	// Parallelism bounds how many changes run at once (default 8: a
+	// restart is not something to do to a hundred servers at once).
 	Parallelism int
 }
 

@@ -90,7 +90,7 @@ func (s *Session) Close() {
 // Options tune Build.
 type Options struct {
 	RefreshOnly bool
-	// Concurrency bounds how many targets are read at once (default 8).
+	// Concurrency bounds how many targets are read at once (default 128).
 	Concurrency   int
 	MilinkVersion string
 	Now           func() time.Time
@@ -125,7 +125,13 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 		RefreshOnly:   opts.RefreshOnly,
 	}
 	b := &builder{cfg: cfg, st: st, sess: sess, conc: conc, values: map[string]cty.Value{},
-		observed: map[string]resources.Observation{}, failed: map[string]bool{}, changes: map[string]*resources.Change{}}
+		observed: map[string]resources.Observation{}, failed: map[string]bool{}, changes: map[string]*resources.Change{},
+		onTarget: map[string][]*config.Block{}}
+	for _, blk := range cfg.Blocks {
+		if blk.Target != "" {
+			b.onTarget[blk.Target] = append(b.onTarget[blk.Target], blk)
+		}
+	}
 	b.refreshTargets(ctx)
 	for _, t := range cfg.Targets() {
 		if o, ok := b.observed[t.Addr]; ok {
@@ -181,6 +187,7 @@ type builder struct {
 	failed   map[string]bool // blocks whose evaluation or target failed: their dependents are skipped quietly
 	list     []resources.Change
 	changes  map[string]*resources.Change
+	onTarget map[string][]*config.Block // resource blocks by target address
 }
 
 func (b *builder) report(diags ...*hcl.Diagnostic) {
@@ -237,10 +244,7 @@ func (b *builder) waitsFor(t *config.Block, pending []*config.Block) bool {
 // refreshTarget decodes a target, opens it and refreshes it with the
 // resources configured on it, as far as they are known before the refresh.
 func (b *builder) refreshTarget(ctx context.Context, t *config.Block) {
-	b.mu.Lock()
-	values := copyValues(b.values)
-	b.mu.Unlock()
-	v, diags := b.cfg.Decode(t, values, true)
+	v, diags := b.cfg.Decode(t, b.valuesFor(t), true)
 	b.report(diags...)
 	if diags.HasErrors() {
 		b.fail(t.Addr)
@@ -250,11 +254,9 @@ func (b *builder) refreshTarget(ctx context.Context, t *config.Block) {
 	// What the target's resources say before anything is observed: the
 	// refresh may read more when it knows them (a backup directory).
 	var early []resources.Instance
-	for _, r := range b.cfg.Blocks {
-		if r.Target == t.Addr {
-			rv, _ := b.cfg.Decode(r, values, false)
-			early = append(early, resources.Instance{Address: r.Addr, Type: r.Type, Config: rv})
-		}
+	for _, r := range b.onTarget[t.Addr] {
+		rv, _ := b.cfg.Decode(r, b.valuesFor(r), false)
+		early = append(early, resources.Instance{Address: r.Addr, Type: r.Type, Config: rv})
 	}
 	target, err := b.sess.Target(ctx, t.Kind, t.Addr, v)
 	if err != nil {
@@ -280,10 +282,16 @@ func (b *builder) fail(addr string) {
 	b.failed[addr] = true
 }
 
-func copyValues(m map[string]cty.Value) map[string]cty.Value {
-	out := make(map[string]cty.Value, len(m))
-	for k, v := range m {
-		out[k] = v
+// valuesFor is the values known so far of what blk refers to: a small
+// snapshot, taken under the lock, whatever the size of the configuration.
+func (b *builder) valuesFor(blk *config.Block) map[string]cty.Value {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]cty.Value, len(blk.Refs))
+	for _, r := range blk.Refs {
+		if v, ok := b.values[r]; ok {
+			out[r] = v
+		}
 	}
 	return out
 }
@@ -349,6 +357,12 @@ func (b *builder) add(ch resources.Change) {
 // restarts asks each target that restarts for one restart (and its
 // verification) covering every change on it that needs one.
 func (b *builder) restarts() {
+	needingBy := map[string][]resources.Change{}
+	for _, ch := range b.list {
+		if ch.Restart != resources.NoRestart {
+			needingBy[ch.Target] = append(needingBy[ch.Target], ch)
+		}
+	}
 	for _, t := range b.cfg.Targets() {
 		target, ok := b.sess.targets[t.Addr]
 		if !ok {
@@ -358,12 +372,7 @@ func (b *builder) restarts() {
 		if !ok {
 			continue
 		}
-		var needing []resources.Change
-		for _, ch := range b.list {
-			if ch.Target == t.Addr && ch.Restart != resources.NoRestart {
-				needing = append(needing, ch)
-			}
-		}
+		needing := needingBy[t.Addr]
 		for _, ch := range r.RestartChanges(b.observed[t.Addr], needing) {
 			b.add(ch)
 		}

@@ -72,6 +72,10 @@ func order(cfg *config.Config, list []resources.Change) ([]resources.Change, hcl
 		}
 		return false
 	}
+	byTarget := map[string][]int{}
+	for i := range list {
+		byTarget[list[i].Target] = append(byTarget[list[i].Target], i)
+	}
 	for _, t := range cfg.Targets() {
 		ri, hasRestart := byAddr[resources.RestartAddr(t.Addr)]
 		vi, hasVerify := byAddr[resources.VerifyAddr(t.Addr)]
@@ -86,7 +90,7 @@ func order(cfg *config.Config, list []resources.Change) ([]resources.Change, hcl
 		isAfter := func(j int) bool {
 			return list[j].Target == t.Addr && (phase(&list[j]) == resources.PhaseAfterRestart || j == ri || (hasVerify && j == vi))
 		}
-		for i := range list {
+		for _, i := range byTarget[t.Addr] {
 			ch := &list[i]
 			if ch.Target != t.Addr || i == ri || (hasVerify && i == vi) || ch.Action == resources.Forget || ch.Action == resources.Delete {
 				continue
