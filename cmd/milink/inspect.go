@@ -161,9 +161,13 @@ func cmdFmt(_ context.Context, g *globals, args []string) int {
 
 const unlockHelp = `force-unlock LOCK_ID
 
-Removes a state lock left behind by a milink that died. Only use it when no
-other milink is running: the lock ID is printed by the command that was
-refused the lock.`
+A local state's lock is held by the operating system for as long as the
+milink holding it runs, and released when it ends, even by kill -9: no
+command is needed after a crash, and a lock a running milink holds is never
+broken. force-unlock removes the lock record (who, where, when) that a
+milink which died left behind, given the ID the refused command printed;
+a remote state backend, where a lock outlives its holder, breaks the lock
+itself.`
 
 func cmdForceUnlock(ctx context.Context, g *globals, args []string) int {
 	fs := newFlags(g, "force-unlock", unlockHelp)
@@ -180,7 +184,7 @@ func cmdForceUnlock(ctx context.Context, g *globals, args []string) int {
 	if err := g.backend(*statePath).ForceUnlock(ctx, fs.Arg(0)); err != nil {
 		return g.errorf("%v", err)
 	}
-	fmt.Fprintln(g.io.out, "The state lock was released.")
+	fmt.Fprintln(g.io.out, "The lock record was released.")
 	return exitOK
 }
 

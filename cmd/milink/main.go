@@ -80,7 +80,7 @@ func commands() []command {
 		{"fmt", "Rewrite configuration files in the canonical format", cmdFmt},
 		{"graph", "Print the dependency graph (DOT), of the configuration or a saved plan", cmdGraph},
 		{"state", "Inspect the state (list, show)", cmdState},
-		{"force-unlock", "Release a stuck state lock", cmdForceUnlock},
+		{"force-unlock", "Clear the lock record a milink that died left behind", cmdForceUnlock},
 		{"lab", "Run the built-in lab: a simulated SQL Server and managed instance", cmdLab},
 		{"version", "Print the milink version", cmdVersion},
 	}
