@@ -72,9 +72,9 @@ var FileKind = &resources.Kind{
 		return f
 	},
 	TargetAttr: "dir", TargetType: "test_dir",
-	Identity:   func(cfg any) string { return cfg.(*File).Name },
-	Removal:    resources.RemoveDelete,
-	Impl:       fileImpl{},
+	Identity: func(cfg any) string { return cfg.(*File).Name },
+	Removal:  resources.RemoveDelete,
+	Impl:     fileImpl{},
 }
 
 type opener struct{}
