@@ -84,14 +84,6 @@ func (i *Instance) exec(ctx context.Context, redacted, real string) error {
 	return err
 }
 
-// backup runs BACKUP DATABASE and passes its "n percent processed."
-// messages to progress as they arrive. Like exec, its errors do not name the
-// object.
-func (i *Instance) backup(ctx context.Context, q string, progress func(string)) error {
-	_, err := i.run(ctx, stmt{log: q, text: q, change: true, messages: progress, progress: progress})
-	return err
-}
-
 // readDatabase reads one database in one round trip (DatabaseSQL).
 func (i *Instance) readDatabase(ctx context.Context, addr, name string) (DatabaseState, bool, error) {
 	q := DatabaseSQL(name)
