@@ -21,7 +21,28 @@ var refreshSQL string
 // what the kinds configured on it contribute (the database kind: a check
 // that its backup directories exist, so that a missing one stops the plan
 // before any recovery model is changed).
+//
+// The statements of refresh.sql belong to the instance (properties, trace
+// flags, startup parameters), to the master_key kind (the key's row) or to
+// the database kind (databases and their backups); a kind's statements are
+// sent only when a block of it is on the instance. With every kind present
+// the batch is refresh.sql itself.
 func refreshBatch(s *Server) string {
+	var parts []string
+	for _, st := range refreshStatements() {
+		switch st.kind {
+		case KindMasterKey:
+			if s.MasterKey == nil {
+				continue
+			}
+		case KindDatabase:
+			if len(s.Databases) == 0 {
+				continue
+			}
+		}
+		parts = append(parts, st.text)
+	}
+	batch := strings.Join(parts, "\n") + "\n"
 	var dirs []string
 	for _, d := range s.Databases {
 		if d.Backup != nil {
@@ -29,9 +50,40 @@ func refreshBatch(s *Server) string {
 		}
 	}
 	if check := DirectoryCheckSQL(0, dirs); check != "" {
-		return strings.TrimRight(refreshSQL, "\n") + "\n" + check + "\n"
+		batch += check + "\n"
 	}
-	return refreshSQL
+	return batch
+}
+
+// refreshStatement is one statement of refresh.sql and the kind it reads for
+// ("" for the instance itself).
+type refreshStatement struct{ kind, text string }
+
+// refreshStatements splits refresh.sql into its statements (each ends with
+// ";" at the end of a line) and tells whose each is.
+func refreshStatements() []refreshStatement {
+	var out []refreshStatement
+	var cur []string
+	for _, line := range strings.Split(strings.TrimRight(refreshSQL, "\n"), "\n") {
+		cur = append(cur, line)
+		if !strings.HasSuffix(line, ";") {
+			continue
+		}
+		text := strings.Join(cur, "\n")
+		cur = nil
+		kind := ""
+		switch {
+		case strings.Contains(text, "symmetric_keys"):
+			kind = KindMasterKey
+		case strings.Contains(text, "sys.databases"), strings.Contains(text, "msdb.dbo.backupset"):
+			kind = KindDatabase
+		}
+		out = append(out, refreshStatement{kind, text})
+	}
+	if len(cur) > 0 {
+		out = append(out, refreshStatement{"", strings.Join(cur, "\n")})
+	}
+	return out
 }
 
 // Observed is one instance as Refresh saw it.
@@ -66,6 +118,10 @@ type Observed struct {
 	Directories map[string]DirectoryState
 
 	firewall *firewallObservation // the host firewall's rules of the firewall_rule blocks
+
+	// readDatabases: the batch read the databases (a database block is on
+	// the instance).
+	readDatabases bool
 
 	server  *Server // the target's configuration, for Summary
 	support string  // the support matrix's verdict
@@ -226,9 +282,7 @@ func parseSets(sets []resultSet) (*Observed, error) {
 	if !seen["properties"] {
 		return nil, fmt.Errorf("the refresh batch returned no server properties")
 	}
-	if !seen["databases"] {
-		return nil, fmt.Errorf("the refresh batch returned no databases")
-	}
+	o.readDatabases = seen["databases"]
 	o.FlagsRunning = host.SortedFlags(o.FlagsRunning)
 	return o, nil
 }

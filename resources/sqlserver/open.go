@@ -420,6 +420,9 @@ func (i *Instance) refresh(ctx context.Context) (*Observed, error) {
 		return nil, fmt.Errorf("%s: reading the instance: %w", i.s.Addr(), err)
 	}
 	o.Directories = parseDirectoryChecks(sets)
+	if len(i.s.Databases) > 0 && !o.readDatabases {
+		return nil, fmt.Errorf("%s: reading the instance: the refresh batch returned no databases", i.s.Addr())
+	}
 	var st host.Startup
 	if i.linux != nil {
 		st, err = i.linux.ReadStartup(ctx)

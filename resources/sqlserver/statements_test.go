@@ -44,6 +44,27 @@ func TestStatementsGolden(t *testing.T) {
 	}
 }
 
+// With every kind on the instance, the refresh is refresh.sql itself; a
+// kind that is not there adds nothing to it.
+func TestRefreshBatchByKind(t *testing.T) {
+	full := sql01()
+	for _, d := range full.Databases { // without backups: no directory check
+		d.Backup = nil
+	}
+	if got := refreshBatch(full); got != refreshSQL {
+		t.Errorf("every kind: the batch is not refresh.sql:\n%s", got)
+	}
+	bare := sql01()
+	bare.MasterKey, bare.Databases = nil, nil
+	got := refreshBatch(bare)
+	if strings.Contains(got, "symmetric_keys") || strings.Contains(got, "sys.databases") || strings.Contains(got, "backupset") {
+		t.Errorf("no master key or database blocks, yet:\n%s", got)
+	}
+	if !strings.Contains(got, "SERVERPROPERTY('ProductVersion')") || !strings.Contains(got, "DBCC TRACESTATUS(-1)") || !strings.Contains(got, "sys.dm_server_registry") {
+		t.Errorf("the instance's own part is missing:\n%s", got)
+	}
+}
+
 func TestRedactedStatements(t *testing.T) {
 	for _, q := range []string{CreateMasterKeySQL(testMKPassword, true), RegenerateMasterKeySQL(testMKPassword, true)} {
 		if strings.Contains(q, "Mk-Secret") || !strings.Contains(q, resources.Redacted) {
