@@ -108,6 +108,9 @@ type firewallObservation struct {
 	backends map[string]firewall.Backend // by the configured backend setting
 	rules    map[string]*firewall.Rule   // by rule name; nil when absent
 	err      map[string]error            // by backend setting: why it could not be read
+	// shadowed are other nftables tables' chains that drop by default,
+	// which milink's accept does not override.
+	shadowed []string
 }
 
 // readFirewall reads the rules of the firewall_rule blocks on the
@@ -147,6 +150,10 @@ func (i *Instance) firewallBackend(ctx context.Context, fo *firewallObservation,
 		return nil, err
 	}
 	fo.backends[setting] = be
+	if nft, ok := be.(*firewall.Nftables); ok && fo.shadowed == nil {
+		// Best effort: a failure here only loses the warning.
+		fo.shadowed, _ = nft.Shadowed(ctx)
+	}
 	return be, nil
 }
 
@@ -206,7 +213,17 @@ func (firewallImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 		ch.Action, ch.Steps = resources.Update, steps
 		ch.Reason = strings.Join(diff, "; ")
 	}
-	return ch, nil
+	var diags hcl.Diagnostics
+	if be.Name() == firewall.NameNftables && len(fo.shadowed) > 0 {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Another nftables table drops by default",
+			Detail: fmt.Sprintf("%s: on the host of %s, %s drop what they do not accept: milink's rule does not override them, so the link's ports stay closed until those tables allow them too.",
+				f.Address, s.Addr(), strings.Join(fo.shadowed, ", ")),
+			Subject: &rng,
+		})
+	}
+	return ch, diags
 }
 
 func (firewallImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Result, error) {
