@@ -12,6 +12,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/milink/milink/config/lang"
 )
 
 // EnvPrefix prefixes environment variables that set input variables:
@@ -173,31 +175,7 @@ func (v *variable) subject(rng hcl.Range) *hcl.Range {
 
 // convertErr renders a cty conversion error; cty's messages name types,
 // not values.
-func convertErr(err error) string {
-	if pe, ok := err.(cty.PathError); ok && len(pe.Path) > 0 {
-		return fmt.Sprintf("%s: %s", pathString(pe.Path), pe.Error())
-	}
-	return err.Error()
-}
-
-func pathString(p cty.Path) string {
-	var b strings.Builder
-	for _, s := range p {
-		switch s := s.(type) {
-		case cty.GetAttrStep:
-			b.WriteString("." + s.Name)
-		case cty.IndexStep:
-			if s.Key.Type() == cty.String {
-				fmt.Fprintf(&b, "[%q]", s.Key.AsString())
-			} else if s.Key.Type() == cty.Number {
-				fmt.Fprintf(&b, "[%s]", s.Key.AsBigFloat().Text('f', -1))
-			} else {
-				b.WriteString("[...]")
-			}
-		}
-	}
-	return strings.TrimPrefix(b.String(), ".")
-}
+func convertErr(err error) string { return lang.ConvertErr(err) }
 
 // assignVariables applies the environment, the variable files and the -var
 // arguments, in that order of increasing precedence.

@@ -253,6 +253,8 @@ func PathString(p cty.Path) string {
 				fmt.Fprintf(&b, "[%q]", s.Key.AsString())
 			case cty.Number:
 				fmt.Fprintf(&b, "[%s]", s.Key.AsBigFloat().Text('f', -1))
+			default:
+				b.WriteString("[...]")
 			}
 		}
 	}
