@@ -167,7 +167,7 @@ func (w *walker) runLane(ctx context.Context, nodes []int) {
 			w.status[next] = skipped
 			if !w.interrupted {
 				w.interrupted = true
-				w.errs = append(w.errs, fmt.Errorf("stopped before %s: %w", w.p.Changes[next].Address, context.Cause(ctx)))
+				w.errs = append(w.errs, fmt.Errorf("stopped before %s: %w", w.p.Changes[next].Address, interruption(ctx)))
 			}
 			w.cond.Broadcast()
 			continue
@@ -531,3 +531,19 @@ func applyRefresh(ctx context.Context, p *Plan, st *state.State, sw StateWriter)
 	}
 	return nil
 }
+
+// interruption says why the run stopped: a plain cancellation is the
+// user's interrupt (Ctrl-C), said in words rather than "context canceled".
+func interruption(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if cause == context.Canceled {
+		return interruptedError{}
+	}
+	return cause
+}
+
+// interruptedError is the user's interrupt; it is a context.Canceled.
+type interruptedError struct{}
+
+func (interruptedError) Error() string { return "the run was interrupted" }
+func (interruptedError) Unwrap() error { return context.Canceled }
