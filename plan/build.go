@@ -125,7 +125,7 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 		RefreshOnly:   opts.RefreshOnly,
 	}
 	b := &builder{cfg: cfg, st: st, sess: sess, conc: conc, values: map[string]cty.Value{},
-		observed: map[string]resources.Observation{}, failed: map[string]bool{}, changes: map[string]*resources.Change{},
+		observed: map[string]resources.Observation{}, failed: map[string]bool{}, changes: map[string]bool{},
 		onTarget: map[string][]*config.Block{}}
 	for _, blk := range cfg.Blocks {
 		if blk.Target != "" {
@@ -186,7 +186,7 @@ type builder struct {
 	observed map[string]resources.Observation
 	failed   map[string]bool // blocks whose evaluation or target failed: their dependents are skipped quietly
 	list     []resources.Change
-	changes  map[string]*resources.Change
+	changes  map[string]bool // the addresses planned so far
 	onTarget map[string][]*config.Block // resource blocks by target address
 }
 
@@ -351,7 +351,7 @@ func (b *builder) dependsOnFailed(blk *config.Block) bool {
 
 func (b *builder) add(ch resources.Change) {
 	b.list = append(b.list, ch)
-	b.changes[ch.Address] = &b.list[len(b.list)-1]
+	b.changes[ch.Address] = true
 }
 
 // restarts asks each target that restarts for one restart (and its
