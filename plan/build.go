@@ -186,7 +186,7 @@ type builder struct {
 	observed map[string]resources.Observation
 	failed   map[string]bool // blocks whose evaluation or target failed: their dependents are skipped quietly
 	list     []resources.Change
-	changes  map[string]bool // the addresses planned so far
+	changes  map[string]bool            // the addresses planned so far
 	onTarget map[string][]*config.Block // resource blocks by target address
 }
 
