@@ -93,10 +93,15 @@ func TestExamples(t *testing.T) {
 				t.Errorf("%+v %v", s, dbs)
 			}
 		}},
-		{"windows-2019-on-premises", secrets, "sql2019", func(t *testing.T, cfg *Config, s *sqlserver.Server) {
+		{"windows-2019-on-premises", append(secrets, `ssh_user=CORP\dba`, "ssh_private_key_file=/keys/id", "known_hosts_file=/keys/known_hosts"), "sql2019", func(t *testing.T, cfg *Config, s *sqlserver.Server) {
 			if s.Host.OS != "windows" || s.Instance != "SALES" || len(s.Host.RestartCommand) != 0 ||
 				database(t, cfg, "database.orders").Backup.Directory != `D:\Backup` {
 				t.Errorf("%+v", s)
+			}
+			// Reached over SSH, PowerShell on the far side.
+			if c := s.Host.SSH; s.Host.Transport != "ssh" || c == nil || c.User != `CORP\dba` || c.Address != "localhost" || c.Port != 22 ||
+				c.OS != "windows" || !reflect.DeepEqual(c.IdentityFiles, []string{"/keys/id"}) || !reflect.DeepEqual(c.KnownHostsFiles, []string{"/keys/known_hosts"}) {
+				t.Errorf("ssh: %+v", s.Host.SSH)
 			}
 		}},
 		{"windows-2016", secrets, "sql2016", func(t *testing.T, cfg *Config, s *sqlserver.Server) {

@@ -1,7 +1,9 @@
 # SQL Server 2019 (CU20 or later) on Windows Server, on premises, named
-# instance SALES. Run milink on the Windows server itself (transport "local")
-# from an elevated prompt: enabling HADR and trace flags edits the registry
-# and restarts the service.
+# instance SALES. milink runs on a workstation or in a pipeline and reaches
+# the server's host over SSH (Windows Server 2019 ships OpenSSH Server), as
+# an administrator: enabling HADR and trace flags edits the registry and
+# restarts the service, through PowerShell on the server. To run milink on
+# the server itself instead, set transport = "local" and drop the ssh block.
 
 variable "sql_password" {
   type        = string
@@ -18,6 +20,21 @@ variable "master_key_password" {
     condition     = length(var.master_key_password) >= 12
     error_message = "The master key password must be at least 12 characters."
   }
+}
+
+variable "ssh_user" {
+  type        = string
+  description = "An administrator of the Windows server, as OpenSSH knows it (user or DOMAIN\\user)."
+}
+
+variable "ssh_private_key_file" {
+  type        = string
+  description = "The private key authorized for ssh_user on the server."
+}
+
+variable "known_hosts_file" {
+  type        = string
+  description = "A known_hosts file holding the server's host key (ssh-keyscan prints the line)."
 }
 
 variable "server_address" {
@@ -43,7 +60,12 @@ sql_server "sql2019" {
 
   host {
     os        = "windows"
-    transport = "local"
+    transport = "ssh"
+    ssh {
+      user              = var.ssh_user
+      private_key_files = [var.ssh_private_key_file]
+      known_hosts_files = [var.known_hosts_file]
+    }
     # restart_command: by default milink's own PowerShell script restarts
     # MSSQL$SALES and starts again the services that depend on it (SQL Agent).
     restart_timeout = "10m"
