@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,10 +29,13 @@ var extraKinds []*resources.Kind
 func (g *globals) registry() *resources.Registry {
 	reg := kinds.Registry(extraKinds...)
 	// Snippets mask what the kinds' schemas call secret, beside what
-	// looks like one by its name.
-	config.SensitiveAttribute = reg.IsSensitive
+	// looks like one by its name. The kinds are the same for the whole
+	// process (the tests run many commands in one), so the hook is set once.
+	sensitiveOnce.Do(func() { config.SensitiveAttribute = reg.IsSensitive })
 	return reg
 }
+
+var sensitiveOnce sync.Once
 
 // session opens targets for one run, logging with the workspace's logger.
 func (w *workspace) session() *plan.Session {
