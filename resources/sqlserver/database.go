@@ -17,9 +17,12 @@ import (
 type databaseImpl struct{}
 
 // backupNeeded says why a database needs a full backup for the link, or "".
-func backupNeeded(d DatabaseState, recoveryChanges bool) string {
+// fromSimple: the recovery model changes from SIMPLE, which keeps no log
+// chain; from BULK_LOGGED the chain goes on, and a full backup that started
+// it still counts.
+func backupNeeded(d DatabaseState, fromSimple bool) string {
 	switch {
-	case recoveryChanges:
+	case fromSimple:
 		return "a full backup after switching to FULL starts the log chain"
 	case d.LastFullBackup.IsZero() && !d.LastCopyOnlyBackup.IsZero():
 		return "the only full backup is COPY_ONLY, which starts no log chain and does not count"
@@ -78,7 +81,8 @@ func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 		ch.Steps = append(ch.Steps, resources.Step{Kind: "tsql", On: s.Addr(), Text: RecoveryFullSQL(d.Name)})
 		why = append(why, fmt.Sprintf("recovery model %s → FULL", d.RecoveryModel))
 	}
-	if reason := backupNeeded(d, recovery); reason != "" {
+	reason := backupNeeded(d, d.RecoveryModel == "SIMPLE")
+	if reason != "" {
 		if db.Backup == nil || db.Backup.Directory == "" {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagWarning,
@@ -107,6 +111,10 @@ func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 	}
 	if len(ch.Steps) > 0 {
 		ch.Action = resources.Update
+	}
+	if recovery {
+		// What FULL means for the DBA afterwards, said once, here.
+		why = append(why, "in FULL recovery the log grows until log backups run: schedule them; milink's full backup is the base of later differentials")
 	}
 	ch.Reason = strings.Join(why, "; ")
 	return ch, diags
@@ -174,7 +182,7 @@ func (databaseImpl) Apply(ctx context.Context, req resources.ApplyRequest) (reso
 			return resources.Result{}, fmt.Errorf("%s: database %s does not exist on %s", ch.Address, QuoteIdent(name), s.Addr())
 		}
 		recovery = d.RecoveryModel != "FULL"
-		needBackup = backupNeeded(d, recovery) != "" && db.Backup != nil && db.Backup.Directory != ""
+		needBackup = backupNeeded(d, d.RecoveryModel == "SIMPLE") != "" && db.Backup != nil && db.Backup.Directory != ""
 		if (recovery || needBackup) && d.State != "" && d.State != "ONLINE" {
 			return resources.Result{}, fmt.Errorf("%s: database %s is %s; it must be ONLINE to be prepared for the link", ch.Address, QuoteIdent(d.Name), d.State)
 		}

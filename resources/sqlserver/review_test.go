@@ -162,3 +162,43 @@ func TestLabWindowsStartupReread(t *testing.T) {
 		t.Errorf("%d round trips, want 1", n)
 	}
 }
+
+// BULK_LOGGED → FULL keeps the log chain: a full backup taken while in
+// BULK_LOGGED still counts, so only the recovery model changes; SIMPLE →
+// FULL needs a new full backup. Either way the plan says that log backups
+// must now run.
+func TestLabBulkLoggedKeepsTheLogChain(t *testing.T) {
+	l := startLab(t, "2019-cu22-linux")
+	s := l.config()
+	i := l.open(t, s)
+	ctx := context.Background()
+	for _, q := range []string{
+		"ALTER DATABASE [payroll] SET RECOVERY BULK_LOGGED",
+		"BACKUP DATABASE [payroll] TO DISK = N'/var/opt/mssql/backup/payroll_base.bak'",
+	} {
+		if err := i.exec(ctx, q, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	chs, diags := diffAll(s, refresh(t, i, s), nil, testSalt)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	byAddr := map[string]resources.Change{}
+	for _, c := range chs {
+		byAddr[c.Address] = c
+	}
+	payroll := byAddr["database.payroll"]
+	if len(payroll.Steps) != 1 || payroll.Steps[0].Text != RecoveryFullSQL("payroll") || payroll.IsUnknown("last_full_backup") {
+		t.Errorf("BULK_LOGGED with a log chain: steps %v, unknown %v; want only SET RECOVERY FULL", payroll.Steps, payroll.Unknown)
+	}
+	sales := byAddr["database.sales"] // SIMPLE in the lab's catalogue
+	if len(sales.Steps) != 2 || !sales.IsUnknown("last_full_backup") {
+		t.Errorf("SIMPLE: steps %v; want SET RECOVERY FULL and a backup", sales.Steps)
+	}
+	for _, c := range []resources.Change{payroll, sales} {
+		if !strings.Contains(c.Reason, "log backups") {
+			t.Errorf("%s: the reason does not say log backups must now run: %s", c.Address, c.Reason)
+		}
+	}
+}
