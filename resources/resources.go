@@ -110,6 +110,10 @@ type Change struct {
 	// Reason is a short human explanation ("recovery model SIMPLE → FULL",
 	// "last full backup is COPY_ONLY").
 	Reason string `json:"reason,omitempty"`
+	// Notable marks a no-op the plan still shows, with its Reason: what a
+	// DBA should know although milink changes nothing (a master key
+	// milink did not create, left as is).
+	Notable bool `json:"notable,omitempty"`
 }
 
 // IsSensitive reports whether the attribute is redacted in views.

@@ -28,6 +28,24 @@ func shown(c *resources.Change) bool {
 	return true
 }
 
+// notes are the no-ops a DBA should still see (Change.Notable), one line
+// each, after the plan's changes or under "No changes.".
+func (pr *printer) notes(p *plan.Plan) {
+	first := true
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		if c.Action != resources.NoOp || !c.Notable {
+			continue
+		}
+		if first {
+			pr.line("")
+			pr.line("Left as is:")
+			first = false
+		}
+		pr.line("  # %s: %s", cleanText(c.Address), cleanText(c.Reason))
+	}
+}
+
 // PendingRestarts lists, per target (by address), the settings that wait for a restart
 // milink will not perform (restart = "never"), in plan order; the views
 // call them out and apply ends with a reminder.
@@ -74,6 +92,7 @@ func (pr *printer) plan(p *plan.Plan) {
 			pr.line("")
 		}
 		pr.line("%s", pr.bold("No changes.")+" The environment matches the configuration.")
+		pr.notes(p)
 		return
 	}
 	if len(p.Targets) > 0 {
@@ -110,6 +129,7 @@ func (pr *printer) plan(p *plan.Plan) {
 			pr.change(p, &p.Changes[i])
 		}
 	}
+	pr.notes(p)
 	pr.line("")
 	pr.summary(p.Summary())
 }

@@ -123,11 +123,17 @@ func TestDiff(t *testing.T) {
 			return o
 		}, prior: mkPrior(testMKPassword), want: []brief{converged[0], converged[1], converged[2], converged[3], converged[4],
 			{"database.payroll", "database", resources.Update, "", 1}}},
-		{name: "master key adopted", obs: convergedObserved, prior: nil, want: converged,
-			reasons: map[int]string{0: "exists; created outside milink"}},
+		// A key milink did not create is left as is, never taken over
+		// (issue 11: its password is never assumed).
+		{name: "master key not created by milink", obs: convergedObserved, prior: nil, want: converged,
+			reasons: map[int]string{0: "exists; not created by milink, so not managed: left as is (its password is never assumed)"}},
+		// A password change adds the new password; nothing is re-encrypted.
 		{name: "master key password changed", obs: convergedObserved, prior: mkPrior("the old password"), want: append([]brief{
 			{"master_key.sql01", "master_key", resources.Update, "", 1}}, converged[1:]...),
-			reasons: map[int]string{0: "password changed: REGENERATE decrypts and re-encrypts every key the master key protects; not part of the link procedure"}},
+			reasons: map[int]string{0: "password changed: the new password is added to those that open the master key (ADD ENCRYPTION BY PASSWORD); nothing is re-encrypted, and the old password still opens it until you drop it"}},
+		{name: "master key regenerated on request", cfg: func(s *Server) { s.MasterKey.Regenerate = true }, obs: convergedObserved, prior: mkPrior("the old password"), want: append([]brief{
+			{"master_key.sql01", "master_key", resources.Update, "", 1}}, converged[1:]...),
+			reasons: map[int]string{0: "password changed, regenerate_on_password_change = true: REGENERATE decrypts and re-encrypts every key the master key protects (certificates, symmetric keys); not part of the link procedure"}},
 		{name: "master key dropped outside milink", obs: func() *Observed { o := convergedObserved(); o.MasterKey = false; return o },
 			prior: mkPrior(testMKPassword), want: append([]brief{{"master_key.sql01", "master_key", resources.Create, "", 1}}, converged[1:]...),
 			reasons: map[int]string{0: "dropped outside milink"}},
@@ -181,8 +187,11 @@ func TestDiff(t *testing.T) {
 				t.Errorf("a secret leaked into the changes: %s", b)
 			}
 			for _, c := range chs {
-				if c.Kind == KindMasterKey && (!c.IsSensitive("password") || c.After["password"] != resources.Fingerprint(testSalt, testMKPassword)) {
+				if c.Kind == KindMasterKey && !c.Notable && (!c.IsSensitive("password") || c.After["password"] != resources.Fingerprint(testSalt, testMKPassword)) {
 					t.Errorf("master key change %+v: password must be a sensitive fingerprint", c)
+				}
+				if c.Kind == KindMasterKey && c.Notable && (c.After["password"] != nil || c.After["managed"] != false || c.Action != resources.NoOp) {
+					t.Errorf("a master key milink did not create: %+v; want a no-op, unmanaged, with no password assumed", c)
 				}
 				if c.Target != "sql_server.sql01" {
 					t.Errorf("%s: target %q", c.Address, c.Target)

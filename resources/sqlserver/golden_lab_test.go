@@ -41,6 +41,13 @@ var goldenLabCases = map[string]goldenLabCase{
 	"master-key-regenerate.plan.sql": {setup: []string{
 		"USE [master]; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Setup-Str0ng-Passw0rd!';",
 	}},
+	// Adding a password needs an existing master key too.
+	"master-key-add-password.sql": {setup: []string{
+		"USE [master]; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Setup-Str0ng-Passw0rd!';",
+	}},
+	"master-key-add-password.plan.sql": {setup: []string{
+		"USE [master]; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Setup-Str0ng-Passw0rd!';",
+	}},
 	// The golden exercises quoting of ] and ' in a name the lab's seed does
 	// not have (the lab has no CREATE DATABASE). The lab must parse it and
 	// answer 911 naming the database exactly as the unquoted name, proving

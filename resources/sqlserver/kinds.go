@@ -191,10 +191,11 @@ var masterKeyKind = &resources.Kind{
 	Type: KindMasterKey,
 	Role: resources.RoleResource,
 	Schema: &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		serverAttr, {Name: "password", Required: true},
+		serverAttr, {Name: "password", Required: true}, {Name: "regenerate_on_password_change"},
 	}},
 	Decode: func(b *lang.Body, blk resources.BlockInfo) any {
-		return &MasterKey{Address: blk.Address, DeclRange: b.Range, Password: b.Required("password", true, "in a master_key block")}
+		return &MasterKey{Address: blk.Address, DeclRange: b.Range, Password: b.Required("password", true, "in a master_key block"),
+			Regenerate: b.Bool("regenerate_on_password_change", false)}
 	},
 	TargetAttr: "server", TargetType: KindServer,
 	OnePerTarget: true,

@@ -57,6 +57,13 @@ func RegenerateMasterKeySQL(password string, redact bool) string {
 	return "USE [master];\nALTER MASTER KEY REGENERATE WITH ENCRYPTION BY PASSWORD = " + secretLiteral(password, redact) + ";"
 }
 
+// AddMasterKeyPasswordSQL adds a password to the passwords that open the
+// master key: the key and everything it protects stay as they are, and the
+// old password still opens it.
+func AddMasterKeyPasswordSQL(password string, redact bool) string {
+	return "USE [master];\nALTER MASTER KEY ADD ENCRYPTION BY PASSWORD = " + secretLiteral(password, redact) + ";"
+}
+
 // RecoveryFullSQL sets a database's recovery model to FULL (idempotent).
 func RecoveryFullSQL(db string) string {
 	return "ALTER DATABASE " + QuoteIdent(db) + " SET RECOVERY FULL;"

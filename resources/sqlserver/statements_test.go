@@ -16,6 +16,8 @@ func TestStatementsGolden(t *testing.T) {
 		{"master-key-create.plan.sql", CreateMasterKeySQL(testMKPassword, true)},
 		{"master-key-regenerate.sql", RegenerateMasterKeySQL(testMKPassword, false)},
 		{"master-key-regenerate.plan.sql", RegenerateMasterKeySQL(testMKPassword, true)},
+		{"master-key-add-password.sql", AddMasterKeyPasswordSQL(testMKPassword, false)},
+		{"master-key-add-password.plan.sql", AddMasterKeyPasswordSQL(testMKPassword, true)},
 		{"recovery-full.sql", RecoveryFullSQL("sales")},
 		{"backup.sql", BackupSQL("sales", BackupFile("/var/opt/mssql/backup", "sales", "linux", backupTime), true, true)},
 		{"backup-checksum-only.sql", BackupSQL("sales", BackupFile("/var/opt/mssql/backup/", "sales", "linux", backupTime), true, false)},

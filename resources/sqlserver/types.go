@@ -98,8 +98,12 @@ type Host struct {
 
 // MasterKey is a `master_key "name"` block: the database master key in master.
 type MasterKey struct {
-	Address   string
-	Password  string // sensitive
+	Address  string
+	Password string // sensitive
+	// Regenerate, on a password change, regenerates the key (every key it
+	// protects is decrypted and encrypted again) instead of adding the new
+	// password beside the old one.
+	Regenerate bool
 	DeclRange hcl.Range
 }
 

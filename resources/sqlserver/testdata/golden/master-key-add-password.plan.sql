@@ -1,0 +1,2 @@
+USE [master];
+ALTER MASTER KEY ADD ENCRYPTION BY PASSWORD = (sensitive);

@@ -1,0 +1,2 @@
+USE [master];
+ALTER MASTER KEY ADD ENCRYPTION BY PASSWORD = N'Mk-Secret''42-xyz';
