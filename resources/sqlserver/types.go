@@ -104,7 +104,7 @@ type MasterKey struct {
 	// protects is decrypted and encrypted again) instead of adding the new
 	// password beside the old one.
 	Regenerate bool
-	DeclRange hcl.Range
+	DeclRange  hcl.Range
 }
 
 // Addr is the block's address.
