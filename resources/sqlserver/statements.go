@@ -64,6 +64,17 @@ func AddMasterKeyPasswordSQL(password string, redact bool) string {
 	return "USE [master];\nALTER MASTER KEY ADD ENCRYPTION BY PASSWORD = " + secretLiteral(password, redact) + ";"
 }
 
+// TraceOnSQL turns trace flags on globally, now: for startup flags that are
+// configured but were turned off at run time (DBCC TRACEOFF), which need no
+// restart to come back.
+func TraceOnSQL(flags []int) string {
+	parts := make([]string, len(flags))
+	for i, f := range flags {
+		parts[i] = fmt.Sprint(f)
+	}
+	return "DBCC TRACEON(" + strings.Join(parts, ", ") + ", -1);"
+}
+
 // RecoveryFullSQL sets a database's recovery model to FULL (idempotent).
 func RecoveryFullSQL(db string) string {
 	return "ALTER DATABASE " + QuoteIdent(db) + " SET RECOVERY FULL;"

@@ -17,6 +17,7 @@ func TestStatementsGolden(t *testing.T) {
 		{"master-key-regenerate.sql", RegenerateMasterKeySQL(testMKPassword, false)},
 		{"master-key-regenerate.plan.sql", RegenerateMasterKeySQL(testMKPassword, true)},
 		{"master-key-add-password.sql", AddMasterKeyPasswordSQL(testMKPassword, false)},
+		{"trace-on.sql", TraceOnSQL([]int{1800, 9567})},
 		{"master-key-add-password.plan.sql", AddMasterKeyPasswordSQL(testMKPassword, true)},
 		{"recovery-full.sql", RecoveryFullSQL("sales")},
 		{"backup.sql", BackupSQL("sales", BackupFile("/var/opt/mssql/backup", "sales", "linux", backupTime), true, true)},

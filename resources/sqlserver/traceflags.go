@@ -62,6 +62,14 @@ func (traceFlagsImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Dia
 		if needsRestart {
 			ch.Restart = resources.NeedsRestart
 		}
+	} else if needsRestart && len(stale) == 0 && !hadrRestarts(s, o) {
+		// Configured, but turned off at run time (DBCC TRACEOFF): turned
+		// back on now, globally; a restart would only be needed if a
+		// startup setting had changed, and none has.
+		ch.Action = resources.Update
+		ch.Steps = []resources.Step{{Kind: "tsql", On: s.Addr(), Text: TraceOnSQL(missing)}}
+		ch.After["running"] = intsAny(union(o.FlagsRunning, missing))
+		why = append(why, intsText(missing)+" configured but turned off at run time: turned back on with DBCC TRACEON, no restart")
 	} else if needsRestart {
 		ch.Restart = resources.PendingRestart
 		var pend []string
@@ -101,6 +109,18 @@ func (traceFlagsImpl) Apply(ctx context.Context, req resources.ApplyRequest) (re
 	var remove []int
 	if tf.Exclusive {
 		remove = minus(st.TraceFlags, want)
+	}
+	if len(add)+len(remove) == 0 && ch.Restart == resources.NoRestart && len(ch.Steps) == 1 && strings.HasPrefix(ch.Steps[0].Text, "DBCC TRACEON") {
+		// The plan turns configured flags back on at run time.
+		missing := minus(want, anyInts(ch.Before["running"]))
+		if len(missing) > 0 {
+			q := TraceOnSQL(missing)
+			if err := i.exec(ctx, q, q); err != nil {
+				return resources.Result{}, sqlError(i.s, ch.Address, "turning trace flags on", err)
+			}
+		}
+		running := union(anyInts(ch.Before["running"]), missing)
+		return resources.Result{Attributes: map[string]any{"running": intsAny(running), "configured": intsAny(st.TraceFlags)}}, nil
 	}
 	if len(add)+len(remove) > 0 {
 		var step resources.Step
@@ -205,4 +225,32 @@ func sameJSON(a, b any) bool {
 		return reflect.DeepEqual(a, b)
 	}
 	return string(ja) == string(jb)
+}
+
+// hadrRestarts reports whether the instance is to be restarted anyway for
+// Always On (configured one way, running the other).
+func hadrRestarts(s *Server, o *Observed) bool {
+	if s.Hadr == nil {
+		return false
+	}
+	return o.HadrRunning != s.Hadr.Enabled
+}
+
+// anyInts reads a list of numbers as a plan or the state holds it.
+func anyInts(v any) []int {
+	var out []int
+	switch xs := v.(type) {
+	case []any:
+		for _, x := range xs {
+			switch n := x.(type) {
+			case int:
+				out = append(out, n)
+			case float64:
+				out = append(out, int(n))
+			}
+		}
+	case []int:
+		out = append(out, xs...)
+	}
+	return out
 }
