@@ -36,6 +36,7 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 	want := map[string]any{
 		"product_version": "15.0.4322.2", "product_level": "RTM", "product_update_level": "CU22",
 		"engine_edition": 3, "is_hadr_enabled": 0, "machine_name": "sql01", "server_name": "sql01", "azure_connect_pack": nil,
+		"is_sysadmin": 1, "login_name": "sa",
 	}
 	for name, w := range want {
 		if got := r.col(t, 0, name)[0]; got != w {
@@ -43,7 +44,7 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 		}
 	}
 	for _, c := range s0.cols {
-		if c.Name != "banner" && c.Name != "azure_connect_pack" && c.Type != tds.Variant {
+		if c.Name != "banner" && c.Name != "azure_connect_pack" && c.Name != "is_sysadmin" && c.Name != "login_name" && c.Type != tds.Variant {
 			t.Errorf("column %s type %v, want sql_variant", c.Name, c.Type)
 		}
 	}

@@ -105,6 +105,10 @@ type Observed struct {
 	FlagsConfigured   []int // startup trace flags (mssql.conf or SQLArgN)
 
 	AzureConnectPack bool // sys.sp_certificate_add_issuer exists
+	// NotSysadmin: the login milink uses is not in the sysadmin server
+	// role, which the link's preparation requires; Login is its name.
+	NotSysadmin bool
+	Login       string
 	MasterKey        bool
 	Databases        map[string]DatabaseState
 	Registry         []host.RegistryValue // Windows startup parameters and HADR_Enabled
@@ -242,6 +246,10 @@ func parseSets(sets []resultSet) (*Observed, error) {
 			o.MachineName = asString(get("machine_name"))
 			o.ServerName = asString(get("server_name"))
 			o.AzureConnectPack = get("azure_connect_pack") != nil
+			o.Login = asString(get("login_name"))
+			// A batch without the column (an older golden) is not a
+			// refusal: only an explicit 0 is.
+			o.NotSysadmin = get("is_sysadmin") != nil && asInt(get("is_sysadmin"), 1) != 1
 			o.Platform = "windows"
 			if strings.Contains(o.Banner, " on Linux") {
 				o.Platform = "linux"

@@ -226,6 +226,15 @@ func CheckSupport(s *Server, o *Observed) hcl.Diagnostics {
 			Subject:  &rng,
 		})
 	}
+	if o.NotSysadmin {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "The login is not a sysadmin",
+			Detail: fmt.Sprintf("%s: milink logs in as %q, which is not a member of the sysadmin server role; preparing the link (master key, Always On, trace flags, backups) needs it, as Microsoft's preparation guide says. Use a sysadmin login, or add this one: ALTER SERVER ROLE [sysadmin] ADD MEMBER %s;",
+				s.Addr(), o.Login, QuoteIdent(o.Login)),
+			Subject: &rng,
+		})
+	}
 	want := s.Host.OS
 	if want == "" {
 		want = "linux"

@@ -104,3 +104,21 @@ func TestCheckSupportWrongOS(t *testing.T) {
 		t.Fatalf("got %v", d)
 	}
 }
+
+// A login outside the sysadmin role stops the plan before any change,
+// naming the login and how to fix it (issue 11 item 2).
+func TestCheckSupportNotSysadmin(t *testing.T) {
+	o := &Observed{ProductVersion: "15.0.4322.2", Edition: "Developer Edition (64-bit)", EngineEdition: 3, Platform: "linux",
+		Banner: "Microsoft SQL Server 2019 (RTM-CU22) on Linux", NotSysadmin: true, Login: "dba"}
+	diags := CheckSupport(sql01(), o)
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), `logs in as "dba", which is not a member of the sysadmin server role`) ||
+		!strings.Contains(diags.Error(), "ALTER SERVER ROLE [sysadmin] ADD MEMBER [dba];") {
+		t.Errorf("diags = %v", diags)
+	}
+	sets := []resultSet{{cols: []string{"banner", "product_version", "is_sysadmin", "login_name"}, rows: [][]any{{"Microsoft SQL Server 2019 on Linux", "15.0.4322.2", int64(0), "dba"}}},
+		{cols: []string{"name", "database_id"}}}
+	p, err := parseSets(sets)
+	if err != nil || !p.NotSysadmin || p.Login != "dba" {
+		t.Errorf("parseSets: %+v %v", p, err)
+	}
+}

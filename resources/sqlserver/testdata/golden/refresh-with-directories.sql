@@ -9,7 +9,9 @@ SELECT @@VERSION AS banner,
     SERVERPROPERTY('HadrManagerStatus') AS hadr_manager_status,
     SERVERPROPERTY('MachineName') AS machine_name,
     SERVERPROPERTY('ServerName') AS server_name,
-    OBJECT_ID(N'master.sys.sp_certificate_add_issuer') AS azure_connect_pack;
+    OBJECT_ID(N'master.sys.sp_certificate_add_issuer') AS azure_connect_pack,
+    IS_SRVROLEMEMBER(N'sysadmin') AS is_sysadmin,
+    SUSER_SNAME() AS login_name;
 DBCC TRACESTATUS(-1) WITH NO_INFOMSGS;
 SELECT name, symmetric_key_id, create_date FROM master.sys.symmetric_keys WHERE name = N'##MS_DatabaseMasterKey##';
 SELECT d.name, d.database_id, d.recovery_model_desc, d.state_desc, d.is_read_only, rs.last_log_backup_lsn
