@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -86,9 +85,12 @@ func writeRegistryIfMissing(path, productVersion string) error {
 var sqlArgName = regexp.MustCompile(`(?i)^SQLArg[0-9]+$`)
 
 // startupFromRegistry is what SQL Server on Windows takes from the registry at
-// start: a "-T<n>" startup parameter (upper-case T; "-t" is something else)
-// enables trace flag n globally, and HADR_Enabled = 1 enables HADR. Registry
-// key and value names are case-insensitive, as in Windows.
+// start: a "-T<n>" startup parameter, also written "-T <n>" or "/T<n>"
+// (upper-case T; "-t" is something else), enables trace flag n globally, and
+// HADR_Enabled = 1 enables HADR. Registry key and value names are
+// case-insensitive, as in Windows. milink reads SQLArgN the same way
+// (resources/host); both pass the cases in
+// resources/host/testdata/startup-cases.json.
 func startupFromRegistry(r registryFile) (startupSettings, error) {
 	var s startupSettings
 	flags := map[int]bool{}
@@ -96,12 +98,13 @@ func startupFromRegistry(r registryFile) (startupSettings, error) {
 		key := strings.ToLower(v.Key)
 		switch {
 		case strings.HasSuffix(key, `\mssqlserver\parameters`) && sqlArgName.MatchString(v.Name):
-			if !strings.HasPrefix(v.Data, "-T") {
+			arg := strings.TrimSpace(v.Data)
+			if !strings.HasPrefix(arg, "-T") && !strings.HasPrefix(arg, "/T") {
 				continue
 			}
-			f, err := strconv.Atoi(strings.TrimPrefix(v.Data, "-T"))
-			if err != nil || f <= 0 {
-				return s, fmt.Errorf("registry %s %s = %q: not a trace flag", v.Key, v.Name, v.Data)
+			f, ok := traceFlagNumber(strings.TrimSpace(arg[2:]))
+			if !ok {
+				return s, fmt.Errorf("registry %s %s = %q: not a trace flag (1-32767)", v.Key, v.Name, v.Data)
 			}
 			flags[f] = true
 		case strings.HasSuffix(key, `\mssqlserver\hadr`) && strings.EqualFold(v.Name, "HADR_Enabled"):

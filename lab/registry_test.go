@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -75,6 +76,37 @@ func TestStartupFromRegistry(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// The startup parameters milink and the lab must read alike: -T1800,
+// -T 1800 and /T1800 are one flag; -t1800 is another option.
+func TestStartupFromRegistrySharedCases(t *testing.T) {
+	params := registryRoot("15.0.4312.2") + `\MSSQLServer\Parameters`
+	for _, tc := range loadStartupCases(t).SQLArg {
+		t.Run(tc.Name, func(t *testing.T) {
+			var r registryFile
+			for i, a := range tc.Args {
+				r.Values = append(r.Values, registryEntry{Key: params, Name: fmt.Sprintf("SQLArg%d", i), Type: "REG_SZ", Data: a})
+			}
+			got, err := startupFromRegistry(r)
+			if tc.Error != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.Error) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.Error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := startupSettings{}
+			if len(tc.Flags) > 0 {
+				want.TraceFlags = tc.Flags
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %+v, want %+v", got, want)
 			}
 		})
 	}

@@ -9,42 +9,7 @@ import (
 	"testing"
 )
 
-func TestParseStartup(t *testing.T) {
-	tests := []struct {
-		name    string
-		conf    string
-		want    Startup
-		wantErr string
-	}{
-		{"empty", "", Startup{}, ""},
-		{"hadr on", "[hadr]\nhadrenabled = 1\n", Startup{Hadr: true}, ""},
-		{"hadr off", "[hadr]\nhadrenabled=0\n", Startup{}, ""},
-		{"key in another section", "[other]\nhadrenabled = 1\n", Startup{}, ""},
-		{"flags sorted unique", "[traceflag]\ntraceflag0 = 9567\ntraceflag1 = 1800\ntraceflag2 = 1800\n", Startup{TraceFlags: []int{1800, 9567}}, ""},
-		{"case and spaces", "[TraceFlag]\n  TraceFlag0   =  1800  \r\n[HADR]\nHadrEnabled = 1\r\n", Startup{Hadr: true, TraceFlags: []int{1800}}, ""},
-		{"comment ignored", "[hadr]\n# hadrenabled = 1\n", Startup{}, ""},
-		{"bad flag", "[traceflag]\ntraceflag0 = abc\n", Startup{}, "line 2"},
-		{"flag out of range", "[traceflag]\ntraceflag0 = 40000\n", Startup{}, "not a trace flag"},
-		{"bad hadr", "[hadr]\nhadrenabled = maybe\n", Startup{}, "neither 0 nor 1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseStartup([]byte(tt.conf))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
+// ParseStartup's cases are shared with the lab: TestParseStartupSharedCases.
 
 func TestEditGolden(t *testing.T) {
 	before, err := os.ReadFile(filepath.Join("testdata", "mssql.conf.before"))
@@ -186,7 +151,7 @@ func TestLinuxEditsFileWithoutTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "edit " + conf + ": [traceflag] traceflag0 = 1800, traceflag1 = 9567"; step.Text != want {
+	if want := "edit " + conf + ": [traceflag] trace flags 1800, 9567 (lines already there kept as written)"; step.Text != want {
 		t.Errorf("step text %q, want %q", step.Text, want)
 	}
 	s, err = l.ReadStartup(ctx)
@@ -316,8 +281,10 @@ func TestStartupFromRegistry(t *testing.T) {
 	}
 }
 
-// Hand-edited files: a repeated [hadr] section (the last hadrenabled is the
-// one read), and [traceflag] keys with gaps (traceflag0, traceflag3). The
+// Hand-edited files: a repeated [hadr] section with hadrenabled in each (a
+// file mssql-conf and milink refuse to read: the edit keeps the first,
+// changed, and removes the second copy), and [traceflag] keys with gaps
+// (traceflag0, traceflag3: kept, the new flag numbered above them). The
 // edit must leave a file that reads back as asked, keeping other lines.
 func TestEditUnusualFiles(t *testing.T) {
 	dup := []byte("[hadr]\nhadrenabled = 0\n\n[network]\ntcpport = 1433\n\n[hadr]\n# set by hand\nhadrenabled = 0\n")
@@ -338,7 +305,7 @@ func TestEditUnusualFiles(t *testing.T) {
 		t.Fatalf("gaps read as %v (%v)", st.TraceFlags, err)
 	}
 	got := EditTraceFlags(gaps, []int{1800, 3226, 9567})
-	want := "[traceflag]\ntraceflag0 = 1800\ntraceflag1 = 3226\ntraceflag2 = 9567\n# keep me\n\n[memory]\nmemorylimitmb = 4096\n"
+	want := "[traceflag]\ntraceflag0 = 3226\n# keep me\ntraceflag3 = 1800\ntraceflag4 = 9567\n\n[memory]\nmemorylimitmb = 4096\n"
 	if string(got) != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}

@@ -73,10 +73,10 @@ func TestLinuxThroughTransport(t *testing.T) {
 			conf:  &fakeFile{data: []byte("[hadr]\nhadrenabled = 1\n"), mode: 0o600},
 		},
 		{
-			name:   "no tool: flags read, merged, rewritten",
+			name:   "no tool: flags read, merged, edited in place",
 			files:  map[string]fakeFile{testConf: conf("[traceflag]\ntraceflag0 = 3226\ntraceflag1 = 1800\n", 0o600)},
 			set:    setFlags([]int{9567}, []int{3226}),
-			conf:   &fakeFile{data: []byte("[traceflag]\ntraceflag0 = 1800\ntraceflag1 = 9567\n"), mode: 0o600},
+			conf:   &fakeFile{data: []byte("[traceflag]\ntraceflag1 = 1800\ntraceflag2 = 9567\n"), mode: 0o600},
 			writes: 1,
 		},
 		{

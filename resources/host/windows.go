@@ -88,8 +88,10 @@ func (w *Windows) HadrScript(on bool) string {
 }
 
 // TraceFlagsScript adds startup flags on as new SQLArgN values (-T, upper
-// case) and removes off. -d, -e and -l are never renumbered; removing a flag
-// closes the gap by moving only the -T values after it.
+// case) and removes off. A flag already there as -T1800, -T 1800 or /T1800
+// is the same flag: it is not added again, and off removes it in whatever
+// form. -d, -e and -l are never renumbered; removing a flag closes the gap
+// by moving only the trace flag values after it.
 func (w *Windows) TraceFlagsScript(on, off []int) string {
 	var b strings.Builder
 	b.WriteString(w.prelude())
@@ -97,18 +99,20 @@ func (w *Windows) TraceFlagsScript(on, off []int) string {
 $key = Get-Item -LiteralPath $params
 $existing = @{}
 foreach ($n in $key.GetValueNames()) { if ($n -match '^SQLArg\d+$') { $existing[$n] = [string]$key.GetValue($n) } }
+# -T1800, -T 1800 and /T1800 are trace flag 1800 (upper-case T: -t is another option).
+function Get-TraceFlag([string]$value) { if ($value -cmatch '^\s*[-/]T\s*([0-9]+)\s*$') { [int64]$Matches[1] } }
 `)
 	if off = SortedFlags(off); len(off) > 0 {
 		fmt.Fprintf(&b, `foreach ($flag in %s) {
     foreach ($n in @($existing.Keys)) {
-        if ($existing[$n] -ceq "-T$flag") { Remove-ItemProperty -LiteralPath $params -Name $n; $existing.Remove($n) }
+        if ((Get-TraceFlag $existing[$n]) -eq $flag) { Remove-ItemProperty -LiteralPath $params -Name $n; $existing.Remove($n) }
     }
 }
 $i = 0
 foreach ($n in @($existing.Keys | Sort-Object { [int]$_.Substring(6) })) {
     $want = "SQLArg$i"
     if ($n -ne $want) {
-        if ($existing[$n] -cnotmatch '^-T') { throw "refusing to renumber $n ($($existing[$n]))" }
+        if ($null -eq (Get-TraceFlag $existing[$n])) { throw "refusing to renumber $n ($($existing[$n]))" }
         New-ItemProperty -LiteralPath $params -Name $want -Value $existing[$n] -PropertyType String | Out-Null
         Remove-ItemProperty -LiteralPath $params -Name $n
         $existing[$want] = $existing[$n]; $existing.Remove($n)
@@ -121,7 +125,7 @@ foreach ($n in @($existing.Keys | Sort-Object { [int]$_.Substring(6) })) {
 		fmt.Fprintf(&b, `$next = 0
 foreach ($n in $existing.Keys) { $k = [int]$n.Substring(6); if ($k -ge $next) { $next = $k + 1 } }
 foreach ($flag in %s) {
-    if (-not ($existing.Values -ccontains "-T$flag")) {
+    if (@($existing.Values | ForEach-Object { Get-TraceFlag $_ }) -notcontains $flag) {
         New-ItemProperty -LiteralPath $params -Name "SQLArg$next" -Value "-T$flag" -PropertyType String | Out-Null
         $existing["SQLArg$next"] = "-T$flag"
         $next++
@@ -209,7 +213,25 @@ func (w *Windows) run(ctx context.Context, argv []string, what string) error {
 type RegistryValue struct{ Key, Name, Data string }
 
 var sqlArgName = regexp.MustCompile(`^SQLArg\d+$`)
-var traceFlagArg = regexp.MustCompile(`^-T(\d+)$`) // -T is case-sensitive: -t is another option
+
+// traceFlagArg reads a startup parameter: -T1800, -T 1800 and /T1800 are
+// all trace flag 1800 (ok); -T or /T followed by anything but a trace flag
+// number is an error; anything else, -t1800 included, is another startup
+// option (isFlag false). The T is upper case: Microsoft documents that a
+// lower-case -t is accepted but sets other internal trace flags. The lab
+// reads the registry the same way (lab/registry.go); both pass the cases in
+// testdata/startup-cases.json.
+func traceFlagArg(arg string) (flag int, isFlag bool, err error) {
+	a := strings.TrimSpace(arg)
+	if len(a) < 2 || (a[0] != '-' && a[0] != '/') || a[1] != 'T' {
+		return 0, false, nil
+	}
+	f, ok := parseTraceFlag(strings.TrimSpace(a[2:]))
+	if !ok {
+		return 0, true, fmt.Errorf("%q is not a trace flag (1-32767)", arg)
+	}
+	return f, true, nil
+}
 
 // StartupFromRegistry reads the configured startup settings of a Windows
 // instance from its sys.dm_server_registry rows.
@@ -221,16 +243,12 @@ func StartupFromRegistry(rows []RegistryValue) (Startup, error) {
 		case r.Name == "HADR_Enabled":
 			s.Hadr = strings.TrimSpace(r.Data) == "1"
 		case sqlArgName.MatchString(r.Name):
-			m := traceFlagArg.FindStringSubmatch(strings.TrimSpace(r.Data))
-			if m == nil {
-				continue
+			f, isFlag, err := traceFlagArg(r.Data)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s = %w", r.Name, err))
+			} else if isFlag {
+				s.TraceFlags = append(s.TraceFlags, f)
 			}
-			n, err := strconv.Atoi(m[1])
-			if err != nil || n < 1 || n > 32767 {
-				errs = append(errs, fmt.Errorf("%s = %q is not a trace flag", r.Name, r.Data))
-				continue
-			}
-			s.TraceFlags = append(s.TraceFlags, n)
 		}
 	}
 	s.TraceFlags = SortedFlags(s.TraceFlags)
