@@ -156,5 +156,14 @@ func (hadrImpl) Verify(req resources.ApplyRequest, after resources.Observation) 
 	if o.HadrRunning != h.Enabled {
 		return attrs, "", fmt.Errorf("HADR is %s (SERVERPROPERTY('IsHadrEnabled')), configured %s", onOff(o.HadrRunning), onOff(h.Enabled))
 	}
+	// Enabled is not enough: the HADR manager must have started (1); 2
+	// means it failed, which the SQL Server error log explains.
+	if h.Enabled && o.HadrManagerStatus != 1 && o.HadrManagerStatus != -1 {
+		what := "has not started"
+		if o.HadrManagerStatus == 2 {
+			what = "failed to start"
+		}
+		return attrs, "", fmt.Errorf("HADR is enabled but its manager %s (SERVERPROPERTY('HadrManagerStatus') = %d): see the SQL Server error log", what, o.HadrManagerStatus)
+	}
 	return attrs, map[bool]string{true: "HADR running", false: "HADR not running"}[o.HadrRunning], nil
 }

@@ -165,6 +165,7 @@ func decodeHost(server *lang.Body, blk *hcl.Block, instance, address string) Hos
 		}
 	}
 	h.RestartCommand = b.StrList("restart_command", DefaultRestartCommand(h.OS, instance))
+	h.RestartCommandSet = b.Attr("restart_command") != nil
 	if a := b.Attr("restart_command"); a != nil && !b.Unknown("restart_command") && len(h.RestartCommand) == 0 {
 		b.Errorf(a, "Invalid restart command", "The restart command must name a program.")
 		h.RestartCommand = DefaultRestartCommand(h.OS, instance)

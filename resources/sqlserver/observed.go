@@ -100,18 +100,21 @@ type Observed struct {
 
 	HadrRunning       bool
 	HadrManagerStatus int // -1 when NULL
-	HadrConfigured    bool
-	FlagsRunning      []int // global trace flags now on
-	FlagsConfigured   []int // startup trace flags (mssql.conf or SQLArgN)
+	// Clustered: a failover cluster instance (SERVERPROPERTY('IsClustered')),
+	// restarted by taking its clustered role offline and online.
+	Clustered       bool
+	HadrConfigured  bool
+	FlagsRunning    []int // global trace flags now on
+	FlagsConfigured []int // startup trace flags (mssql.conf or SQLArgN)
 
 	AzureConnectPack bool // sys.sp_certificate_add_issuer exists
 	// NotSysadmin: the login milink uses is not in the sysadmin server
 	// role, which the link's preparation requires; Login is its name.
 	NotSysadmin bool
 	Login       string
-	MasterKey        bool
-	Databases        map[string]DatabaseState
-	Registry         []host.RegistryValue // Windows startup parameters and HADR_Enabled
+	MasterKey   bool
+	Databases   map[string]DatabaseState
+	Registry    []host.RegistryValue // Windows startup parameters and HADR_Enabled
 
 	// ConfTool is whether mssql-conf exists on a Linux host (plans show the
 	// command then, otherwise the file edit).
@@ -243,6 +246,7 @@ func parseSets(sets []resultSet) (*Observed, error) {
 			o.EngineEdition = asInt(get("engine_edition"), 0)
 			o.HadrRunning = asInt(get("is_hadr_enabled"), 0) == 1
 			o.HadrManagerStatus = asInt(get("hadr_manager_status"), -1)
+			o.Clustered = asInt(get("is_clustered"), 0) == 1
 			o.MachineName = asString(get("machine_name"))
 			o.ServerName = asString(get("server_name"))
 			o.AzureConnectPack = get("azure_connect_pack") != nil

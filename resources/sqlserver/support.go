@@ -226,6 +226,14 @@ func CheckSupport(s *Server, o *Observed) hcl.Diagnostics {
 			Subject:  &rng,
 		})
 	}
+	if o.Clustered && !s.Host.RestartCommandSet {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "A failover cluster instance needs its own restart command",
+			Detail:   fmt.Sprintf("%s is a failover cluster instance (SERVERPROPERTY('IsClustered') = 1): restarting its service directly would fight the cluster. Set host.restart_command to take its clustered role offline and online, as Microsoft documents: on Linux with Pacemaker, for example [\"sh\", \"-c\", \"pcs resource disable ag_cluster && pcs resource enable ag_cluster\"]; on Windows, Stop-ClusterGroup and Start-ClusterGroup for the SQL Server role.", s.Addr()),
+			Subject:  &rng,
+		})
+	}
 	if o.NotSysadmin {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,

@@ -122,3 +122,18 @@ func TestCheckSupportNotSysadmin(t *testing.T) {
 		t.Errorf("parseSets: %+v %v", p, err)
 	}
 }
+
+// A failover cluster instance without a restart command of its own stops
+// the plan, saying how to restart it (issue 11 item 3).
+func TestCheckSupportClustered(t *testing.T) {
+	o := &Observed{ProductVersion: "15.0.4322.2", Edition: "Developer Edition (64-bit)", EngineEdition: 3, Platform: "linux",
+		Banner: "Microsoft SQL Server 2019 (RTM-CU22) on Linux", Clustered: true}
+	s := sql01()
+	if diags := CheckSupport(s, o); !diags.HasErrors() || !strings.Contains(diags.Error(), "failover cluster instance") {
+		t.Errorf("default restart command: %v", diags)
+	}
+	s.Host.RestartCommand, s.Host.RestartCommandSet = []string{"pcs", "resource", "restart", "sqlfci"}, true
+	if diags := CheckSupport(s, o); diags.HasErrors() {
+		t.Errorf("explicit restart command: %v", diags)
+	}
+}

@@ -89,6 +89,9 @@ type Host struct {
 	MssqlConfTool string
 	// RestartCommand restarts SQL Server, default ["systemctl", "restart", "mssql-server"].
 	RestartCommand []string
+	// RestartCommandSet: the configuration names the restart command
+	// (a failover cluster instance needs one of its own).
+	RestartCommandSet bool
 	// RestartTimeout bounds the wait for logins to succeed again, default 5m.
 	RestartTimeout time.Duration
 	// SSH is how the host is reached when Transport is "ssh".
