@@ -82,7 +82,7 @@ database "sales" {
 		StatementTimeout: 2 * time.Minute,
 		Restart:          "never", SupportMatrix: "2022-06",
 		Host: sqlserver.Host{OS: "linux", Transport: "local", MssqlConf: "/etc/mssql.conf", MssqlConfTool: "/usr/bin/mssql-conf",
-			RestartCommand: []string{"lab", "restart"}, RestartTimeout: 90 * time.Second},
+			RestartCommand: []string{"lab", "restart"}, RestartCommandSet: true, RestartTimeout: 90 * time.Second},
 	}
 	got := *s
 	got.DeclRange, got.Host.DeclRange = hcl.Range{}, hcl.Range{}
