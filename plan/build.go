@@ -37,11 +37,6 @@ func NewSession(env resources.Env) *Session {
 	return s
 }
 
-// SetOpener replaces how targets are opened (tests open fakes).
-func (s *Session) SetOpener(open func(ctx context.Context, k *resources.Kind, addr string, cfg any) (resources.Target, error)) {
-	s.open = open
-}
-
 // Target returns the open target at addr, opening it on first use.
 func (s *Session) Target(ctx context.Context, k *resources.Kind, addr string, cfg any) (resources.Target, error) {
 	s.mu.Lock()

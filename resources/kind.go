@@ -189,9 +189,10 @@ type Restarter interface {
 	// forbids restarts (restart = "never"), whose pending state the
 	// changes themselves show.
 	RestartChanges(obs Observation, needing []Change) []Change
-	// ApplyTarget carries out a restart or verify change. For verify,
-	// it returns the new observation.
+	// ApplyRestart restarts the target once and waits until it serves again.
 	ApplyRestart(ctx context.Context, ch Change, progress func(string)) error
+	// Observe reads the target again, for the verification after the
+	// restart (each restarted change's kind checks it with Verify).
 	Observe(ctx context.Context) (Observation, error)
 }
 

@@ -56,7 +56,7 @@ func psScriptOf(argv []string) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(psQuote(a))
+		b.WriteString(PSQuote(a))
 	}
 	b.WriteString("\nexit $LASTEXITCODE\n")
 	return b.String()
@@ -111,7 +111,7 @@ func psReadScript(p string) string {
 	return psFilePrelude + fmt.Sprintf(`$path = %s
 $bytes = [IO.File]::ReadAllBytes($path)
 [Console]::Out.Write('%s' + [Convert]::ToBase64String($bytes))
-`, psQuote(p), sshReadMarker)
+`, PSQuote(p), sshReadMarker)
 }
 
 // psStatScript prints "milink-stat: <dir 0|1> <read-only 0|1> <length> <unix mtime>".
@@ -123,7 +123,7 @@ $len = 0
 if (-not $item.PSIsContainer) { $len = $item.Length }
 $mtime = [DateTimeOffset]::new($item.LastWriteTimeUtc).ToUnixTimeSeconds()
 [Console]::Out.Write("milink-stat: $dir $ro $len $mtime")
-`, psQuote(p))
+`, PSQuote(p))
 }
 
 // psWriteScript replaces the file with standard input atomically: a
@@ -146,7 +146,7 @@ try {
 } finally {
 	if (Test-Path -LiteralPath $tmp) { Remove-Item -LiteralPath $tmp -Force -ErrorAction SilentlyContinue }
 }
-`, psQuote(p))
+`, PSQuote(p))
 }
 
 // psRun runs a PowerShell script on the Windows host.

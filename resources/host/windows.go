@@ -43,8 +43,9 @@ func (w *Windows) instanceName() string {
 	return w.Instance
 }
 
-// psQuote is a PowerShell single-quoted string literal.
-func psQuote(s string) string {
+// PSQuote is a PowerShell single-quoted string literal: nothing inside is
+// expanded, and a quote is doubled. The firewall backend quotes with it too.
+func PSQuote(s string) string {
 	// PowerShell also treats the typographic single quotes as quotes.
 	r := strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b")
 	return "'" + r.Replace(s) + "'"
@@ -65,7 +66,7 @@ $instanceName = %s
 $instanceId = (Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\Microsoft\Microsoft SQL Server\Instance Names\SQL').$instanceName
 if (-not $instanceId) { throw "SQL Server instance $instanceName is not installed on $env:COMPUTERNAME" }
 $root = "HKLM:\SOFTWARE\Microsoft\Microsoft SQL Server\$instanceId\MSSQLServer"
-`, psQuote(w.instanceName()))
+`, PSQuote(w.instanceName()))
 }
 
 // HadrScript sets HADR for the next start, without restarting.
@@ -144,7 +145,7 @@ $svc = Get-Service -Name %s
 $dependents = @($svc.DependentServices | Where-Object { $_.Status -eq 'Running' })
 Restart-Service -InputObject $svc -Force
 foreach ($d in $dependents) { Start-Service -InputObject $d }
-`, psQuote(w.ServiceName()))
+`, PSQuote(w.ServiceName()))
 }
 
 // PowerShellArgv runs script with powershell.exe.

@@ -2,6 +2,7 @@ package sqlserver
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -368,4 +369,41 @@ func TestRunReadsWhatPlainQueryReads(t *testing.T) {
 			t.Errorf("%.40q...:\nrun:      %v\nreadSets: %v", q, got, want)
 		}
 	}
+}
+
+// readSets drains every result set of rows with database/sql alone: the
+// reference the statement runner is compared with.
+func readSets(rows *sql.Rows) ([]resultSet, error) {
+	var sets []resultSet
+	for {
+		cols, err := rows.Columns()
+		if err != nil {
+			return nil, err
+		}
+		rs := resultSet{}
+		for _, c := range cols {
+			rs.cols = append(rs.cols, strings.ToLower(c))
+		}
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return nil, err
+			}
+			rs.rows = append(rs.rows, vals)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(cols) > 0 {
+			sets = append(sets, rs)
+		}
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	return sets, rows.Err()
 }

@@ -150,6 +150,7 @@ func (i *Instance) firewallBackend(ctx context.Context, fo *firewallObservation,
 		return nil, err
 	}
 	fo.backends[setting] = be
+	i.firewalls.Store(setting, be) // apply uses what the refresh detected
 	if nft, ok := be.(*firewall.Nftables); ok && fo.shadowed == nil {
 		// Best effort: a failure here only loses the warning.
 		fo.shadowed, _ = nft.Shadowed(ctx)
@@ -189,7 +190,10 @@ func (firewallImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 	}
 	be, ok := fo.backends[f.Backend]
 	if !ok {
-		return fail(fo.err[f.Backend])
+		if err := fo.err[f.Backend]; err != nil {
+			return fail(err)
+		}
+		return fail(fmt.Errorf("the refresh did not read its %s firewall", f.Backend))
 	}
 	if err, bad := fo.err[f.Backend]; bad {
 		return fail(err)
@@ -235,7 +239,7 @@ func (firewallImpl) Apply(ctx context.Context, req resources.ApplyRequest) (reso
 	} else if b, ok := ch.Before["backend"].(string); ok && b != "" {
 		setting = b // a delete: the tool the rule was made with
 	}
-	be, err := firewall.Detect(ctx, i.transport(), setting)
+	be, err := i.firewallFor(ctx, setting)
 	if err != nil {
 		return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
 	}
@@ -269,4 +273,18 @@ func (firewallImpl) PlanDelete(prior resources.Prior, target resources.Target) r
 		Steps:  []resources.Step{{Kind: "command", On: "host:" + target.Address(), Text: fmt.Sprintf("delete milink's %s rule %s", backend, name)}},
 		Reason: "no longer in the configuration; milink created it, and deletes only it",
 	}
+}
+
+// firewallFor is the backend the refresh detected for the setting (a saved
+// plan applied in a new run detects it once, here).
+func (i *Instance) firewallFor(ctx context.Context, setting string) (firewall.Backend, error) {
+	if be, ok := i.firewalls.Load(setting); ok {
+		return be.(firewall.Backend), nil
+	}
+	be, err := firewall.Detect(ctx, i.transport(), setting)
+	if err != nil {
+		return nil, err
+	}
+	i.firewalls.Store(setting, be)
+	return be, nil
 }

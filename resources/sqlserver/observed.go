@@ -1,7 +1,6 @@
 package sqlserver
 
 import (
-	"database/sql"
 	_ "embed"
 	"fmt"
 	"strconv"
@@ -179,42 +178,6 @@ func (r resultSet) col(name string) int {
 		}
 	}
 	return -1
-}
-
-// readSets drains every result set of rows.
-func readSets(rows *sql.Rows) ([]resultSet, error) {
-	var sets []resultSet
-	for {
-		cols, err := rows.Columns()
-		if err != nil {
-			return nil, err
-		}
-		rs := resultSet{}
-		for _, c := range cols {
-			rs.cols = append(rs.cols, strings.ToLower(c))
-		}
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				return nil, err
-			}
-			rs.rows = append(rs.rows, vals)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if len(cols) > 0 {
-			sets = append(sets, rs)
-		}
-		if !rows.NextResultSet() {
-			break
-		}
-	}
-	return sets, rows.Err()
 }
 
 // parseSets builds Observed from the result sets, recognising each by its

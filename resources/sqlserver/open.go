@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,6 +50,9 @@ type Instance struct {
 	StatementTimeout time.Duration
 	// hostClose ends the host transport's connection (SSH), if any.
 	hostClose func() error
+	// firewalls are the host firewall backends detected this run, by
+	// firewall_rule backend setting (firewall.Backend values).
+	firewalls sync.Map
 
 	// Notify, when set, receives what milink has to say that no step
 	// reports, such as a lost connection it reopened. It is always logged.
@@ -383,6 +387,9 @@ func redact(s *Server, err error) error {
 	secrets := []string{s.Auth.Password}
 	if s.MasterKey != nil {
 		secrets = append(secrets, s.MasterKey.Password)
+	}
+	for c := s.Host.SSH; c != nil; c = c.Jump {
+		secrets = append(secrets, c.Password, c.Passphrase)
 	}
 	changed := false
 	for _, p := range secrets {

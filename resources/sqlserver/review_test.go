@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/milink/milink/resources/host"
 	"reflect"
 	"strings"
 	"testing"
@@ -199,6 +200,21 @@ func TestLabBulkLoggedKeepsTheLogChain(t *testing.T) {
 	for _, c := range []resources.Change{payroll, sales} {
 		if !strings.Contains(c.Reason, "log backups") {
 			t.Errorf("%s: the reason does not say log backups must now run: %s", c.Address, c.Reason)
+		}
+	}
+}
+
+// The SSH password and key passphrase (and a jump host's) are scrubbed
+// from errors like the SQL login's, whatever produced the error.
+func TestRedactSSHSecrets(t *testing.T) {
+	s := sql01()
+	s.Host.Transport = "ssh"
+	s.Host.SSH = &host.SSHConfig{User: "dba", Password: "Ssh-Passw0rd-1", Passphrase: "Key-Phrase-22",
+		Jump: &host.SSHConfig{User: "jump", Password: "Jump-Passw0rd-3"}}
+	err := redact(s, fmt.Errorf("dial: Ssh-Passw0rd-1 / Key-Phrase-22 / Jump-Passw0rd-3"))
+	for _, secret := range []string{"Ssh-Passw0rd-1", "Key-Phrase-22", "Jump-Passw0rd-3"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%q left in %v", secret, err)
 		}
 	}
 }

@@ -28,13 +28,8 @@ const WindowsGroup = "milink"
 
 func (*Windows) Name() string { return NameWindows }
 
-// psQuote is a PowerShell single-quoted string literal: nothing inside is
-// expanded, and a quote is doubled (PowerShell also takes the typographic
-// single quotes for quotes).
-func psQuote(s string) string {
-	r := strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b")
-	return "'" + r.Replace(s) + "'"
-}
+// psQuote is host.PSQuote: the same quoting as every other script milink sends.
+func psQuote(s string) string { return host.PSQuote(s) }
 
 func psArray(items []string) string {
 	q := make([]string, len(items))
