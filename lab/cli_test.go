@@ -133,7 +133,9 @@ func TestLabCommandLifecycle(t *testing.T) {
 	want := lab.ServerInfo{Name: "sql01", Kind: "sqlserver", Address: address, Port: 1433, User: "sa",
 		Password: sql01.Password, MSSQLConf: filepath.Join(dir, "sql01", "mssql.conf"),
 		RestartCommand:  []string{exe, "lab", "restart", "-dir", dir, "sql01"},
-		BackupDirectory: "/var/opt/mssql/backup", Profile: "2019-cu22-linux"}
+		BackupDirectory: "/var/opt/mssql/backup", Profile: "2019-cu22-linux",
+		// Checked below: they depend on what this machine allows.
+		HostFirewall: sql01.HostFirewall, FirewallCommandPrefix: sql01.FirewallCommandPrefix, NoHostFirewall: sql01.NoHostFirewall}
 	if !reflect.DeepEqual(sql01, want) {
 		t.Fatalf("lab.json sql01 =\n%+v\nwant\n%+v", sql01, want)
 	}
@@ -143,6 +145,7 @@ func TestLabCommandLifecycle(t *testing.T) {
 	if len(sql01.Password) < 12 {
 		t.Fatal("the generated password is short")
 	}
+	checkHostFirewall(t, sql01)
 	for _, d := range []string{"sql01/fs/var/opt/mssql/data", "sql01/fs/var/opt/mssql/backup"} {
 		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
 			t.Errorf("missing directory %s", d)
@@ -421,5 +424,39 @@ func TestLabRestartFinishesWhenTheClientGivesUp(t *testing.T) {
 			t.Fatalf("sql01 after its client gave up: %s (%s), %d restarts; want running", s.State, s.Error, s.Restarts)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkHostFirewall checks sql01's simulated host firewall: nft works
+// through the prefix, in a namespace of the lab's own, not this machine's.
+func checkHostFirewall(t *testing.T, s lab.ServerInfo) {
+	t.Helper()
+	if !s.HostFirewall {
+		if s.NoHostFirewall == "" || len(s.FirewallCommandPrefix) != 0 {
+			t.Fatalf("no host firewall, yet no reason or a prefix: %+v", s)
+		}
+		if os.Getenv("MILINK_REQUIRE_NAMESPACES") != "" {
+			t.Fatalf("the lab has no host firewall (%s), and MILINK_REQUIRE_NAMESPACES is set", s.NoHostFirewall)
+		}
+		t.Logf("the lab has no host firewall here: %s", s.NoHostFirewall)
+		return
+	}
+	run := func(args ...string) (string, error) {
+		argv := append(append([]string(nil), s.FirewallCommandPrefix...), args...)
+		out, err := osexec.Command(argv[0], argv[1:]...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("nft", "add", "table", "inet", "labcheck"); err != nil {
+		t.Fatalf("nft in the lab's host namespace: %v\n%s", err, out)
+	}
+	if out, err := run("nft", "list", "tables"); err != nil || !strings.Contains(out, "labcheck") {
+		t.Fatalf("nft list tables in the lab's host namespace: %v\n%s", err, out)
+	}
+	// This machine's own ruleset does not have it (when it can be read).
+	if out, err := osexec.Command("nft", "list", "tables").CombinedOutput(); err == nil && strings.Contains(string(out), "labcheck") {
+		t.Fatal("the lab's host firewall table is in this machine's own ruleset")
+	}
+	if out, err := run("nft", "delete", "table", "inet", "labcheck"); err != nil {
+		t.Fatalf("nft delete: %v\n%s", err, out)
 	}
 }

@@ -53,6 +53,7 @@ type Lab struct {
 	dir     string
 	servers []*Instance
 	file    File
+	hostNet *hostNetwork // sql01's simulated host network; nil where unavailable
 }
 
 // File is lab.json: what a milink configuration (or a test) needs to reach
@@ -74,6 +75,12 @@ type ServerInfo struct {
 	RestartCommand  []string `json:"restart_command"`
 	BackupDirectory string   `json:"backup_directory"` // server-side path; "" on a managed instance
 	Profile         string   `json:"profile"`
+	// HostFirewall says whether the lab simulates this server's host
+	// firewall: a network namespace of its own whose nftables milink
+	// reaches through FirewallCommandPrefix. NoHostFirewall says why not.
+	HostFirewall          bool     `json:"host_firewall"`
+	FirewallCommandPrefix []string `json:"firewall_command_prefix"`
+	NoHostFirewall        string   `json:"no_host_firewall,omitempty"`
 }
 
 // Server returns the named server's entry.
@@ -239,6 +246,8 @@ func Open(cfg Config) (*Lab, error) {
 		{Name: ManagedInstanceName, Kind: KindManagedInstance, Profile: miProfile, Address: miAddress, Seed: "managed-instance"},
 	}
 	l := &Lab{dir: dir}
+	hostNet, hostNetErr := startHostNetwork()
+	l.hostNet = hostNet
 	for _, s := range specs {
 		s.Port = cfg.Port
 		s.Dir = filepath.Join(dir, s.Name)
@@ -260,6 +269,14 @@ func Open(cfg Config) (*Lab, error) {
 			BackupDirectory: in.BackupDirectory(),
 			Profile:         s.Profile.Name,
 		})
+		if s.Kind == KindSQLServer {
+			info := &l.file.Servers[len(l.file.Servers)-1]
+			if hostNet != nil {
+				info.HostFirewall, info.FirewallCommandPrefix = true, hostNet.prefix
+			} else {
+				info.FirewallCommandPrefix, info.NoHostFirewall = []string{}, hostNetErr.Error()
+			}
+		}
 	}
 	data, err := json.MarshalIndent(l.file, "", "  ")
 	if err != nil {
@@ -311,6 +328,8 @@ func (l *Lab) Close() {
 	for _, s := range l.servers {
 		s.Close()
 	}
+	l.hostNet.close()
+	l.hostNet = nil
 }
 
 // Status is `milink lab status -json`.

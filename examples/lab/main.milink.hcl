@@ -17,6 +17,7 @@ variable "master_key_password" {
 locals {
   lab   = jsondecode(file(".milink-lab/lab.json"))
   sql01 = [for s in local.lab.servers : s if s.name == "sql01"][0]
+  mi01  = [for s in local.lab.servers : s if s.name == "mi01"][0]
 }
 
 sql_server "sql01" {
@@ -38,12 +39,37 @@ sql_server "sql01" {
     restart_command = local.sql01.restart_command
     # mssql_conf_tool keeps its default, which does not exist in the lab:
     # milink then edits mssql.conf itself.
+
+    # sql01's host firewall is a network namespace of the lab's own (no
+    # root needed, this machine's rules untouched): milink's nft commands
+    # run there through nsenter.
+    firewall_command_prefix = local.sql01.firewall_command_prefix
   }
 }
 
 master_key "sql01" {
   server   = sql_server.sql01
   password = var.master_key_password
+}
+
+# The link's ports on sql01's host firewall: 5022 in from the managed
+# instance, 5022 and the redirect range 11000-11999 out to it. Only where the
+# lab can simulate a host firewall (Linux with user namespaces and nft;
+# lab.json's no_host_firewall says why not elsewhere).
+firewall_rule "mi_inbound" {
+  count            = local.sql01.host_firewall ? 1 : 0
+  server           = sql_server.sql01
+  direction        = "inbound"
+  remote_addresses = ["${local.mi01.address}/32"]
+  backend          = "nftables"
+}
+
+firewall_rule "mi_outbound" {
+  count            = local.sql01.host_firewall ? 1 : 0
+  server           = sql_server.sql01
+  direction        = "outbound"
+  remote_addresses = ["${local.mi01.address}/32"]
+  backend          = "nftables"
 }
 
 hadr "sql01" {

@@ -144,7 +144,7 @@ func (i *Instance) firewallBackend(ctx context.Context, fo *firewallObservation,
 	if err, ok := fo.err[setting]; ok {
 		return nil, err
 	}
-	be, err := firewall.Detect(ctx, i.transport(), setting)
+	be, err := firewall.Detect(ctx, i.firewallTransport(), setting)
 	if err != nil {
 		fo.err[setting] = err
 		return nil, err
@@ -156,6 +156,12 @@ func (i *Instance) firewallBackend(ctx context.Context, fo *firewallObservation,
 		fo.shadowed, _ = nft.Shadowed(ctx)
 	}
 	return be, nil
+}
+
+// firewallTransport runs the firewall's commands, through the host's
+// firewall_command_prefix when it has one.
+func (i *Instance) firewallTransport() host.Transport {
+	return host.WithCommandPrefix(i.transport(), i.s.Host.FirewallCommandPrefix)
 }
 
 // transport is how the instance reaches its host.
@@ -281,7 +287,7 @@ func (i *Instance) firewallFor(ctx context.Context, setting string) (firewall.Ba
 	if be, ok := i.firewalls.Load(setting); ok {
 		return be.(firewall.Backend), nil
 	}
-	be, err := firewall.Detect(ctx, i.transport(), setting)
+	be, err := firewall.Detect(ctx, i.firewallTransport(), setting)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ var authSchema = &hcl.BodySchema{
 var hostSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "os"}, {Name: "transport"}, {Name: "mssql_conf"}, {Name: "mssql_conf_tool"},
-		{Name: "restart_command"}, {Name: "restart_timeout"},
+		{Name: "restart_command"}, {Name: "restart_timeout"}, {Name: "firewall_command_prefix"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "ssh"}},
 }
@@ -171,6 +171,10 @@ func decodeHost(server *lang.Body, blk *hcl.Block, instance, address string) Hos
 		h.RestartCommand = DefaultRestartCommand(h.OS, instance)
 	}
 	h.RestartTimeout = b.Duration("restart_timeout", DefaultRestartTimeout)
+	h.FirewallCommandPrefix = b.StrList("firewall_command_prefix", nil)
+	if a := b.Attr("firewall_command_prefix"); a != nil && h.OS == "windows" {
+		b.Errorf(a, "Argument not valid on Windows", "firewall_command_prefix applies to Linux firewalls (nft, iptables, ufw, firewall-cmd).")
+	}
 	return h
 }
 

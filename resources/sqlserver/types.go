@@ -95,8 +95,12 @@ type Host struct {
 	// RestartTimeout bounds the wait for logins to succeed again, default 5m.
 	RestartTimeout time.Duration
 	// SSH is how the host is reached when Transport is "ssh".
-	SSH       *host.SSHConfig
-	DeclRange hcl.Range
+	SSH *host.SSHConfig
+	// FirewallCommandPrefix runs the firewall's commands (nft, iptables,
+	// ...) through another command, for a SQL Server whose network is a
+	// namespace of its own (ip netns exec NAME, nsenter): the lab's sql01.
+	FirewallCommandPrefix []string
+	DeclRange             hcl.Range
 }
 
 // MasterKey is a `master_key "name"` block: the database master key in master.
