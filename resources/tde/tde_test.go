@@ -85,12 +85,11 @@ func (fakeObs) Values() map[string]cty.Value     { return nil }
 
 // fakeSQL is a SQL Server: its observation (protectors) and its export.
 type fakeSQL struct {
-	tde      map[string]sqlserver.TDEProtector
-	der, pvk []byte // what ExportCertificate returns
-	pvkPass  string // the password the fake's PVK is encrypted with ("" = whatever asked)
-	key      *rsa.PrivateKey
-	gotDec   string
-	exports  int
+	tde     map[string]sqlserver.TDEProtector
+	der     []byte // the certificate ExportCertificate returns, with key's PVK
+	key     *rsa.PrivateKey
+	gotDec  string
+	exports int
 }
 
 func (f *fakeSQL) Address() string { return "sql_server.sql01" }
