@@ -314,3 +314,79 @@ func openDB(t *testing.T, port int) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+func TestConfig(t *testing.T) {
+	head := `
+sql_server "sql01" {
+  address = "127.0.0.1"
+  authentication {
+    user     = "sa"
+    password = "x"
+  }
+}
+managed_instance "mi01" {}
+`
+	tests := []struct {
+		name, src string
+		want      map[string]string // address → database
+		err       string
+	}{
+		{"label", `tde_certificate "payroll" {
+  sql_server       = sql_server.sql01
+  managed_instance = managed_instance.mi01
+}`, map[string]string{"tde_certificate.payroll": "payroll"}, ""},
+		{"for_each", `tde_certificate "tde" {
+  for_each         = toset(["payroll", "hr"])
+  sql_server       = sql_server.sql01
+  managed_instance = managed_instance.mi01
+}`, map[string]string{`tde_certificate.tde["payroll"]`: "payroll", `tde_certificate.tde["hr"]`: "hr"}, ""},
+		{"duplicate", `tde_certificate "a" {
+  sql_server       = sql_server.sql01
+  managed_instance = managed_instance.mi01
+  database         = "payroll"
+}
+tde_certificate "b" {
+  sql_server       = sql_server.sql01
+  managed_instance = managed_instance.mi01
+  database         = "PAYROLL"
+}`, nil, "Duplicate tde_certificate"},
+		{"no managed instance", `tde_certificate "payroll" {
+  sql_server = sql_server.sql01
+}`, nil, `The argument "managed_instance" is required`},
+		{"wrong target type", `tde_certificate "payroll" {
+  sql_server       = sql_server.sql01
+  managed_instance = sql_server.sql01
+}`, nil, `must be a reference to a managed_instance block`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "main.milink.hcl"), []byte(head+tt.src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, _, diags := config.Load(dir, kinds.Registry(miKind), config.Vars{})
+			if tt.err != "" {
+				if !diags.HasErrors() || !strings.Contains(diags.Error(), tt.err) {
+					t.Fatalf("diags %v, want %q", diags, tt.err)
+				}
+				return
+			}
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			for addr, db := range tt.want {
+				b := cfg.Block(addr)
+				if b == nil {
+					t.Fatalf("no block %s", addr)
+				}
+				v, diags := cfg.Decode(b, nil, false)
+				if diags.HasErrors() {
+					t.Fatal(diags)
+				}
+				if c := v.(*tde.Config); c.Database != db || b.Target != "sql_server.sql01" || b.Others["managed_instance"] != "managed_instance.mi01" {
+					t.Errorf("%s: database %q, targets %v", addr, c.Database, b.Targets())
+				}
+			}
+		})
+	}
+}
