@@ -9,7 +9,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/milink/milink/internal/golden"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/sqlserver"
 )
@@ -33,6 +36,7 @@ type fakeMI struct {
 	certs     [][]byte
 	keys      []*rsa.PrivateKey
 	uploads   int
+	lastBlob  []byte // the PFX as given (not a copy): apply must zero it
 	uploadErr error
 	readErr   error
 	dropAfter bool // the upload "succeeds" but the certificate never appears
@@ -48,6 +52,7 @@ func (m *fakeMI) ImportTDECertificate(_ context.Context, blob []byte, password s
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.uploads++
+	m.lastBlob = blob
 	if m.uploadErr != nil {
 		return m.uploadErr
 	}
@@ -90,6 +95,7 @@ type fakeSQL struct {
 	key     *rsa.PrivateKey
 	gotDec  string
 	exports int
+	lastPVK []byte // the key as given (not a copy): apply must zero it
 }
 
 func (f *fakeSQL) Address() string { return "sql_server.sql01" }
@@ -110,6 +116,7 @@ func (f *fakeSQL) ExportCertificate(_ context.Context, addr, name, enc, dec stri
 	f.exports++
 	f.gotDec = dec
 	pvk := encodePVK(f.key, enc)
+	f.lastPVK = pvk
 	return append([]byte(nil), f.der...), pvk, nil
 }
 
@@ -269,6 +276,13 @@ func TestDiff(t *testing.T) {
 				if ch.Before != nil {
 					t.Errorf("a create has a before: %v", ch.Before)
 				}
+				if tt.name == "missing" {
+					var b strings.Builder
+					for _, st := range ch.Steps {
+						fmt.Fprintf(&b, "-- %s on %s\n%s\n", st.Kind, st.On, strings.ReplaceAll(st.Text, Thumbprint(sql.tde["payroll"].Thumbprint), "<thumbprint>"))
+					}
+					golden.Check(t, "testdata/golden/create.plan.txt", []byte(b.String()))
+				}
 			}
 		})
 	}
@@ -298,6 +312,10 @@ func TestApply(t *testing.T) {
 		}
 		if len(mi.certs) != 1 || !bytes.Equal(mi.certs[0], sql.tde["payroll"].Thumbprint) || !mi.keys[0].Equal(sql.key) {
 			t.Fatal("the managed instance did not get the certificate with its key")
+		}
+		zero := func(b []byte) bool { return len(b) > 0 && !slices.ContainsFunc(b, func(c byte) bool { return c != 0 }) }
+		if !zero(mi.lastBlob) || !zero(sql.lastPVK) {
+			t.Error("the PFX or the exported private key was not zeroed after use")
 		}
 		if sql.gotDec != "Key-Passw0rd-Of-TDECert" {
 			t.Errorf("decryption password %q", sql.gotDec)
