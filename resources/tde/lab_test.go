@@ -31,7 +31,8 @@ import (
 	"github.com/milink/milink/lab/tds"
 	"github.com/milink/milink/plan"
 	"github.com/milink/milink/resources"
-	"github.com/milink/milink/resources/kinds"
+	"github.com/milink/milink/resources/azure"
+	"github.com/milink/milink/resources/sqlserver"
 	"github.com/milink/milink/resources/tde"
 	"github.com/milink/milink/state"
 )
@@ -103,6 +104,17 @@ var miKind = &resources.Kind{
 }
 
 const labPassword = "LabPassw0rd!!"
+
+// registry is milink's kinds with the fake managed_instance in place of
+// the real one (whose end-to-end test against the lab's Resource Manager
+// is in cmd/milink).
+func registry() *resources.Registry {
+	all := append(sqlserver.Kinds(), miKind)
+	return resources.NewRegistry(append(all, tde.Kinds()...)...)
+}
+
+// The real target has what the kind needs.
+var _ tde.ManagedInstance = (*azure.ManagedInstance)(nil)
 
 // startLab runs the lab's sql01 (whose payroll is TDE-protected by
 // TDECert) behind a real TDS listener.
@@ -189,7 +201,7 @@ tde_certificate "payroll" {
 		t.Fatal(err)
 	}
 	vars := config.Vars{Args: []string{"sa_password=" + labPassword, "tde_key_password=" + engine.SeedTDECertPassword}}
-	reg := kinds.Registry(miKind)
+	reg := registry()
 	var logBuf syncBuffer
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: &logBuf})
 	backend := state.NewLocal(filepath.Join(dir, "milink.state.json"))
@@ -364,7 +376,7 @@ tde_certificate "b" {
 			if err := os.WriteFile(filepath.Join(dir, "main.milink.hcl"), []byte(head+tt.src), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg, _, diags := config.Load(dir, kinds.Registry(miKind), config.Vars{})
+			cfg, _, diags := config.Load(dir, registry(), config.Vars{})
 			if tt.err != "" {
 				if !diags.HasErrors() || !strings.Contains(diags.Error(), tt.err) {
 					t.Fatalf("diags %v, want %q", diags, tt.err)
