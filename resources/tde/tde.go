@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/milink/milink/config/lang"
 	"github.com/milink/milink/resources"
@@ -211,7 +212,7 @@ func (impl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostics) 
 	ch.Reason = fmt.Sprintf("%s has no certificate with the thumbprint of %s, which protects %s", mi, o.p.Certificate, o.p.Database)
 	ch.Steps = []resources.Step{
 		{Kind: "tsql", On: req.Target.Address(), Text: sqlserver.ExportCertificateSQL(o.p.Certificate, "x", c.PrivateKeyPassword, true)},
-		{Kind: "api", On: mi, Text: UploadStep},
+		{Kind: "api", On: mi, Text: uploadStep(req.Others[attrManagedInstance].Observed)},
 		{Kind: "check", On: mi, Text: "sys.certificates holds thumbprint " + Thumbprint(o.p.Thumbprint)},
 	}
 	if left := o.p.Expiry.Sub(now()); left < ExpiryWarning {
@@ -230,9 +231,19 @@ func (impl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostics) 
 	return ch, diags
 }
 
-// UploadStep is how plans show the upload: the PFX and its password are
-// made at apply time and never shown.
-const UploadStep = `POST tdeCertificates {"properties": {"privateBlob": "(sensitive)", "certPassword": "(sensitive)"}} (a PFX built in memory)`
+// uploadStep is how plans show the upload: the managed instance's
+// tdeCertificates POST (its resource ID from the managed instance's
+// observed id), whose PFX and password are made at apply time and never
+// shown.
+func uploadStep(o resources.Observation) string {
+	path := "tdeCertificates"
+	if o != nil {
+		if id, ok := o.Values()["id"]; ok && id.Type() == cty.String && id.IsKnown() && !id.IsNull() && id.AsString() != "" {
+			path = strings.TrimRight(id.AsString(), "/") + "/tdeCertificates"
+		}
+	}
+	return "POST " + path + ` {"properties": {"privateBlob": "(sensitive)", "certPassword": "(sensitive)"}} (a PFX built in memory)`
+}
 
 func days(d time.Duration) string {
 	n := int(d.Hours() / 24)

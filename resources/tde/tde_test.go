@@ -86,7 +86,9 @@ func (m *fakeMI) HasCertificate(_ context.Context, thumbprint []byte) (bool, err
 type fakeObs struct{}
 
 func (fakeObs) Summary() resources.TargetSummary { return resources.TargetSummary{} }
-func (fakeObs) Values() map[string]cty.Value     { return nil }
+func (fakeObs) Values() map[string]cty.Value {
+	return map[string]cty.Value{"id": cty.StringVal("/subscriptions/0000/resourceGroups/rg-link/providers/Microsoft.Sql/managedInstances/mi01")}
+}
 
 // fakeSQL is a SQL Server: its observation (protectors) and its export.
 type fakeSQL struct {
