@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/milink/milink/lab/arm"
 	"github.com/milink/milink/lab/engine"
 )
 
@@ -59,6 +60,8 @@ type Lab struct {
 // the lab's servers.
 type File struct {
 	Servers []ServerInfo `json:"servers"`
+	// Azure is the lab's Azure Resource Manager and Entra (lab/arm).
+	Azure *arm.Info `json:"azure,omitempty"`
 }
 
 // ServerInfo is one server in lab.json.
