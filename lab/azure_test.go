@@ -60,8 +60,9 @@ func tdeClient(t *testing.T, a *labarm.Info) *armsql.ManagedInstanceTdeCertifica
 func needTool(t *testing.T, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("MILINK_REQUIRE_OPENSSL") != "" && name == "openssl" {
-			t.Fatalf("%s is required (MILINK_REQUIRE_OPENSSL) but missing", name)
+		env := "MILINK_REQUIRE_" + strings.ToUpper(name)
+		if os.Getenv(env) != "" {
+			t.Fatalf("%s is required (%s) but missing", name, env)
 		}
 		t.Skipf("%s is not installed", name)
 	}
