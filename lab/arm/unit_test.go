@@ -201,8 +201,14 @@ func TestValidateRule(t *testing.T) {
 	}{
 		{"ok", func(*ruleProps) {}, ""},
 		{"service tag", func(r *ruleProps) { r.SourceAddressPrefix = "VirtualNetwork" }, ""},
-		{"prefix list", func(r *ruleProps) { r.SourceAddressPrefix = ""; r.SourceAddressPrefixes = []string{"10.0.0.4", "10.0.0.0/8"} }, ""},
-		{"tag in a list", func(r *ruleProps) { r.SourceAddressPrefix = ""; r.SourceAddressPrefixes = []string{"VirtualNetwork", "10.0.0.4"} }, "SecurityRuleInvalidAddressPrefix"},
+		{"prefix list", func(r *ruleProps) {
+			r.SourceAddressPrefix = ""
+			r.SourceAddressPrefixes = []string{"10.0.0.4", "10.0.0.0/8"}
+		}, ""},
+		{"tag in a list", func(r *ruleProps) {
+			r.SourceAddressPrefix = ""
+			r.SourceAddressPrefixes = []string{"VirtualNetwork", "10.0.0.4"}
+		}, "SecurityRuleInvalidAddressPrefix"},
 		{"protocol", func(r *ruleProps) { r.Protocol = "Sctp" }, "SecurityRuleInvalidProtocol"},
 		{"access", func(r *ruleProps) { r.Access = "Maybe" }, "SecurityRuleInvalidAccess"},
 		{"direction", func(r *ruleProps) { r.Direction = "Sideways" }, "SecurityRuleInvalidDirection"},
