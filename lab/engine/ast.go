@@ -53,8 +53,9 @@ type (
 	subqueryExpr struct{ sel *selectStmt }
 	existsExpr   struct{ sel *selectStmt }
 	castExpr     struct {
-		x  expr
-		to typeSpec
+		x     expr
+		to    typeSpec
+		style expr // CONVERT's third argument, or nil
 	}
 )
 

@@ -84,6 +84,8 @@ func TestSelectEngine(t *testing.T) {
 		{"SELECT 'a' + N'b' + 'c' AS x", "x", []any{"abc"}},
 		{"SELECT CAST(42 AS nvarchar(10)) AS x", "x", []any{"42"}},
 		{"SELECT CONVERT(int, '7') + 1 AS x", "x", []any{8}},
+		{"SELECT CONVERT(varchar(20), 0x0aBc01, 1) AS x", "x", []any{"0x0ABC01"}},
+		{"SELECT CONVERT(varchar(20), 0x0aBc01, 2) AS x", "x", []any{"0ABC01"}},
 		{"SELECT DB_NAME() AS x", "x", []any{"master"}},
 		{"SELECT DB_ID(N'msdb') AS x", "x", []any{4}},
 		{"SELECT [we]]ird] = 1", "we]ird", []any{1}},

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"math"
 	"strings"
 	"time"
@@ -268,6 +269,19 @@ func (c *evalCtx) eval(e expr) (any, *sqlError) {
 		ct, _ := sqlTypeOf(x.to)
 		if (ct.t == tds.NVarChar || ct.t == tds.VarChar) && ct.size == 0 {
 			ct.size = 30
+		}
+		if b, ok := v.([]byte); ok && x.style != nil && (ct.t == tds.NVarChar || ct.t == tds.VarChar) {
+			// Binary styles: 1 is "0x" and hex digits, 2 the digits alone.
+			st, err := c.eval(x.style)
+			if err != nil {
+				return nil, err
+			}
+			switch n, _ := toNumber(st); n {
+			case 1:
+				v = "0x" + strings.ToUpper(hex.EncodeToString(b))
+			case 2:
+				v = strings.ToUpper(hex.EncodeToString(b))
+			}
 		}
 		return convert(v, ct)
 	case *caseExpr:

@@ -1574,15 +1574,16 @@ func (p *parser) parsePrimary() (expr, *sqlError) {
 					if err != nil {
 						return nil, err
 					}
+					var style expr
 					if p.acceptOp(",") {
-						if _, err := p.parseExpr(); err != nil {
+						if style, err = p.parseExpr(); err != nil {
 							return nil, err
 						}
 					}
 					if err := p.expectOp(")"); err != nil {
 						return nil, err
 					}
-					return &castExpr{x: x, to: ts}, nil
+					return &castExpr{x: x, to: ts, style: style}, nil
 				}
 			}
 			if reserved[strings.ToUpper(t.text)] || isStatementKeyword(t) {

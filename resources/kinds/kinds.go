@@ -5,7 +5,9 @@ package kinds
 
 import (
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/azure"
 	"github.com/milink/milink/resources/sqlserver"
+	"github.com/milink/milink/resources/tde"
 )
 
 // Registry returns the kinds, in the order plans list changes nothing
@@ -13,6 +15,8 @@ import (
 func Registry(extra ...*resources.Kind) *resources.Registry {
 	var all []*resources.Kind
 	all = append(all, sqlserver.Kinds()...)
+	all = append(all, azure.Kinds()...)
+	all = append(all, tde.Kinds()...)
 	all = append(all, extra...)
 	return resources.NewRegistry(all...)
 }
