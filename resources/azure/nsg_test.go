@@ -58,8 +58,8 @@ func linkOut() *RuleConfig {
 		Description: descriptionPrefix + "nsg_rule.link_out for the managed instance link"}
 }
 
-// plan refreshes and diffs the rules, in order.
-func plan(t *testing.T, m *ManagedInstance, prior map[string]map[string]any, rules ...*RuleConfig) ([]resources.Change, hcl.Diagnostics) {
+// planRules refreshes and diffs the rules, in order.
+func planRules(t *testing.T, m *ManagedInstance, prior map[string]map[string]any, rules ...*RuleConfig) ([]resources.Change, hcl.Diagnostics) {
 	t.Helper()
 	var res []resources.Instance
 	for _, r := range rules {
@@ -106,7 +106,7 @@ func apply(t *testing.T, m *ManagedInstance, chs []resources.Change) map[string]
 func TestNSGRuleLifecycle(t *testing.T) {
 	w := newWorld()
 	m, rec := openTest(t, w)
-	chs, diags := plan(t, m, nil, linkIn(), linkOut())
+	chs, diags := planRules(t, m, nil, linkIn(), linkOut())
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
@@ -139,7 +139,7 @@ func TestNSGRuleLifecycle(t *testing.T) {
 	golden.Check(t, "testdata/golden/nsg-create.txt", rec.text())
 
 	// Converged: nothing to do.
-	chs, diags = plan(t, m, state, linkIn(), linkOut())
+	chs, diags = planRules(t, m, state, linkIn(), linkOut())
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
@@ -155,12 +155,12 @@ func TestNSGRuleLifecycle(t *testing.T) {
 	r.Properties.DestinationPortRanges = nil
 	r.Properties.DestinationPortRange = strPtr("*")
 	w.mu.Unlock()
-	chs, _ = plan(t, m, state, linkIn(), linkOut())
+	chs, _ = planRules(t, m, state, linkIn(), linkOut())
 	if chs[0].Action != resources.Update || !strings.Contains(chs[0].Reason, "ports [*] → [5022, 11000-11999]") {
 		t.Fatalf("drift: %s %q", chs[0].Action, chs[0].Reason)
 	}
 	state = apply(t, m, chs)
-	if chs, _ = plan(t, m, state, linkIn(), linkOut()); chs[0].Action != resources.NoOp {
+	if chs, _ = planRules(t, m, state, linkIn(), linkOut()); chs[0].Action != resources.NoOp {
 		t.Fatalf("after the repair: %s %s", chs[0].Action, chs[0].Reason)
 	}
 
@@ -193,7 +193,7 @@ func TestNSGRulePriorities(t *testing.T) {
 
 	a, b := linkIn(), linkIn()
 	b.Address, b.RuleName = "nsg_rule.second", "milink-second"
-	chs, diags := plan(t, m, nil, a, b)
+	chs, diags := planRules(t, m, nil, a, b)
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
@@ -213,7 +213,7 @@ func TestNSGRulePriorities(t *testing.T) {
 			"no free priority from 1000 to 1000 among the inbound rules of network security group nsg-mi"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, diags := plan(t, m, nil, tc.cfg())
+			_, diags := planRules(t, m, nil, tc.cfg())
 			if !diags.HasErrors() || !strings.Contains(diags.Error(), tc.want) || !strings.Contains(diags.Error(), "nsg_rule.link_in") {
 				t.Errorf("diagnostics %q, want %q naming the block", diags.Error(), tc.want)
 			}
@@ -222,7 +222,7 @@ func TestNSGRulePriorities(t *testing.T) {
 	// The other direction's priorities are another space.
 	out := linkOut()
 	out.Priority = 101
-	if _, diags := plan(t, m, nil, out); diags.HasErrors() {
+	if _, diags := planRules(t, m, nil, out); diags.HasErrors() {
 		t.Errorf("outbound 101 is free: %s", diags.Error())
 	}
 }
@@ -231,7 +231,7 @@ func TestNSGRuleNotOwned(t *testing.T) {
 	w := newWorld()
 	w.put("nsg-mi", "milink-link_in", ruleSpec{dir: "Inbound", prio: 1500, src: "*", dst: "*", port: "5022", desc: "made by hand"})
 	m, _ := openTest(t, w)
-	_, diags := plan(t, m, nil, linkIn())
+	_, diags := planRules(t, m, nil, linkIn())
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "milink did not create") {
 		t.Errorf("taking over a rule milink did not create: %v", diags)
 	}
@@ -241,7 +241,7 @@ func TestNSGRuleOnNamedNSG(t *testing.T) {
 	m, _ := openTest(t, newWorld())
 	r := &RuleConfig{Address: "nsg_rule.vm_in", RuleName: "milink-vm_in", NSGID: testVMNSG, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
 		Destinations: []string{"10.0.0.4"}, PriorityMin: DefaultPriorityMin, PriorityMax: DefaultPriorityMax, Description: descriptionPrefix + "x"}
-	chs, diags := plan(t, m, nil, r)
+	chs, diags := planRules(t, m, nil, r)
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
