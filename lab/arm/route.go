@@ -310,7 +310,11 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, kind, pr
 		return methodNotAllowed(r)
 	}
 	s.mu.Lock()
-	op := s.ops[id]
+	var op *operation
+	if o := s.ops[id]; o != nil {
+		c := *o // uploadTDECertificate may still set failed under the lock
+		op = &c
+	}
 	s.mu.Unlock()
 	if op == nil || !equalFold(op.provider, provider) {
 		return armErr(http.StatusNotFound, "OperationNotFound", "The operation '%s' could not be found.", id)

@@ -101,7 +101,8 @@ func Open(cfg Config) (*Server, error) {
 	}
 	var ln net.Listener
 	if st.Port != 0 {
-		ln, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(st.Port)))
+		// A failure here is not an error: another port will do.
+		ln, _ = net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(st.Port)))
 	}
 	if ln == nil {
 		// The port of last time is taken (or there was none): take another

@@ -415,34 +415,18 @@ type allocator struct {
 	// used: by NSG (lower-cased ID) and direction, priority → holder
 	// (a rule's name, or a block's address).
 	used map[string]map[int]string
-	// mine: the rule names the blocks of this plan manage, by NSG.
-	mine map[string]map[string]bool
 }
 
 func allocKey(nsg, dir string) string { return strings.ToLower(nsg) + "|" + strings.ToLower(dir) }
 
 // newAllocator notes the priorities in use, and those the blocks fix.
+// A block's own rule is known by its name only when the block is final
+// (its name may depend on observed values), so claim, not this, lets a
+// block keep the priority its rule holds.
 func newAllocator(o *Observed, res []resources.Instance) *allocator {
-	a := &allocator{used: map[string]map[int]string{}, mine: map[string]map[string]bool{}}
-	for _, r := range res {
-		c, ok := r.Config.(*RuleConfig)
-		if !ok || c.RuleName == "" {
-			continue
-		}
-		nsg := strings.ToLower(c.NSGID)
-		if nsg == "" {
-			nsg = strings.ToLower(o.NSGID)
-		}
-		if a.mine[nsg] == nil {
-			a.mine[nsg] = map[string]bool{}
-		}
-		a.mine[nsg][strings.ToLower(c.RuleName)] = true
-	}
+	a := &allocator{used: map[string]map[int]string{}}
 	for id, nsg := range o.NSGs {
-		for lname, rule := range nsg.Rules {
-			if a.mine[id][lname] {
-				continue // its block decides its priority
-			}
+		for _, rule := range nsg.Rules {
 			a.take(id, rule.Direction, rule.Priority, rule.Name)
 		}
 	}
@@ -481,7 +465,7 @@ func (a *allocator) claim(c *RuleConfig, nsg string, keep int) (int, error) {
 	defer a.mu.Unlock()
 	free := func(p int) bool {
 		h, ok := a.holder(nsg, c.Direction, p)
-		return !ok || h == c.Address
+		return !ok || h == c.Address || strings.EqualFold(h, c.RuleName)
 	}
 	if c.Priority != 0 {
 		if !free(c.Priority) {
