@@ -160,7 +160,7 @@ func (w *response) Columns(cols []Column) error {
 	w.buf = append(w.buf, tokColMetadata)
 	w.buf = appendU16(w.buf, uint16(len(norm)))
 	for _, c := range norm {
-		w.buf = appendU32(w.buf, 0) // user type
+		w.buf = w.c.appendUserType(w.buf)
 		var flags uint16
 		if c.Nullable {
 			flags |= 0x01

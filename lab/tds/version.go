@@ -90,6 +90,15 @@ func (c *conn) done(d [13]byte) []byte {
 	return d[:]
 }
 
+// appendUserType appends a column's UserType (0: no user-defined type),
+// a ULONG from 7.2 on and a USHORT before.
+func (c *conn) appendUserType(dst []byte) []byte {
+	if c.version != 0 && c.version < tds72 {
+		return appendU16(dst, 0)
+	}
+	return appendU32(dst, 0)
+}
+
 // Internal column types a down-level client gets instead of the ones it
 // cannot read; never seen by a Session.
 const (
