@@ -120,7 +120,7 @@ func TestLabCommandLifecycle(t *testing.T) {
 	if len(raw) != 2 {
 		t.Fatalf("lab.json has %d servers, want 2", len(raw))
 	}
-	for _, key := range []string{"name", "kind", "address", "port", "user", "password", "mssql_conf", "restart_command", "backup_directory", "profile"} {
+	for _, key := range []string{"name", "kind", "address", "port", "user", "password", "mssql_conf", "restart_command", "backup_directory", "profile", "certificate", "force_encryption", "tds8"} {
 		for _, s := range raw {
 			if _, ok := s[key]; !ok {
 				t.Errorf("lab.json server %v has no %q", s["name"], key)
@@ -133,7 +133,9 @@ func TestLabCommandLifecycle(t *testing.T) {
 	want := lab.ServerInfo{Name: "sql01", Kind: "sqlserver", Address: address, Port: 1433, User: "sa",
 		Password: sql01.Password, MSSQLConf: filepath.Join(dir, "sql01", "mssql.conf"),
 		RestartCommand:  []string{exe, "lab", "restart", "-dir", dir, "sql01"},
-		BackupDirectory: "/var/opt/mssql/backup", Profile: "2019-cu22-linux"}
+		BackupDirectory: "/var/opt/mssql/backup", Profile: "2019-cu22-linux",
+		Certificate:    filepath.Join(dir, "sql01", "tls", "cert.pem"),
+		CertificateKey: filepath.Join(dir, "sql01", "tls", "key.pem")}
 	if !reflect.DeepEqual(sql01, want) {
 		t.Fatalf("lab.json sql01 =\n%+v\nwant\n%+v", sql01, want)
 	}

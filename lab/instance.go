@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,11 @@ type InstanceConfig struct {
 	Logf         func(format string, args ...any) // nil: silent
 	// Scratch: the engine does not save its catalogue (see engine.Options).
 	Scratch bool
+	// CertFile and KeyFile are the server's TLS certificate and key (PEM),
+	// read at every start as SQL Server reads its certificate; "" means
+	// none (the server cannot encrypt). ForceEncryption needs them.
+	CertFile, KeyFile string
+	ForceEncryption   bool
 }
 
 // Instance is one simulated server: an engine instance behind a TDS server
@@ -327,6 +333,22 @@ func (in *Instance) startLocked() error {
 	if err != nil {
 		return fmt.Errorf("server %s: %w", in.cfg.Name, err)
 	}
+	// The certificate is read at every start, as SQL Server reads its own:
+	// a broken one keeps the server down with the reason in its status.
+	opts := tds.Options{
+		ServerName:   in.cfg.Name,
+		Version:      tdsVersion(in.cfg.Profile.ProductVersion),
+		LoginLatency: in.latency, // the latency fault: logins too, see Faults.Latency
+	}
+	if in.cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(in.cfg.CertFile, in.cfg.KeyFile)
+		if err != nil {
+			return fmt.Errorf("server %s: TLS certificate: %w", in.cfg.Name, err)
+		}
+		opts.Certificate = &cert
+		opts.ForceEncryption = in.cfg.ForceEncryption
+		opts.Strict = offersTDS8(in.cfg.Kind, in.cfg.Profile.ProductVersion)
+	}
 	// Listen before the engine starts so that a taken address fails fast
 	// and leaves nothing half started.
 	ln, err := net.Listen("tcp", in.Addr())
@@ -337,11 +359,7 @@ func (in *Instance) startLocked() error {
 		ln.Close()
 		return fmt.Errorf("server %s: %w", in.cfg.Name, err)
 	}
-	srv := tds.NewServer(latencyHandler{inner: in.eng.Handler(), latency: in.latency}, tds.Options{
-		ServerName:   in.cfg.Name,
-		Version:      tdsVersion(in.cfg.Profile.ProductVersion),
-		LoginLatency: in.latency, // the latency fault: logins too, see Faults.Latency
-	})
+	srv := tds.NewServer(latencyHandler{inner: in.eng.Handler(), latency: in.latency}, opts)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)

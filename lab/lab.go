@@ -42,6 +42,10 @@ type Config struct {
 	RestartDelay time.Duration // how long a restart refuses logins (DefaultRestartDelay)
 	// Faults armed at start, by server name.
 	Faults map[string]Faults
+	// TLS settings by server name; a server missing here keeps the
+	// setting lab.json recorded, and a new one gets the zero TLS (a
+	// self-signed certificate, encryption offered, not forced).
+	TLS map[string]TLS
 	// Executable is the milink binary named in lab.json's restart_command;
 	// "" means os.Executable().
 	Executable string
@@ -74,6 +78,15 @@ type ServerInfo struct {
 	RestartCommand  []string `json:"restart_command"`
 	BackupDirectory string   `json:"backup_directory"` // server-side path; "" on a managed instance
 	Profile         string   `json:"profile"`
+	// Certificate is the PEM file of the server's TLS certificate, which a
+	// client trusts to verify the server ("" when it has none: it cannot
+	// encrypt). CertificateKey is its key's file (0600), for the lab.
+	Certificate     string `json:"certificate"`
+	CertificateKey  string `json:"certificate_key"`
+	ForceEncryption bool   `json:"force_encryption"`
+	// TDS8 says the server accepts TDS 8.0 (encrypt=strict): 2022 and
+	// later, and the managed instance.
+	TDS8 bool `json:"tds8"`
 }
 
 // Server returns the named server's entry.
@@ -246,6 +259,15 @@ func Open(cfg Config) (*Lab, error) {
 		s.RestartDelay = cfg.RestartDelay
 		s.Faults = cfg.Faults[s.Name]
 		s.Logf = cfg.Logf
+		t, ok := cfg.TLS[s.Name]
+		if prevInfo, had := prev.Server(s.Name); !ok && havePrev && had {
+			t = tlsFromInfo(prevInfo, dir)
+		}
+		if s.CertFile, s.KeyFile, err = certFiles(t, dir, s.Name, s.Address); err != nil {
+			l.Close()
+			return nil, err
+		}
+		s.ForceEncryption = t.Force
 		in, err := OpenInstance(s)
 		if err != nil {
 			l.Close()
@@ -259,6 +281,9 @@ func Open(cfg Config) (*Lab, error) {
 			RestartCommand:  []string{exe, "lab", "restart", "-dir", dir, s.Name},
 			BackupDirectory: in.BackupDirectory(),
 			Profile:         s.Profile.Name,
+			Certificate:     s.CertFile, CertificateKey: s.KeyFile,
+			ForceEncryption: s.ForceEncryption,
+			TDS8:            s.CertFile != "" && offersTDS8(s.Kind, s.Profile.ProductVersion),
 		})
 	}
 	data, err := json.MarshalIndent(l.file, "", "  ")

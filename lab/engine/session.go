@@ -53,22 +53,19 @@ func (s *Session) lookupVar(name string) (*variable, bool) {
 	return v, ok
 }
 
-// Batch runs a SQL batch. A line holding only GO separates batches.
+// Batch runs a SQL batch. GO is not T-SQL: splitting a script at GO lines
+// is the client's job (sqlcmd, SSMS), and a server that receives one
+// parses it like any other word, usually into error 102.
 func (s *Session) Batch(ctx context.Context, sql string, w tds.ResponseWriter) {
 	s.inst.mu.Lock()
 	s.inst.cat.Counters.RoundTrips++
 	s.inst.mu.Unlock()
 	s.ctx, s.w, s.aborted = ctx, w, false
-	for _, part := range splitGO(sql) {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		s.vars = map[string]*variable{}
-		s.runBatch(part, true)
-		if s.aborted {
-			return
-		}
+	if strings.TrimSpace(sql) == "" {
+		return
 	}
+	s.vars = map[string]*variable{}
+	s.runBatch(sql, true)
 }
 
 // RPC runs a procedure call (sp_executesql or a procedure by name).

@@ -29,6 +29,7 @@ type labOptions struct {
 	latency      time.Duration
 	restartDelay time.Duration
 	faults       faultFlags // per server; up arms them once the lab accepts logins
+	tls          tlsFlags   // per server; unset ones keep lab.json's setting
 }
 
 func (o *labOptions) declare(fs *flag.FlagSet) {
@@ -39,6 +40,7 @@ func (o *labOptions) declare(fs *flag.FlagSet) {
 	fs.DurationVar(&o.latency, "latency", 0, "`delay` added to every round trip on every server (fault injection)")
 	fs.DurationVar(&o.restartDelay, "restart-delay", lab.DefaultRestartDelay, "how long a restarting server refuses logins")
 	fs.Var(&o.faults, "fault", "arm one server's faults at start, `NAME:KEY=VALUE[,...]` with keys latency, drop-at, error-at,\nrestart-hangs (e.g. sql01:drop-at=3,latency=20ms); repeatable; overrides -latency for that server")
+	fs.Var(&o.tls, "tls", "one server's encryption, `NAME:SETTING[,...]`: on (default: a self-signed certificate in the lab\ndirectory, encryption offered), force (Force Encryption), off (no certificate: the server cannot\nencrypt), cert=FILE,key=FILE (use this certificate); repeatable; default as last time")
 }
 
 // serveArgs are the flags that pass o on to `milink lab serve`. Unset ones
@@ -58,7 +60,7 @@ func (o *labOptions) serveArgs(dir string) []string {
 		args = append(args, "-latency", o.latency.String())
 	}
 	args = append(args, "-restart-delay", o.restartDelay.String())
-	return args
+	return append(args, o.tls.args()...)
 }
 
 // validate rejects flag values that are wrong in themselves (an unknown
@@ -75,6 +77,9 @@ func (o *labOptions) config(logf func(string, ...any)) lab.Config {
 	cfg := lab.Config{
 		Dir: o.dir, Profile: o.profile, Address: o.address, Port: o.port,
 		RestartDelay: o.restartDelay, Logf: logf,
+	}
+	if len(o.tls) > 0 {
+		cfg.TLS = map[string]lab.TLS(o.tls)
 	}
 	if o.latency > 0 || len(o.faults) > 0 {
 		cfg.Faults = map[string]lab.Faults{}
