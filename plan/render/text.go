@@ -147,6 +147,9 @@ func (pr *printer) targetHeader(s plan.Target) {
 	if s.Support != "" {
 		pr.line("  %s", cleanText(s.Support))
 	}
+	if enc := s.Facts["encryption"]; enc != "" && pr.o.Verbose {
+		pr.line("  connection encryption: %s", cleanText(enc))
+	}
 }
 
 func (pr *printer) legend(p *plan.Plan) {

@@ -40,7 +40,8 @@ var serverKind = &resources.Kind{
 	Schema: &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "address", Required: true}, {Name: "port"}, {Name: "instance"}, {Name: "encrypt"},
-			{Name: "trust_server_certificate"}, {Name: "connect_timeout"}, {Name: "statement_timeout"},
+			{Name: "trust_server_certificate"}, {Name: "certificate"}, {Name: "host_name_in_certificate"},
+			{Name: "connect_timeout"}, {Name: "statement_timeout"},
 			{Name: "restart"}, {Name: "support_matrix"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "authentication"}, {Type: "host"}},
@@ -82,6 +83,9 @@ func decodeServer(b *lang.Body, blk resources.BlockInfo) any {
 	s.Instance = b.Str("instance", "", false)
 	s.Encrypt = b.OneOf("encrypt", "false", "disable", "false", "true", "strict")
 	s.TrustServerCertificate = b.Bool("trust_server_certificate", false)
+	s.Certificate = b.Str("certificate", "", false)
+	s.HostNameInCertificate = b.Str("host_name_in_certificate", "", false)
+	checkTLSSettings(b, s)
 	s.ConnectTimeout = b.Duration("connect_timeout", DefaultConnectTimeout)
 	s.StatementTimeout = b.Duration("statement_timeout", 0)
 	s.Restart = b.OneOf("restart", "auto", "auto", "never")
@@ -387,4 +391,24 @@ func decodeSSH(b *lang.Body, serverAddress, os string, withJump bool) *host.SSHC
 		}
 	}
 	return c
+}
+
+// checkTLSSettings rejects TLS settings that contradict each other: a
+// certificate to verify against, or a name to check, mean nothing when
+// encryption is disabled or the certificate is trusted blindly.
+func checkTLSSettings(b *lang.Body, s *Server) {
+	for _, name := range []string{"certificate", "host_name_in_certificate"} {
+		a := b.Attr(name)
+		if a == nil || b.Unknown(name) {
+			continue
+		}
+		switch {
+		case s.Encrypt == "disable":
+			b.Errorf(a, "Certificate setting without encryption",
+				"%s is set, but encrypt = \"disable\" means no TLS at all: set encrypt = \"true\" (or \"strict\"), or remove %s.", name, name)
+		case s.TrustServerCertificate && s.Encrypt != "strict":
+			b.Errorf(a, "Certificate setting with trust_server_certificate",
+				"%s is set, but trust_server_certificate = true accepts any certificate without checking it: remove one of them (verifying is what %s is for).", name, name)
+		}
+	}
 }

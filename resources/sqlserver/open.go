@@ -62,9 +62,15 @@ type Instance struct {
 	// runner (conn.go); dropped is why the last connection was discarded.
 	wire    *guardedConn
 	dropped error
+	// encryption is what the last login negotiated (see encryption.go).
+	encryption string
 	// cancelGrace: see defaultCancelGrace.
 	cancelGrace time.Duration
 }
+
+// Encryption says what the connection's login negotiated: "none", "login
+// packet only", "TLS" or "TLS, TDS 8.0 (strict)".
+func (i *Instance) Encryption() string { return i.encryption }
 
 // Open connects to the instance. Errors name the block and keep SQL
 // Server's error number; they never contain the password.
@@ -107,7 +113,12 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 		i.Close()
 		return nil, err
 	}
-	i.log.Debug("connected", "target", target(s))
+	enc := encUnknown
+	if i.wire != nil {
+		enc = i.wire.negotiated(s.Encrypt)
+	}
+	i.encryption = enc
+	i.log.Info("connected", "target", target(s), "encryption", enc)
 	return i, nil
 }
 
@@ -155,6 +166,12 @@ func DSN(s *Server) string {
 	}
 	if s.TrustServerCertificate {
 		q.Set("TrustServerCertificate", "true")
+	}
+	if s.Certificate != "" {
+		q.Set("certificate", s.Certificate)
+	}
+	if s.HostNameInCertificate != "" {
+		q.Set("hostnameincertificate", s.HostNameInCertificate)
 	}
 	timeout := s.ConnectTimeout
 	if timeout <= 0 {
@@ -281,8 +298,17 @@ func connectError(s *Server, err error, timeout time.Duration) error {
 	return redact(s, &connError{addr: s.Addr(), reason: connectProblem(s, err, timeout), err: err})
 }
 
-// connectProblem is why a dial or login failed, without the block's address.
+// connectProblem is why a dial or login failed, without the block's
+// address, with what to do when TLS was the problem.
 func connectProblem(s *Server, err error, timeout time.Duration) string {
+	reason := connectReasonText(s, err, timeout)
+	if hint := tlsHint(s, err); hint != "" {
+		reason += ". " + hint
+	}
+	return reason
+}
+
+func connectReasonText(s *Server, err error, timeout time.Duration) string {
 	var op *net.OpError
 	if errors.As(err, &op) {
 		reason := op.Err.Error()

@@ -73,6 +73,7 @@ func (i *Instance) Refresh(ctx context.Context, res []resources.Instance) (resou
 		}}
 	}
 	o.server = i.s
+	o.encryption = i.encryption
 	o.firewall = i.readFirewall(ctx, res)
 	if summary, problem := Support(i.s, o); problem == nil {
 		o.support = summary
@@ -104,6 +105,9 @@ func (o *Observed) Summary() resources.TargetSummary {
 		"product_version": o.ProductVersion,
 		"edition":         o.Edition,
 		"platform":        o.Platform,
+	}
+	if o.encryption != "" {
+		t.Facts["encryption"] = o.encryption
 	}
 	return t
 }

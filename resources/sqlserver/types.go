@@ -44,6 +44,12 @@ type Server struct {
 	Auth                   Auth
 	Encrypt                string // go-mssqldb "encrypt": "disable", "false" (default), "true", "strict"
 	TrustServerCertificate bool
+	// Certificate is a PEM file of the certificate (or its CA) to verify
+	// the server's against, instead of the system's roots.
+	Certificate string
+	// HostNameInCertificate is the name the server's certificate must
+	// carry, when it is not the address milink connects to.
+	HostNameInCertificate string
 	ConnectTimeout         time.Duration // default 15s
 	// StatementTimeout bounds one statement (a backup included); 0 is the
 	// driver's default.
