@@ -50,7 +50,7 @@ type Server struct {
 	// HostNameInCertificate is the name the server's certificate must
 	// carry, when it is not the address milink connects to.
 	HostNameInCertificate string
-	ConnectTimeout         time.Duration // default 15s
+	ConnectTimeout        time.Duration // default 15s
 	// StatementTimeout bounds one statement (a backup included); 0 is the
 	// driver's default.
 	StatementTimeout time.Duration
