@@ -44,6 +44,8 @@ func TestDiagnostics(t *testing.T) {
 		{"restart", strings.Replace(srv, "  address", "  restart = \"always\"\n  address", 1), Vars{}, "Invalid value", 2, `"auto" or "never"`},
 		{"support_matrix", strings.Replace(srv, "  address", "  support_matrix = \"2019\"\n  address", 1), Vars{}, "Invalid value", 2, `"current" or "2022-06"`},
 		{"trust type", strings.Replace(srv, "  address", "  trust_server_certificate = \"maybe\"\n  address", 1), Vars{}, "Incorrect attribute value type", 2, "a bool is required"},
+		{"certificate without encryption", strings.Replace(srv, "  address", "  encrypt = \"disable\"\n  certificate = \"ca.pem\"\n  address", 1), Vars{}, "Certificate setting without encryption", 3, `encrypt = "disable" means no TLS`},
+		{"host name with trust", strings.Replace(srv, "  address", "  encrypt = \"true\"\n  trust_server_certificate = true\n  host_name_in_certificate = \"db1\"\n  address", 1), Vars{}, "Certificate setting with trust_server_certificate", 4, "accepts any certificate"},
 		{"os", strings.Replace(srv, "  address", "  host {\n    os = \"macos\"\n  }\n  address", 1), Vars{}, "Invalid value", 3, `"linux" or "windows"`},
 		{"ssh without its block", strings.Replace(srv, "  address", "  host {\n    transport = \"ssh\"\n  }\n  address", 1), Vars{}, "Missing ssh block", 3, "which user"},
 		{"ssh without a way to log in", strings.Replace(srv, "  address", "  host {\n    transport = \"ssh\"\n    ssh { user = \"dba\" }\n  }\n  address", 1), Vars{}, "No way to log in over SSH", 4, "private_key_files"},
