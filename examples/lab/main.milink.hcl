@@ -20,8 +20,8 @@ locals {
 }
 
 sql_server "sql01" {
-  address                  = local.sql01.address
-  port                     = local.sql01.port
+  address = local.sql01.address
+  port    = local.sql01.port
   # As against a real server: encrypted, and the server's certificate
   # verified. The lab made it and lab.json says where it is.
   encrypt     = "true"
