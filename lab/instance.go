@@ -62,6 +62,10 @@ type InstanceConfig struct {
 	// none (the server cannot encrypt). ForceEncryption needs them.
 	CertFile, KeyFile string
 	ForceEncryption   bool
+	// SSPI accepts Windows authentication; nil refuses it (18452).
+	// WindowsLogins are the Windows logins the server has (sysadmins).
+	SSPI          tds.SSPI
+	WindowsLogins []string
 }
 
 // Instance is one simulated server: an engine instance behind a TDS server
@@ -199,6 +203,8 @@ func OpenInstance(cfg InstanceConfig) (*Instance, error) {
 		Password: cfg.Password,
 		Seed:     cfg.Seed,
 		Scratch:  cfg.Scratch,
+
+		WindowsLogins: cfg.WindowsLogins,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
@@ -339,6 +345,7 @@ func (in *Instance) startLocked() error {
 		ServerName:   in.cfg.Name,
 		Version:      tdsVersion(in.cfg.Profile.ProductVersion),
 		LoginLatency: in.latency, // the latency fault: logins too, see Faults.Latency
+		SSPI:         in.cfg.SSPI,
 	}
 	if in.cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(in.cfg.CertFile, in.cfg.KeyFile)

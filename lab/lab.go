@@ -46,6 +46,9 @@ type Config struct {
 	// setting lab.json recorded, and a new one gets the zero TLS (a
 	// self-signed certificate, encryption offered, not forced).
 	TLS map[string]TLS
+	// WindowsAuth is a -windows-auth file (see WindowsAuth): sql01 then
+	// accepts Windows authentication. "" keeps lab.json's setting.
+	WindowsAuth string
 	// Executable is the milink binary named in lab.json's restart_command;
 	// "" means os.Executable().
 	Executable string
@@ -63,6 +66,8 @@ type Lab struct {
 // the lab's servers.
 type File struct {
 	Servers []ServerInfo `json:"servers"`
+	// WindowsAuth is the -windows-auth file sql01 was started with.
+	WindowsAuth string `json:"windows_auth,omitempty"`
 }
 
 // ServerInfo is one server in lab.json.
@@ -190,6 +195,9 @@ func resolve(cfg Config, prev File, havePrev bool) (Config, string, error) {
 			cfg.Port = s.Port
 		}
 		password = s.Password
+		if cfg.WindowsAuth == "" {
+			cfg.WindowsAuth = prev.WindowsAuth
+		}
 	}
 	if cfg.Profile == "" {
 		cfg.Profile = engine.DefaultProfile
@@ -252,6 +260,21 @@ func Open(cfg Config) (*Lab, error) {
 		{Name: ManagedInstanceName, Kind: KindManagedInstance, Profile: miProfile, Address: miAddress, Seed: "managed-instance"},
 	}
 	l := &Lab{dir: dir}
+	if cfg.WindowsAuth != "" {
+		if cfg.WindowsAuth, err = filepath.Abs(cfg.WindowsAuth); err != nil {
+			return nil, err
+		}
+		logf := cfg.Logf
+		if logf == nil {
+			logf = func(string, ...any) {}
+		}
+		acc, logins, err := loadWindowsAuth(cfg.WindowsAuth, func(f string, a ...any) { logf("sql01: "+f, a...) })
+		if err != nil {
+			return nil, err
+		}
+		specs[0].SSPI, specs[0].WindowsLogins = acc, logins
+		l.file.WindowsAuth = cfg.WindowsAuth
+	}
 	for _, s := range specs {
 		s.Port = cfg.Port
 		s.Dir = filepath.Join(dir, s.Name)

@@ -403,6 +403,8 @@ const (
 	l7AppName    = 48
 	l7ServerName = 52
 	l7Database   = 68
+	l7SSPI       = 78 // ibSSPI, cbSSPI (bytes, 0xFFFF: see cbSSPILong)
+	l7SSPILong   = 90
 	l7FixedLen   = 94
 	fIntSecurity = 0x80
 )
@@ -457,10 +459,6 @@ func (c *conn) login(b []byte) error {
 	size = clampPacketSize(size)
 	req.PacketSize = size
 
-	if b[l7Flags2]&fIntSecurity != 0 {
-		return c.refuse(Message{Number: 18452, State: 1, Class: 14,
-			Text: "Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication."})
-	}
 	answer, ok := negotiateVersion(version)
 	if !ok {
 		return c.refuse(Message{Number: 18456, State: 1, Class: 14,
@@ -472,6 +470,19 @@ func (c *conn) login(b []byte) error {
 	}
 	version = answer
 	c.version = version
+
+	var sspiFinal []byte
+	if b[l7Flags2]&fIntSecurity != 0 {
+		token, err := login7SSPI(b)
+		if err != nil {
+			return err
+		}
+		user, final, err := c.integrated(token)
+		if err != nil {
+			return err
+		}
+		req.User, req.Password, req.Integrated, sspiFinal = user, "", true, final
+	}
 
 	sess, refusal := c.srv.h.Login(c.ctx, req)
 	if sess == nil {
@@ -490,6 +501,14 @@ func (c *conn) login(b []byte) error {
 		"tds_version", versionName(version), "encryption", string(c.enc))
 
 	db := sess.Database()
+	if len(sspiFinal) > 0 {
+		// The acceptor's last token goes in a message of its own, as the
+		// clients expect: they read an SSPI token as the end of a reply
+		// (go-mssqldb starts reading the next one for the LOGINACK).
+		if err := c.writeReply(appendSSPI(nil, sspiFinal), true); err != nil {
+			return err
+		}
+	}
 	var out []byte
 	out = appendEnvChange(out, 1, db, "master")
 	out = appendMessage(out, tokInfo, Message{Number: 5701, State: 2, Class: 0,

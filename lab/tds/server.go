@@ -51,6 +51,10 @@ type Options struct {
 	// Strict accepts TDS 8.0 (TLS before PRELOGIN, ALPN "tds/8.0"), as
 	// SQL Server 2022 and later do. It needs a Certificate.
 	Strict bool
+	// SSPI accepts Windows authentication (LOGIN7 with integrated
+	// security: Kerberos through SPNEGO, or NTLM). Nil refuses it with
+	// 18452, as a server outside any domain does.
+	SSPI SSPI
 }
 
 // Version is a SQL Server product version as sent in PRELOGIN/LOGINACK.
