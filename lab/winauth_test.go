@@ -1,6 +1,7 @@
 package lab_test
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	mssql "github.com/microsoft/go-mssqldb"
@@ -144,4 +147,34 @@ func TestWindowsAuthentication(t *testing.T) {
 		err := loginErr(t, integratedDSN(s, "dba", "Dba-Passw0rd!", krb(map[string]string{"krb5-realm": kdc.Realm})))
 		wantNumber(t, "rotated key", err, 18452)
 	})
+}
+
+// TestWindowsAuthenticationFreeTDS: FreeTDS's own NTLMv2, an independent
+// implementation, logs in as MILINK\dba; a wrong password gets 18452.
+func TestWindowsAuthenticationFreeTDS(t *testing.T) {
+	tsql := tsqlPath(t)
+	kdc := kdctest.Start(t, "MILINK.TEST")
+	s := windowsLab(t, kdc)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "freetds.conf")
+	if err := os.WriteFile(conf, []byte("[global]\n\ttds version = 7.4\n\tuse ntlmv2 = yes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(password string) (string, string, error) {
+		cmd := exec.CommandContext(ctx(t), tsql, "-H", s.Address, "-p", strconv.Itoa(s.Port), "-U", `MILINK\dba`, "-P", password)
+		cmd.Env = append(os.Environ(), "FREETDSCONF="+conf, "HOME="+dir)
+		cmd.Stdin = strings.NewReader("SELECT SUSER_SNAME() AS who\ngo\nexit\n")
+		var out, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &stderr
+		err := cmd.Run()
+		return out.String(), stderr.String(), err
+	}
+	out, stderr, err := run("Dba-Passw0rd!")
+	if err != nil || !strings.Contains(out, `MILINK\dba`) {
+		t.Fatalf("tsql as MILINK\\dba: %v\n%s\n%s", err, out, stderr)
+	}
+	out, stderr, _ = run("wrong")
+	if !strings.Contains(out+stderr, "18452") && !strings.Contains(out+stderr, "untrusted domain") {
+		t.Errorf("tsql with a wrong password: want 18452\n%s\n%s", out, stderr)
+	}
 }

@@ -69,17 +69,24 @@ func TestScripts(t *testing.T) {
 		// [sshd]: the OpenSSH server is installed; where it is not, a
 		// script needing it is skipped, unless MILINK_REQUIRE_SSHD is set
 		// (CI), when it must run.
+		// [kdc]: the MIT KDC is installed (krb5-kdc, krb5-admin-server,
+		// krb5-user), or MILINK_REQUIRE_KDC says it must be.
 		Condition: func(cond string) (bool, error) {
-			if cond != "sshd" {
-				return false, fmt.Errorf("unknown condition %q", cond)
+			switch cond {
+			case "sshd":
+				_, err := os.Stat("/usr/sbin/sshd")
+				return err == nil || os.Getenv("MILINK_REQUIRE_SSHD") != "", nil
+			case "kdc":
+				_, err := os.Stat("/usr/sbin/krb5kdc")
+				return err == nil || os.Getenv("MILINK_REQUIRE_KDC") != "", nil
 			}
-			_, err := os.Stat("/usr/sbin/sshd")
-			return err == nil || os.Getenv("MILINK_REQUIRE_SSHD") != "", nil
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"sql":     cmdSQL,
 			"example": cmdExample,
 			"sshd":    cmdSSHD,
+			"kdc":     cmdKDC,
 		},
 	})
 }

@@ -12,9 +12,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 )
+
+// TB is what Start needs of a test: testing.TB has it, and a testscript
+// command adapts to it.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
 
 // KDC is a running realm.
 type KDC struct {
@@ -24,7 +33,7 @@ type KDC struct {
 	Krb5Conf string
 	Port     int
 	env      []string
-	t        testing.TB
+	t        TB
 }
 
 var tools = []string{"krb5kdc", "kdb5_util", "kadmin.local", "kinit"}
@@ -45,7 +54,7 @@ func find(name string) (string, bool) {
 
 // Start starts a realm for the test, or skips it where the KDC is not
 // installed (a failure when MILINK_REQUIRE_KDC is set, as in CI).
-func Start(t testing.TB, realm string) *KDC {
+func Start(t TB, realm string) *KDC {
 	t.Helper()
 	for _, tool := range tools {
 		if _, ok := find(tool); !ok {
@@ -125,18 +134,18 @@ func Start(t testing.TB, realm string) *KDC {
 	return k
 }
 
-func write(t testing.TB, path, content string) {
+func write(t TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 }
 
-func freePort(t testing.TB) int {
+func freePort(t TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port

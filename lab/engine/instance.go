@@ -261,7 +261,11 @@ func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, 
 	}
 	i.cat.Counters.Logins++
 	i.nextSPID++
-	return &Session{inst: i, db: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}, nil
+	sess := &Session{inst: i, db: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
+	if req.Integrated {
+		sess.windowsLogin = req.User
+	}
+	return sess, nil
 }
 
 // NewSession opens a session without a login (tests and in-process callers).

@@ -17,20 +17,22 @@ type variable struct {
 
 // Session is one connection to the instance. Calls never overlap.
 type Session struct {
-	inst     *Instance
-	db       string
-	spid     int
-	vars     map[string]*variable
-	flags    map[int]bool // session trace flags
-	nocount  bool
-	mkOpen   bool // OPEN MASTER KEY in this session
-	rowcount int64
-	lastErr  int32
-	changed  bool // the current statement changed the catalogue or configuration
-	w        tds.ResponseWriter
-	ctx      context.Context
-	depth    int
-	aborted  bool
+	inst *Instance
+	// windowsLogin is the Windows login of an integrated session.
+	windowsLogin string
+	db           string
+	spid         int
+	vars         map[string]*variable
+	flags        map[int]bool // session trace flags
+	nocount      bool
+	mkOpen       bool // OPEN MASTER KEY in this session
+	rowcount     int64
+	lastErr      int32
+	changed      bool // the current statement changed the catalogue or configuration
+	w            tds.ResponseWriter
+	ctx          context.Context
+	depth        int
+	aborted      bool
 }
 
 var _ tds.Session = (*Session)(nil)
@@ -42,6 +44,9 @@ func (s *Session) Database() string { return s.db }
 func (s *Session) Close() {}
 
 func (s *Session) login() string {
+	if s.windowsLogin != "" {
+		return s.windowsLogin
+	}
 	if s.inst.opts.Login == "" {
 		return "sa"
 	}

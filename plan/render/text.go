@@ -150,6 +150,13 @@ func (pr *printer) targetHeader(s plan.Target) {
 	if enc := s.Facts["encryption"]; enc != "" && pr.o.Verbose {
 		pr.line("  connection encryption: %s", cleanText(enc))
 	}
+	if login := s.Facts["login"]; login != "" && pr.o.Verbose {
+		how := ""
+		if a := s.Facts["authentication"]; a != "" {
+			how = " (" + cleanText(a) + ")"
+		}
+		pr.line("  logged in as %s%s", cleanText(login), how)
+	}
 }
 
 func (pr *printer) legend(p *plan.Plan) {

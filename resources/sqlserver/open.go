@@ -79,9 +79,9 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 		log = hclog.NewNullLogger()
 	}
 	switch s.Auth.Method {
-	case "", "sql":
+	case "", "sql", "windows":
 	default:
-		return nil, fmt.Errorf("%s: authentication method %q is not yet supported (use \"sql\")", s.Addr(), s.Auth.Method)
+		return nil, fmt.Errorf("%s: authentication method %q is not yet supported (use \"sql\" or \"windows\")", s.Addr(), s.Auth.Method)
 	}
 	switch s.Host.Transport {
 	case "", "local", "ssh":
@@ -178,9 +178,13 @@ func DSN(s *Server) string {
 		timeout = 15 * time.Second
 	}
 	q.Set("dial timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)))
+	user := url.UserPassword(s.Auth.User, s.Auth.Password)
+	if s.Auth.Method == "windows" {
+		user = windowsAuthParams(s.Auth, q)
+	}
 	u := &url.URL{
 		Scheme:   "sqlserver",
-		User:     url.UserPassword(s.Auth.User, s.Auth.Password),
+		User:     user,
 		Host:     hostPort(s),
 		RawQuery: q.Encode(),
 	}
@@ -293,7 +297,11 @@ func (i *Instance) closeConn() error {
 func connectError(s *Server, err error, timeout time.Duration) error {
 	var se mssql.Error
 	if errors.As(err, &se) {
-		return redact(s, &messageError{fmt.Sprintf("%s (%s): %s", s.Addr(), target(s), sqlText(se)), err})
+		text := fmt.Sprintf("%s (%s): %s", s.Addr(), target(s), sqlText(se))
+		if hint := windowsLoginHint(s, se.Number); hint != "" {
+			text += " " + hint
+		}
+		return redact(s, &messageError{text, err})
 	}
 	return redact(s, &connError{addr: s.Addr(), reason: connectProblem(s, err, timeout), err: err})
 }
@@ -301,6 +309,11 @@ func connectError(s *Server, err error, timeout time.Duration) error {
 // connectProblem is why a dial or login failed, without the block's
 // address, with what to do when TLS was the problem.
 func connectProblem(s *Server, err error, timeout time.Duration) string {
+	if s.Auth.Method == "windows" {
+		if reason := windowsAuthProblem(s, err); reason != "" {
+			return reason
+		}
+	}
 	reason := connectReasonText(s, err, timeout)
 	if hint := tlsHint(s, err); hint != "" {
 		reason += ". " + hint

@@ -109,6 +109,12 @@ func (o *Observed) Summary() resources.TargetSummary {
 	if o.encryption != "" {
 		t.Facts["encryption"] = o.encryption
 	}
+	if o.Login != "" {
+		t.Facts["login"] = o.Login
+		if s := o.server; s != nil {
+			t.Facts["authentication"] = authDescription(s.Auth)
+		}
+	}
 	return t
 }
 

@@ -82,6 +82,17 @@ type Auth struct {
 	Method   string // "sql" (default), "windows", "entra"
 	User     string
 	Password string // sensitive
+	// Windows authentication: Protocol is "kerberos" (default) or
+	// "ntlm"; never one for the other.
+	Protocol string
+	// Domain is NTLM's domain (also given as DOMAIN\user).
+	Domain string
+	// Kerberos: Realm (default: user@REALM, else krb5.conf's
+	// default_realm), Krb5Conf (default $KRB5_CONFIG, /etc/krb5.conf),
+	// Keytab (a keytab for User: a pipeline's login), CredentialCache
+	// (default $KRB5CCNAME: kinit's tickets), SPN (default
+	// MSSQLSvc/ADDRESS:PORT, or MSSQLSvc/ADDRESS:INSTANCE).
+	Realm, Krb5Conf, Keytab, CredentialCache, SPN string
 }
 
 // Host is how milink reaches the machine SQL Server runs on.
