@@ -62,6 +62,10 @@ type InstanceConfig struct {
 	// none (the server cannot encrypt). ForceEncryption needs them.
 	CertFile, KeyFile string
 	ForceEncryption   bool
+	// InstanceName makes a Windows profile a named instance (SALES): its
+	// registry key, SERVERPROPERTY('InstanceName') and a SQL Server
+	// Browser on UDP port 1434 of its address that names its TCP port.
+	InstanceName string
 	// SSPI accepts Windows authentication; nil refuses it (18452).
 	// WindowsLogins are the Windows logins the server has (sysadmins).
 	SSPI          tds.SSPI
@@ -135,7 +139,7 @@ func (in *Instance) BackupDirectory() string {
 	case in.cfg.Kind == KindManagedInstance:
 		return "" // a managed instance backs up to URL only
 	case in.cfg.Profile.OS == "windows":
-		return windowsInstanceDir(in.cfg.Profile.ProductVersion) + `\Backup`
+		return windowsInstanceDir(in.cfg.Profile.ProductVersion, in.cfg.InstanceName) + `\Backup`
 	default:
 		return "/var/opt/mssql/backup"
 	}
@@ -148,7 +152,7 @@ func (c InstanceConfig) serverDirs() []string {
 		return nil
 	}
 	if c.Profile.OS == "windows" {
-		base := filepath.Join("C", "Program Files", "Microsoft SQL Server", instanceID(c.Profile.ProductVersion), "MSSQL")
+		base := filepath.Join("C", "Program Files", "Microsoft SQL Server", instanceID(c.Profile.ProductVersion, c.InstanceName), "MSSQL")
 		return []string{filepath.Join(base, "DATA"), filepath.Join(base, "Log"), filepath.Join(base, "Backup")}
 	}
 	return []string{filepath.Join("var", "opt", "mssql", "data"), filepath.Join("var", "opt", "mssql", "backup")}
@@ -179,7 +183,7 @@ func OpenInstance(cfg InstanceConfig) (*Instance, error) {
 			}
 		}
 	case "registry":
-		if err := writeRegistryIfMissing(cfg.registryPath(), cfg.Profile.ProductVersion); err != nil {
+		if err := writeRegistryIfMissing(cfg.registryPath(), cfg.Profile.ProductVersion, cfg.InstanceName); err != nil {
 			return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
 		}
 	}
@@ -204,6 +208,7 @@ func OpenInstance(cfg InstanceConfig) (*Instance, error) {
 		Seed:     cfg.Seed,
 		Scratch:  cfg.Scratch,
 
+		InstanceName:  cfg.InstanceName,
 		WindowsLogins: cfg.WindowsLogins,
 	})
 	if err != nil {

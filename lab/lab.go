@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/milink/milink/lab/engine"
@@ -46,6 +47,10 @@ type Config struct {
 	// setting lab.json recorded, and a new one gets the zero TLS (a
 	// self-signed certificate, encryption offered, not forced).
 	TLS map[string]TLS
+	// Instance makes sql01 (a Windows profile) the named instance of that
+	// name, found through a SQL Server Browser on UDP 1434. "" keeps
+	// lab.json's setting (the default instance for a new lab).
+	Instance string
 	// WindowsAuth is a -windows-auth file (see WindowsAuth): sql01 then
 	// accepts Windows authentication. "" keeps lab.json's setting.
 	WindowsAuth string
@@ -60,6 +65,7 @@ type Lab struct {
 	dir     string
 	servers []*Instance
 	file    File
+	browser *browser // sql01's SQL Server Browser, for a named instance
 }
 
 // File is lab.json: what a milink configuration (or a test) needs to reach
@@ -83,6 +89,8 @@ type ServerInfo struct {
 	RestartCommand  []string `json:"restart_command"`
 	BackupDirectory string   `json:"backup_directory"` // server-side path; "" on a managed instance
 	Profile         string   `json:"profile"`
+	// Instance is a named instance's name ("" for the default instance).
+	Instance string `json:"instance,omitempty"`
 	// Certificate is the PEM file of the server's TLS certificate, which a
 	// client trusts to verify the server ("" when it has none: it cannot
 	// encrypt). CertificateKey is its key's file (0600), for the lab.
@@ -169,6 +177,14 @@ func ValidateConfig(cfg Config) error {
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return fmt.Errorf("port %d is out of range (1-65535)", cfg.Port)
 	}
+	if cfg.Instance != "" {
+		if !validInstanceName(cfg.Instance) {
+			return fmt.Errorf("instance %q: a SQL Server instance name is 1 to 16 letters, digits, _ or $, starting with a letter or _", cfg.Instance)
+		}
+		if p, ok := engine.LookupProfile(cfg.Profile); ok && p.OS != "windows" {
+			return fmt.Errorf("instance %q: SQL Server on Linux has only the default instance; use a Windows profile (see \"milink lab profiles\")", cfg.Instance)
+		}
+	}
 	if cfg.RestartDelay < 0 {
 		return fmt.Errorf("restart delay %s is negative", cfg.RestartDelay)
 	}
@@ -198,6 +214,9 @@ func resolve(cfg Config, prev File, havePrev bool) (Config, string, error) {
 		if cfg.WindowsAuth == "" {
 			cfg.WindowsAuth = prev.WindowsAuth
 		}
+		if cfg.Instance == "" {
+			cfg.Instance = s.Instance
+		}
 	}
 	if cfg.Profile == "" {
 		cfg.Profile = engine.DefaultProfile
@@ -212,6 +231,26 @@ func resolve(cfg Config, prev File, havePrev bool) (Config, string, error) {
 		password = newPassword()
 	}
 	return cfg, password, nil
+}
+
+// validInstanceName: SQL Server's rules for an instance name (1 to 16
+// characters; letters, digits, _ and $; not starting with a digit or $).
+func validInstanceName(n string) bool {
+	if len(n) < 1 || len(n) > 16 || strings.EqualFold(n, "MSSQLSERVER") || strings.EqualFold(n, "DEFAULT") {
+		return false
+	}
+	for i, r := range n {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r == '_':
+		case (r >= '0' && r <= '9') || r == '$':
+			if i == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Open prepares the lab directory (instance directories, password, lab.json)
@@ -255,8 +294,11 @@ func Open(cfg Config) (*Lab, error) {
 			return nil, fmt.Errorf("find the milink executable: %w", err)
 		}
 	}
+	if cfg.Instance != "" && sqlProfile.OS != "windows" {
+		return nil, fmt.Errorf("instance %q: SQL Server on Linux has only the default instance; use a Windows profile", cfg.Instance)
+	}
 	specs := []InstanceConfig{
-		{Name: SQLServerName, Kind: KindSQLServer, Profile: sqlProfile, Address: cfg.Address, Seed: "sql01"},
+		{Name: SQLServerName, Kind: KindSQLServer, Profile: sqlProfile, Address: cfg.Address, Seed: "sql01", InstanceName: cfg.Instance},
 		{Name: ManagedInstanceName, Kind: KindManagedInstance, Profile: miProfile, Address: miAddress, Seed: "managed-instance"},
 	}
 	l := &Lab{dir: dir}
@@ -307,6 +349,7 @@ func Open(cfg Config) (*Lab, error) {
 			Certificate:     s.CertFile, CertificateKey: s.KeyFile,
 			ForceEncryption: s.ForceEncryption,
 			TDS8:            s.CertFile != "" && offersTDS8(s.Kind, s.Profile.ProductVersion),
+			Instance:        s.InstanceName,
 		})
 	}
 	data, err := json.MarshalIndent(l.file, "", "  ")
@@ -343,6 +386,13 @@ func (l *Lab) Server(name string) (*Instance, bool) {
 
 // Start starts every server; if one fails, those started are stopped again.
 func (l *Lab) Start() error {
+	if in := l.servers[0]; in.cfg.InstanceName != "" && l.browser == nil {
+		b, err := startBrowser(in.cfg.Address, in.cfg.Name, in.cfg.InstanceName, in.cfg.Profile.ProductVersion, in.cfg.Port)
+		if err != nil {
+			return err
+		}
+		l.browser = b
+	}
 	for i, s := range l.servers {
 		if err := s.Start(); err != nil {
 			for _, started := range l.servers[:i] {
@@ -359,6 +409,8 @@ func (l *Lab) Close() {
 	for _, s := range l.servers {
 		s.Close()
 	}
+	l.browser.close()
+	l.browser = nil
 }
 
 // Status is `milink lab status -json`.

@@ -25,10 +25,24 @@ import (
 
 // cmdExample writes examples/NAME's configuration into the work directory.
 func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 || args[0] != "lab" {
-		ts.Fatalf("usage: example lab")
+	if len(args) != 1 {
+		ts.Fatalf("usage: example lab|NAME")
 	}
-	ts.Check(examples.WriteLab(ts.MkAbs(".")))
+	if args[0] == "lab" {
+		ts.Check(examples.WriteLab(ts.MkAbs(".")))
+		return
+	}
+	// Another example of the repository, as a user copies it.
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", args[0], "*.milink.hcl"))
+	ts.Check(err)
+	if len(files) == 0 {
+		ts.Fatalf("no example %q", args[0])
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(filepath.Base(f)), data, 0o644))
+	}
 }
 
 // The end-to-end tests run the real milink binary (this test binary,

@@ -51,13 +51,16 @@ type Host interface {
 
 // Options configures Open.
 type Options struct {
-	Name     string // instance name (SERVERPROPERTY ServerName/MachineName)
-	Profile  Profile
-	DataDir  string // catalog.json lives here; created if missing
-	FSRoot   string // server paths map below it
-	Host     Host
-	Login    string // the one SQL login accepted
-	Password string
+	Name string // the machine's name (SERVERPROPERTY MachineName)
+	// InstanceName is a named instance's name (SALES); "" for the
+	// default instance (MSSQLSERVER).
+	InstanceName string
+	Profile      Profile
+	DataDir      string // catalog.json lives here; created if missing
+	FSRoot       string // server paths map below it
+	Host         Host
+	Login        string // the one SQL login accepted
+	Password     string
 	// WindowsLogins are the Windows logins (DOMAIN\user, sysadmins) a
 	// login authenticated by the server's SSPI acceptor may be.
 	WindowsLogins []string

@@ -440,8 +440,11 @@ func (s *Session) globalVar(name string) (any, *sqlError) {
 	case "@@VERSION":
 		return i.opts.Profile.Banner, nil
 	case "@@SERVERNAME":
-		return i.opts.Name, nil
+		return i.serverName(), nil
 	case "@@SERVICENAME":
+		if i.opts.InstanceName != "" {
+			return i.opts.InstanceName, nil
+		}
 		return "MSSQLSERVER", nil
 	case "@@SPID":
 		return int64(s.spid), nil
@@ -457,6 +460,14 @@ func (s *Session) globalVar(name string) (any, *sqlError) {
 		return int64(0x0F0010E2), nil
 	}
 	return nil, errf(137, 15, "Must declare the scalar variable \"%s\".", name)
+}
+
+// serverName is SERVERPROPERTY('ServerName'): MACHINE or MACHINE\INSTANCE.
+func (i *Instance) serverName() string {
+	if i.opts.InstanceName != "" {
+		return i.opts.Name + `\` + i.opts.InstanceName
+	}
+	return i.opts.Name
 }
 
 func (i *Instance) serverProperty(name string) any {
@@ -492,9 +503,12 @@ func (i *Instance) serverProperty(name string) any {
 	case "machinename", "computernamephysicalnetbios":
 		return i.opts.Name
 	case "servername":
-		return i.opts.Name
+		return i.serverName()
 	case "instancename":
-		return nil
+		if i.opts.InstanceName == "" {
+			return nil
+		}
+		return i.opts.InstanceName
 	case "isclustered":
 		return int64(0)
 	case "collation":
