@@ -98,6 +98,18 @@ type LoginRequest struct {
 	// login (Windows authentication): User is then the Windows login it
 	// proved (DOMAIN\user), and Password is empty.
 	Integrated bool
+	// Federated is set when the login carried a Microsoft Entra access
+	// token that the server's FedAuth validated: User is then the
+	// token's principal, and Password is empty.
+	Federated bool
+}
+
+// FedAuth validates the Microsoft Entra access tokens of federated
+// logins (LOGIN7's FEDAUTH feature extension, security-token library).
+type FedAuth interface {
+	// Validate returns the principal a token proves, or the message
+	// refusing the login (18456, as SQL Server sends it).
+	Validate(token string) (user string, fail *Message)
 }
 
 // SSPI accepts Windows authentication for a server.

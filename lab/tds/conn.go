@@ -377,6 +377,13 @@ func (c *conn) prelogin(b []byte) (preloginOutcome, []byte, error) {
 		{3, nil},                // THREADID
 		{4, []byte{0}},          // MARS off
 	}
+	if c.srv.opts.FedAuth != nil && preloginHas(b, preloginFedAuthRequired) {
+		// The client may use Microsoft Entra: say the server takes it.
+		opts = append(opts, struct {
+			tok  byte
+			data []byte
+		}{preloginFedAuthRequired, []byte{1}})
+	}
 	off := 5*len(opts) + 1
 	var hdr, data []byte
 	for _, o := range opts {
@@ -471,6 +478,23 @@ func (c *conn) login(b []byte) error {
 	version = answer
 	c.version = version
 
+	fed, err := login7FedAuth(b, version)
+	if err != nil {
+		return err
+	}
+	if fed != nil {
+		if c.srv.opts.FedAuth == nil || fed.library != fedAuthSecurityToken {
+			return c.refuse(Message{Number: 18456, State: 1, Class: 14,
+				Text: "Login failed for user '<token-identified principal>'."})
+		}
+		user, fail := c.srv.opts.FedAuth.Validate(fed.token)
+		if fail != nil {
+			c.log.Debug("federated login refused", "number", fail.Number, "reason", fail.Text)
+			return c.refuse(*fail)
+		}
+		req.User, req.Password, req.Federated = user, "", true
+	}
+
 	var sspiFinal []byte
 	if b[l7Flags2]&fIntSecurity != 0 {
 		token, err := login7SSPI(b)
@@ -522,6 +546,9 @@ func (c *conn) login(b []byte) error {
 	out = appendMessage(out, tokInfo, Message{Number: 5703, State: 1, Class: 0,
 		Text: "Changed language setting to us_english.", Server: c.srv.opts.ServerName, Line: 1})
 	out = appendLoginAck(out, version, c.srv.opts.Version)
+	if fed != nil {
+		out = appendFedAuthAck(out)
+	}
 	out = appendEnvChange(out, 4, strconv.Itoa(size), strconv.Itoa(size))
 	out = append(out, c.done(doneToken(tokDone, 0, 0, 0))...)
 	// The reply goes out in the size the client asked for, which it can

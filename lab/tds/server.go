@@ -55,6 +55,9 @@ type Options struct {
 	// security: Kerberos through SPNEGO, or NTLM). Nil refuses it with
 	// 18452, as a server outside any domain does.
 	SSPI SSPI
+	// FedAuth accepts Microsoft Entra access tokens; nil refuses
+	// federated logins, as a server without Entra does.
+	FedAuth FedAuth
 }
 
 // Version is a SQL Server product version as sent in PRELOGIN/LOGINACK.
