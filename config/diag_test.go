@@ -44,6 +44,8 @@ func TestDiagnostics(t *testing.T) {
 		{"restart", strings.Replace(srv, "  address", "  restart = \"always\"\n  address", 1), Vars{}, "Invalid value", 2, `"auto" or "never"`},
 		{"support_matrix", strings.Replace(srv, "  address", "  support_matrix = \"2019\"\n  address", 1), Vars{}, "Invalid value", 2, `"current" or "2022-06"`},
 		{"trust type", strings.Replace(srv, "  address", "  trust_server_certificate = \"maybe\"\n  address", 1), Vars{}, "Incorrect attribute value type", 2, "a bool is required"},
+		{"certificate without encryption", strings.Replace(srv, "  address", "  encrypt = \"disable\"\n  certificate = \"ca.pem\"\n  address", 1), Vars{}, "Certificate setting without encryption", 3, `encrypt = "disable" means no TLS`},
+		{"host name with trust", strings.Replace(srv, "  address", "  encrypt = \"true\"\n  trust_server_certificate = true\n  host_name_in_certificate = \"db1\"\n  address", 1), Vars{}, "Certificate setting with trust_server_certificate", 4, "accepts any certificate"},
 		{"os", strings.Replace(srv, "  address", "  host {\n    os = \"macos\"\n  }\n  address", 1), Vars{}, "Invalid value", 3, `"linux" or "windows"`},
 		{"ssh without its block", strings.Replace(srv, "  address", "  host {\n    transport = \"ssh\"\n  }\n  address", 1), Vars{}, "Missing ssh block", 3, "which user"},
 		{"ssh without a way to log in", strings.Replace(srv, "  address", "  host {\n    transport = \"ssh\"\n    ssh { user = \"dba\" }\n  }\n  address", 1), Vars{}, "No way to log in over SSH", 4, "private_key_files"},
@@ -113,7 +115,10 @@ func TestDiagnostics(t *testing.T) {
 		{"duplicate variable", "variable \"v\" {\n  default = 1\n}\nvariable \"v\" {\n  default = 1\n}\n" + srv, Vars{}, "Duplicate variable block", 4, ""},
 		// Reported at load since validate must catch them (they were
 		// accepted until the connection was opened).
-		{"windows authentication", srv + "sql_server \"s2\" {\n  address = \"a\"\n  authentication {\n    method = \"windows\"\n  }\n}\n", Vars{}, "Authentication method not yet supported", 11, `"windows" authentication method is not yet supported`},
+		{"ntlm without an account", srv + "sql_server \"s2\" {\n  address = \"a\"\n  authentication {\n    method = \"windows\"\n    protocol = \"ntlm\"\n    password = \"x\"\n  }\n}\n", Vars{}, "Missing NTLM account", 10, `user = "DOMAIN\\user"`},
+		{"keytab without a user", srv + "sql_server \"s2\" {\n  address = \"a\"\n  authentication {\n    method = \"windows\"\n    keytab = \"k\"\n  }\n}\n", Vars{}, "Keytab without a user", 12, "give user"},
+		{"kerberos argument with ntlm", srv + "sql_server \"s2\" {\n  address = \"a\"\n  authentication {\n    method = \"windows\"\n    protocol = \"ntlm\"\n    user = \"D\\\\u\"\n    password = \"x\"\n    spn = \"s\"\n  }\n}\n", Vars{}, "Kerberos argument with NTLM", 15, `"spn" applies to protocol = "kerberos"`},
+		{"windows argument with sql authentication", srv + "sql_server \"s2\" {\n  address = \"a\"\n  authentication {\n    user = \"u\"\n    password = \"p\"\n    realm = \"R\"\n  }\n}\n", Vars{}, "Argument only for Windows authentication", 13, `"realm" applies to method = "windows"`},
 		{"entra authentication", srv + "sql_server \"s2\" {\n  address = \"a\"\n  authentication {\n    method = \"entra\"\n  }\n}\n", Vars{}, "Authentication method not yet supported", 11, `only "sql"`},
 		{"relative mssql_conf", strings.Replace(srv, "  address", "  host {\n    mssql_conf = \"mssql.conf\"\n  }\n  address", 1), Vars{}, "Invalid path", 3, `"mssql_conf" must be an absolute path`},
 		{"relative mssql_conf_tool", strings.Replace(srv, "  address", "  host {\n    mssql_conf_tool = \"bin/mssql-conf\"\n  }\n  address", 1), Vars{}, "Invalid path", 3, `"bin/mssql-conf" is not`},

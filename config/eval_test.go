@@ -152,6 +152,9 @@ func TestLabJSONShape(t *testing.T) {
 	if sv.Address != "127.0.0.2" || sv.Port != 14333 || sv.Auth.User != "sa" || sv.Auth.Password != "LabPassw0rd!!" {
 		t.Errorf("server: %+v", sv)
 	}
+	if sv.Encrypt != "true" || sv.Certificate != "/lab/sql01/tls/cert.pem" || sv.TrustServerCertificate {
+		t.Errorf("the lab example does not verify the lab's certificate: %+v", sv)
+	}
 	if sv.Host.MssqlConf != "/lab/sql01/mssql.conf" || !reflect.DeepEqual(sv.Host.RestartCommand, []string{"milink", "lab", "restart", "sql01"}) {
 		t.Errorf("host: %+v", sv.Host)
 	}

@@ -120,7 +120,7 @@ func TestLabCommandLifecycle(t *testing.T) {
 	if len(raw) != 2 {
 		t.Fatalf("lab.json has %d servers, want 2", len(raw))
 	}
-	for _, key := range []string{"name", "kind", "address", "port", "user", "password", "mssql_conf", "restart_command", "backup_directory", "profile"} {
+	for _, key := range []string{"name", "kind", "address", "port", "user", "password", "mssql_conf", "restart_command", "backup_directory", "profile", "certificate", "force_encryption", "tds8"} {
 		for _, s := range raw {
 			if _, ok := s[key]; !ok {
 				t.Errorf("lab.json server %v has no %q", s["name"], key)
@@ -134,6 +134,8 @@ func TestLabCommandLifecycle(t *testing.T) {
 		Password: sql01.Password, MSSQLConf: filepath.Join(dir, "sql01", "mssql.conf"),
 		RestartCommand:  []string{exe, "lab", "restart", "-dir", dir, "sql01"},
 		BackupDirectory: "/var/opt/mssql/backup", Profile: "2019-cu22-linux",
+		Certificate:    filepath.Join(dir, "sql01", "tls", "cert.pem"),
+		CertificateKey: filepath.Join(dir, "sql01", "tls", "key.pem"),
 		// Checked below: they depend on what this machine allows.
 		HostFirewall: sql01.HostFirewall, FirewallCommandPrefix: sql01.FirewallCommandPrefix, NoHostFirewall: sql01.NoHostFirewall}
 	if !reflect.DeepEqual(sql01, want) {

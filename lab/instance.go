@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,19 @@ type InstanceConfig struct {
 	Logf         func(format string, args ...any) // nil: silent
 	// Scratch: the engine does not save its catalogue (see engine.Options).
 	Scratch bool
+	// CertFile and KeyFile are the server's TLS certificate and key (PEM),
+	// read at every start as SQL Server reads its certificate; "" means
+	// none (the server cannot encrypt). ForceEncryption needs them.
+	CertFile, KeyFile string
+	ForceEncryption   bool
+	// InstanceName makes a Windows profile a named instance (SALES): its
+	// registry key, SERVERPROPERTY('InstanceName') and a SQL Server
+	// Browser on UDP port 1434 of its address that names its TCP port.
+	InstanceName string
+	// SSPI accepts Windows authentication; nil refuses it (18452).
+	// WindowsLogins are the Windows logins the server has (sysadmins).
+	SSPI          tds.SSPI
+	WindowsLogins []string
 }
 
 // Instance is one simulated server: an engine instance behind a TDS server
@@ -125,7 +139,7 @@ func (in *Instance) BackupDirectory() string {
 	case in.cfg.Kind == KindManagedInstance:
 		return "" // a managed instance backs up to URL only
 	case in.cfg.Profile.OS == "windows":
-		return windowsInstanceDir(in.cfg.Profile.ProductVersion) + `\Backup`
+		return windowsInstanceDir(in.cfg.Profile.ProductVersion, in.cfg.InstanceName) + `\Backup`
 	default:
 		return "/var/opt/mssql/backup"
 	}
@@ -138,7 +152,7 @@ func (c InstanceConfig) serverDirs() []string {
 		return nil
 	}
 	if c.Profile.OS == "windows" {
-		base := filepath.Join("C", "Program Files", "Microsoft SQL Server", instanceID(c.Profile.ProductVersion), "MSSQL")
+		base := filepath.Join("C", "Program Files", "Microsoft SQL Server", instanceID(c.Profile.ProductVersion, c.InstanceName), "MSSQL")
 		return []string{filepath.Join(base, "DATA"), filepath.Join(base, "Log"), filepath.Join(base, "Backup")}
 	}
 	return []string{filepath.Join("var", "opt", "mssql", "data"), filepath.Join("var", "opt", "mssql", "backup")}
@@ -169,7 +183,7 @@ func OpenInstance(cfg InstanceConfig) (*Instance, error) {
 			}
 		}
 	case "registry":
-		if err := writeRegistryIfMissing(cfg.registryPath(), cfg.Profile.ProductVersion); err != nil {
+		if err := writeRegistryIfMissing(cfg.registryPath(), cfg.Profile.ProductVersion, cfg.InstanceName); err != nil {
 			return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
 		}
 	}
@@ -193,6 +207,9 @@ func OpenInstance(cfg InstanceConfig) (*Instance, error) {
 		Password: cfg.Password,
 		Seed:     cfg.Seed,
 		Scratch:  cfg.Scratch,
+
+		InstanceName:  cfg.InstanceName,
+		WindowsLogins: cfg.WindowsLogins,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
@@ -327,6 +344,23 @@ func (in *Instance) startLocked() error {
 	if err != nil {
 		return fmt.Errorf("server %s: %w", in.cfg.Name, err)
 	}
+	// The certificate is read at every start, as SQL Server reads its own:
+	// a broken one keeps the server down with the reason in its status.
+	opts := tds.Options{
+		ServerName:   in.cfg.Name,
+		Version:      tdsVersion(in.cfg.Profile.ProductVersion),
+		LoginLatency: in.latency, // the latency fault: logins too, see Faults.Latency
+		SSPI:         in.cfg.SSPI,
+	}
+	if in.cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(in.cfg.CertFile, in.cfg.KeyFile)
+		if err != nil {
+			return fmt.Errorf("server %s: TLS certificate: %w", in.cfg.Name, err)
+		}
+		opts.Certificate = &cert
+		opts.ForceEncryption = in.cfg.ForceEncryption
+		opts.Strict = offersTDS8(in.cfg.Kind, in.cfg.Profile.ProductVersion)
+	}
 	// Listen before the engine starts so that a taken address fails fast
 	// and leaves nothing half started.
 	ln, err := net.Listen("tcp", in.Addr())
@@ -337,11 +371,7 @@ func (in *Instance) startLocked() error {
 		ln.Close()
 		return fmt.Errorf("server %s: %w", in.cfg.Name, err)
 	}
-	srv := tds.NewServer(latencyHandler{inner: in.eng.Handler(), latency: in.latency}, tds.Options{
-		ServerName:   in.cfg.Name,
-		Version:      tdsVersion(in.cfg.Profile.ProductVersion),
-		LoginLatency: in.latency, // the latency fault: logins too, see Faults.Latency
-	})
+	srv := tds.NewServer(latencyHandler{inner: in.eng.Handler(), latency: in.latency}, opts)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/milink/milink/lab/arm"
@@ -44,6 +45,17 @@ type Config struct {
 	RestartDelay time.Duration // how long a restart refuses logins (DefaultRestartDelay)
 	// Faults armed at start, by server name.
 	Faults map[string]Faults
+	// TLS settings by server name; a server missing here keeps the
+	// setting lab.json recorded, and a new one gets the zero TLS (a
+	// self-signed certificate, encryption offered, not forced).
+	TLS map[string]TLS
+	// Instance makes sql01 (a Windows profile) the named instance of that
+	// name, found through a SQL Server Browser on UDP 1434. "" keeps
+	// lab.json's setting (the default instance for a new lab).
+	Instance string
+	// WindowsAuth is a -windows-auth file (see WindowsAuth): sql01 then
+	// accepts Windows authentication. "" keeps lab.json's setting.
+	WindowsAuth string
 	// Executable is the milink binary named in lab.json's restart_command;
 	// "" means os.Executable().
 	Executable string
@@ -57,6 +69,7 @@ type Lab struct {
 	azure   *arm.Server
 	file    File
 	hostNet *hostNetwork // sql01's simulated host network; nil where unavailable
+	browser *browser     // sql01's SQL Server Browser, for a named instance
 }
 
 // File is lab.json: what a milink configuration (or a test) needs to reach
@@ -65,6 +78,8 @@ type File struct {
 	Servers []ServerInfo `json:"servers"`
 	// Azure is the lab's Azure Resource Manager and Entra (lab/arm).
 	Azure *arm.Info `json:"azure,omitempty"`
+	// WindowsAuth is the -windows-auth file sql01 was started with.
+	WindowsAuth string `json:"windows_auth,omitempty"`
 }
 
 // ServerInfo is one server in lab.json.
@@ -86,6 +101,17 @@ type ServerInfo struct {
 	HostFirewall          bool     `json:"host_firewall"`
 	FirewallCommandPrefix []string `json:"firewall_command_prefix"`
 	NoHostFirewall        string   `json:"no_host_firewall,omitempty"`
+	// Instance is a named instance's name ("" for the default instance).
+	Instance string `json:"instance,omitempty"`
+	// Certificate is the PEM file of the server's TLS certificate, which a
+	// client trusts to verify the server ("" when it has none: it cannot
+	// encrypt). CertificateKey is its key's file (0600), for the lab.
+	Certificate     string `json:"certificate"`
+	CertificateKey  string `json:"certificate_key"`
+	ForceEncryption bool   `json:"force_encryption"`
+	// TDS8 says the server accepts TDS 8.0 (encrypt=strict): 2022 and
+	// later, and the managed instance.
+	TDS8 bool `json:"tds8"`
 }
 
 // Server returns the named server's entry.
@@ -163,6 +189,14 @@ func ValidateConfig(cfg Config) error {
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return fmt.Errorf("port %d is out of range (1-65535)", cfg.Port)
 	}
+	if cfg.Instance != "" {
+		if !validInstanceName(cfg.Instance) {
+			return fmt.Errorf("instance %q: a SQL Server instance name is 1 to 16 letters, digits, _ or $, starting with a letter or _", cfg.Instance)
+		}
+		if p, ok := engine.LookupProfile(cfg.Profile); ok && p.OS != "windows" {
+			return fmt.Errorf("instance %q: SQL Server on Linux has only the default instance; use a Windows profile (see \"milink lab profiles\")", cfg.Instance)
+		}
+	}
 	if cfg.RestartDelay < 0 {
 		return fmt.Errorf("restart delay %s is negative", cfg.RestartDelay)
 	}
@@ -189,6 +223,12 @@ func resolve(cfg Config, prev File, havePrev bool) (Config, string, error) {
 			cfg.Port = s.Port
 		}
 		password = s.Password
+		if cfg.WindowsAuth == "" {
+			cfg.WindowsAuth = prev.WindowsAuth
+		}
+		if cfg.Instance == "" {
+			cfg.Instance = s.Instance
+		}
 	}
 	if cfg.Profile == "" {
 		cfg.Profile = engine.DefaultProfile
@@ -203,6 +243,26 @@ func resolve(cfg Config, prev File, havePrev bool) (Config, string, error) {
 		password = newPassword()
 	}
 	return cfg, password, nil
+}
+
+// validInstanceName: SQL Server's rules for an instance name (1 to 16
+// characters; letters, digits, _ and $; not starting with a digit or $).
+func validInstanceName(n string) bool {
+	if len(n) < 1 || len(n) > 16 || strings.EqualFold(n, "MSSQLSERVER") || strings.EqualFold(n, "DEFAULT") {
+		return false
+	}
+	for i, r := range n {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r == '_':
+		case (r >= '0' && r <= '9') || r == '$':
+			if i == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Open prepares the lab directory (instance directories, password, lab.json)
@@ -246,13 +306,31 @@ func Open(cfg Config) (*Lab, error) {
 			return nil, fmt.Errorf("find the milink executable: %w", err)
 		}
 	}
+	if cfg.Instance != "" && sqlProfile.OS != "windows" {
+		return nil, fmt.Errorf("instance %q: SQL Server on Linux has only the default instance; use a Windows profile", cfg.Instance)
+	}
 	specs := []InstanceConfig{
-		{Name: SQLServerName, Kind: KindSQLServer, Profile: sqlProfile, Address: cfg.Address, Seed: "sql01"},
+		{Name: SQLServerName, Kind: KindSQLServer, Profile: sqlProfile, Address: cfg.Address, Seed: "sql01", InstanceName: cfg.Instance},
 		{Name: ManagedInstanceName, Kind: KindManagedInstance, Profile: miProfile, Address: miAddress, Seed: "managed-instance"},
 	}
 	l := &Lab{dir: dir}
 	hostNet, hostNetErr := startHostNetwork()
 	l.hostNet = hostNet
+	if cfg.WindowsAuth != "" {
+		if cfg.WindowsAuth, err = filepath.Abs(cfg.WindowsAuth); err != nil {
+			return nil, err
+		}
+		logf := cfg.Logf
+		if logf == nil {
+			logf = func(string, ...any) {}
+		}
+		acc, logins, err := loadWindowsAuth(cfg.WindowsAuth, func(f string, a ...any) { logf("sql01: "+f, a...) })
+		if err != nil {
+			return nil, err
+		}
+		specs[0].SSPI, specs[0].WindowsLogins = acc, logins
+		l.file.WindowsAuth = cfg.WindowsAuth
+	}
 	for _, s := range specs {
 		s.Port = cfg.Port
 		s.Dir = filepath.Join(dir, s.Name)
@@ -260,6 +338,15 @@ func Open(cfg Config) (*Lab, error) {
 		s.RestartDelay = cfg.RestartDelay
 		s.Faults = cfg.Faults[s.Name]
 		s.Logf = cfg.Logf
+		t, ok := cfg.TLS[s.Name]
+		if prevInfo, had := prev.Server(s.Name); !ok && havePrev && had {
+			t = tlsFromInfo(prevInfo, dir)
+		}
+		if s.CertFile, s.KeyFile, err = certFiles(t, dir, s.Name, s.Address); err != nil {
+			l.Close()
+			return nil, err
+		}
+		s.ForceEncryption = t.Force
 		in, err := OpenInstance(s)
 		if err != nil {
 			l.Close()
@@ -273,6 +360,10 @@ func Open(cfg Config) (*Lab, error) {
 			RestartCommand:  []string{exe, "lab", "restart", "-dir", dir, s.Name},
 			BackupDirectory: in.BackupDirectory(),
 			Profile:         s.Profile.Name,
+			Certificate:     s.CertFile, CertificateKey: s.KeyFile,
+			ForceEncryption: s.ForceEncryption,
+			TDS8:            s.CertFile != "" && offersTDS8(s.Kind, s.Profile.ProductVersion),
+			Instance:        s.InstanceName,
 		})
 		if s.Kind == KindSQLServer {
 			info := &l.file.Servers[len(l.file.Servers)-1]
@@ -334,6 +425,13 @@ func (l *Lab) Server(name string) (*Instance, bool) {
 
 // Start starts every server; if one fails, those started are stopped again.
 func (l *Lab) Start() error {
+	if in := l.servers[0]; in.cfg.InstanceName != "" && l.browser == nil {
+		b, err := startBrowser(in.cfg.Address, in.cfg.Name, in.cfg.InstanceName, in.cfg.Profile.ProductVersion, in.cfg.Port)
+		if err != nil {
+			return err
+		}
+		l.browser = b
+	}
 	for i, s := range l.servers {
 		if err := s.Start(); err != nil {
 			for _, started := range l.servers[:i] {
@@ -358,6 +456,8 @@ func (l *Lab) Close() {
 	}
 	l.hostNet.close()
 	l.hostNet = nil
+	l.browser.close()
+	l.browser = nil
 }
 
 // Azure is the lab's Azure (Entra and Resource Manager).

@@ -24,30 +24,35 @@ type registryEntry struct {
 	Data string `json:"data"` // the value as text; DWORDs in decimal
 }
 
-// instanceID is the registry name of the default instance for a product
-// version: MSSQL15.MSSQLSERVER for 15.0.x (2019).
-func instanceID(productVersion string) string {
+// instanceID is the registry name of an instance for a product version:
+// MSSQL15.MSSQLSERVER for the default instance of 15.0.x (2019),
+// MSSQL15.SALES for the named instance SALES.
+func instanceID(productVersion string, instance ...string) string {
 	major, _, _ := strings.Cut(productVersion, ".")
 	if major == "" {
 		major = "15"
 	}
-	return "MSSQL" + major + ".MSSQLSERVER"
+	name := "MSSQLSERVER"
+	if len(instance) > 0 && instance[0] != "" {
+		name = strings.ToUpper(instance[0])
+	}
+	return "MSSQL" + major + "." + name
 }
 
-func registryRoot(productVersion string) string {
-	return `HKLM\Software\Microsoft\Microsoft SQL Server\` + instanceID(productVersion)
+func registryRoot(productVersion string, instance ...string) string {
+	return `HKLM\Software\Microsoft\Microsoft SQL Server\` + instanceID(productVersion, instance...)
 }
 
-// windowsInstanceDir is the default instance's directory below Program Files.
-func windowsInstanceDir(productVersion string) string {
-	return `C:\Program Files\Microsoft SQL Server\` + instanceID(productVersion) + `\MSSQL`
+// windowsInstanceDir is the instance's directory below Program Files.
+func windowsInstanceDir(productVersion string, instance ...string) string {
+	return `C:\Program Files\Microsoft SQL Server\` + instanceID(productVersion, instance...) + `\MSSQL`
 }
 
-// defaultRegistry is a freshly installed default instance: the three startup
+// defaultRegistry is a freshly installed instance: the three startup
 // parameters setup writes (-d, -e, -l), HADR off, and the version.
-func defaultRegistry(productVersion string) registryFile {
-	root := registryRoot(productVersion)
-	dir := windowsInstanceDir(productVersion)
+func defaultRegistry(productVersion string, instance ...string) registryFile {
+	root := registryRoot(productVersion, instance...)
+	dir := windowsInstanceDir(productVersion, instance...)
 	return registryFile{Values: []registryEntry{
 		{Key: root + `\MSSQLServer\CurrentVersion`, Name: "CurrentVersion", Type: "REG_SZ", Data: productVersion},
 		{Key: root + `\MSSQLServer\Parameters`, Name: "SQLArg0", Type: "REG_SZ", Data: `-d` + dir + `\DATA\master.mdf`},
@@ -69,13 +74,13 @@ func loadRegistry(path string) (registryFile, error) {
 	return r, nil
 }
 
-func writeRegistryIfMissing(path, productVersion string) error {
+func writeRegistryIfMissing(path, productVersion string, instance ...string) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	data, err := json.MarshalIndent(defaultRegistry(productVersion), "", "  ")
+	data, err := json.MarshalIndent(defaultRegistry(productVersion, instance...), "", "  ")
 	if err != nil {
 		return err
 	}

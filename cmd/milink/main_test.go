@@ -25,10 +25,24 @@ import (
 
 // cmdExample writes examples/NAME's configuration into the work directory.
 func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 || args[0] != "lab" {
-		ts.Fatalf("usage: example lab")
+	if len(args) != 1 {
+		ts.Fatalf("usage: example lab|NAME")
 	}
-	ts.Check(examples.WriteLab(ts.MkAbs(".")))
+	if args[0] == "lab" {
+		ts.Check(examples.WriteLab(ts.MkAbs(".")))
+		return
+	}
+	// Another example of the repository, as a user copies it.
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", args[0], "*.milink.hcl"))
+	ts.Check(err)
+	if len(files) == 0 {
+		ts.Fatalf("no example %q", args[0])
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(filepath.Base(f)), data, 0o644))
+	}
 }
 
 // The end-to-end tests run the real milink binary (this test binary,
@@ -69,17 +83,24 @@ func TestScripts(t *testing.T) {
 		// [sshd]: the OpenSSH server is installed; where it is not, a
 		// script needing it is skipped, unless MILINK_REQUIRE_SSHD is set
 		// (CI), when it must run.
+		// [kdc]: the MIT KDC is installed (krb5-kdc, krb5-admin-server,
+		// krb5-user), or MILINK_REQUIRE_KDC says it must be.
 		Condition: func(cond string) (bool, error) {
-			if cond != "sshd" {
-				return false, fmt.Errorf("unknown condition %q", cond)
+			switch cond {
+			case "sshd":
+				_, err := os.Stat("/usr/sbin/sshd")
+				return err == nil || os.Getenv("MILINK_REQUIRE_SSHD") != "", nil
+			case "kdc":
+				_, err := os.Stat("/usr/sbin/krb5kdc")
+				return err == nil || os.Getenv("MILINK_REQUIRE_KDC") != "", nil
 			}
-			_, err := os.Stat("/usr/sbin/sshd")
-			return err == nil || os.Getenv("MILINK_REQUIRE_SSHD") != "", nil
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"sql":     cmdSQL,
 			"example": cmdExample,
 			"sshd":    cmdSSHD,
+			"kdc":     cmdKDC,
 		},
 	})
 }

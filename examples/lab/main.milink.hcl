@@ -21,10 +21,12 @@ locals {
 }
 
 sql_server "sql01" {
-  address                  = local.sql01.address
-  port                     = local.sql01.port
-  encrypt                  = "disable" # the lab speaks TDS without TLS
-  trust_server_certificate = true
+  address = local.sql01.address
+  port    = local.sql01.port
+  # As against a real server: encrypted, and the server's certificate
+  # verified. The lab made it and lab.json says where it is.
+  encrypt     = "true"
+  certificate = local.sql01.certificate
 
   authentication {
     method   = "sql"

@@ -37,6 +37,24 @@ variable "known_hosts_file" {
   description = "A known_hosts file holding the server's host key (ssh-keyscan prints the line)."
 }
 
+variable "server_ca_file" {
+  type        = string
+  default     = null
+  description = "PEM file of the CA that signed SQL Server's TLS certificate, when this machine's trust store does not hold it."
+}
+
+variable "ssh_address" {
+  type        = string
+  default     = null
+  description = "Address of the host's OpenSSH server, when it is not server_address."
+}
+
+variable "ssh_port" {
+  type        = number
+  default     = 22
+  description = "Port of the host's OpenSSH server."
+}
+
 variable "server_address" {
   type        = string
   description = "Name or address of the SQL Server host as this machine resolves it."
@@ -49,6 +67,7 @@ sql_server "sql2019" {
   instance                 = "SALES"
   encrypt                  = "true"
   trust_server_certificate = false
+  certificate              = var.server_ca_file
   restart                  = "auto"
   support_matrix           = "current"
 
@@ -62,6 +81,8 @@ sql_server "sql2019" {
     os        = "windows"
     transport = "ssh"
     ssh {
+      address           = var.ssh_address
+      port              = var.ssh_port
       user              = var.ssh_user
       private_key_files = [var.ssh_private_key_file]
       known_hosts_files = [var.known_hosts_file]

@@ -154,10 +154,27 @@ IF NOT EXISTS (SELECT 1 FROM sys.databases WHERE name = 'nope') PRINT N'absent'
 	if len(r.dones) != 2 || r.dones[0] != 7 || r.dones[1] != -1 {
 		t.Errorf("dones = %v", r.dones)
 	}
-	// GO separates batches (variables do not survive it).
-	r = run(t, s, "DECLARE @x int = 1\nGO\nSELECT @x")
-	if got := r.errNumbers(); len(got) != 1 || got[0] != 137 {
-		t.Errorf("GO: %v", got)
+	// GO is not T-SQL: the server parses it as a word, as SQL Server does.
+	// The whole batch fails to parse, so nothing of it runs.
+	for _, tc := range []struct {
+		batch string
+		want  int32
+		text  string
+	}{
+		{"DECLARE @x int = 1\nGO\nSELECT @x", 102, "Incorrect syntax near 'GO'."},
+		{"PRINT 'x'\nGO", 102, "Incorrect syntax near 'GO'."},
+		{"DROP ENDPOINT TEST_ENDPOINT\nGO\nDROP CERTIFICATE TEST_CERT\nGO\n", 102, "Incorrect syntax near 'GO'."},
+		{"GO", 2812, "Could not find stored procedure 'GO'."}, // a lone name is a procedure call
+	} {
+		r = run(t, s, tc.batch)
+		if len(r.errs) != 1 || r.errs[0].Number != tc.want || r.errs[0].Text != tc.text || len(r.infos) != 0 {
+			t.Errorf("%q: errors %+v infos %+v, want only %d %q", tc.batch, r.errs, r.infos, tc.want, tc.text)
+		}
+	}
+	// ... except where the grammar reads it as a column alias.
+	r = mustRun(t, s, "SELECT 1\nGO")
+	if len(r.sets) != 1 || r.sets[0].cols[0].Name != "GO" {
+		t.Errorf("SELECT 1 GO: %d sets", len(r.sets))
 	}
 	// USE changes the session database.
 	mustRun(t, s, "USE [msdb]")

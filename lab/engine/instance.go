@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,14 +51,20 @@ type Host interface {
 
 // Options configures Open.
 type Options struct {
-	Name     string // instance name (SERVERPROPERTY ServerName/MachineName)
-	Profile  Profile
-	DataDir  string // catalog.json lives here; created if missing
-	FSRoot   string // server paths map below it
-	Host     Host
-	Login    string // the one SQL login accepted
-	Password string
-	Seed     string // "sql01", "managed-instance" or ""; used only for a new catalogue
+	Name string // the machine's name (SERVERPROPERTY MachineName)
+	// InstanceName is a named instance's name (SALES); "" for the
+	// default instance (MSSQLSERVER).
+	InstanceName string
+	Profile      Profile
+	DataDir      string // catalog.json lives here; created if missing
+	FSRoot       string // server paths map below it
+	Host         Host
+	Login        string // the one SQL login accepted
+	Password     string
+	// WindowsLogins are the Windows logins (DOMAIN\user, sysadmins) a
+	// login authenticated by the server's SSPI acceptor may be.
+	WindowsLogins []string
+	Seed          string // "sql01", "managed-instance" or ""; used only for a new catalogue
 	// Databases are user databases a new catalogue has besides the seed's
 	// (SIMPLE recovery, ONLINE, never backed up), for benchmarks of many
 	// databases. A name the seed has already is skipped.
@@ -232,7 +239,13 @@ type handler struct{ i *Instance }
 func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, *tds.Message) {
 	i := h.i
 	fail := &tds.Message{Number: 18456, State: 1, Class: 14, Text: fmt.Sprintf("Login failed for user '%s'.", req.User), Server: i.opts.Name, Line: 1}
-	if !strings.EqualFold(req.User, i.opts.Login) || req.Password != i.opts.Password {
+	if req.Integrated {
+		// Windows proved who the client is; SQL Server still needs a
+		// login for that account.
+		if !slices.ContainsFunc(i.opts.WindowsLogins, func(l string) bool { return strings.EqualFold(l, req.User) }) {
+			return nil, fail
+		}
+	} else if !strings.EqualFold(req.User, i.opts.Login) || req.Password != i.opts.Password {
 		return nil, fail
 	}
 	i.mu.Lock()
@@ -251,7 +264,11 @@ func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, 
 	}
 	i.cat.Counters.Logins++
 	i.nextSPID++
-	return &Session{inst: i, db: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}, nil
+	sess := &Session{inst: i, db: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
+	if req.Integrated {
+		sess.windowsLogin = req.User
+	}
+	return sess, nil
 }
 
 // NewSession opens a session without a login (tests and in-process callers).

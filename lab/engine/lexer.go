@@ -252,21 +252,3 @@ func QuoteIdent(name string) string {
 func QuoteString(s string) string {
 	return "N'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
-
-// splitGO splits a script at lines that hold only GO (the client-side
-// batch separator of sqlcmd and SSMS).
-func splitGO(src string) []string {
-	lines := strings.SplitAfter(src, "\n")
-	var parts []string
-	var cur strings.Builder
-	for _, ln := range lines {
-		if strings.EqualFold(strings.TrimSpace(ln), "go") {
-			parts = append(parts, cur.String())
-			cur.Reset()
-			continue
-		}
-		cur.WriteString(ln)
-	}
-	parts = append(parts, cur.String())
-	return parts
-}

@@ -18,6 +18,27 @@ import (
 //	procedureSQL(t, "nethelper.sql", "<SQL_SERVER_ADDRESS>", "10.0.0.4")
 //
 // A placeholder the block lacks fails the test: the block changed.
+// scriptBatches splits a script at lines holding only GO, as sqlcmd and
+// SSMS do before sending it: GO is not T-SQL and the server never sees it.
+func scriptBatches(script string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, ln := range strings.SplitAfter(script, "\n") {
+		if strings.EqualFold(strings.TrimSpace(ln), "go") {
+			if strings.TrimSpace(cur.String()) != "" {
+				out = append(out, cur.String())
+			}
+			cur.Reset()
+			continue
+		}
+		cur.WriteString(ln)
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
 func procedureSQL(t testing.TB, name string, placeholderValue ...string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "procedure", name))
@@ -105,7 +126,9 @@ func TestProcedureSQLServerBlocks(t *testing.T) {
 
 	// The test endpoint, then its removal.
 	testEndpoint := procedureSQL(t, "test-endpoint.sql")
-	mustRun(t, s, testEndpoint)
+	for _, b := range scriptBatches(testEndpoint) {
+		mustRun(t, s, b)
+	}
 	if !l.host.isOpen(5022) {
 		t.Error("endpoint not listening")
 	}
@@ -120,15 +143,20 @@ func TestProcedureSQLServerBlocks(t *testing.T) {
 			t.Errorf("endpoint col %d = %v, want %v", n, got[n], want[n])
 		}
 	}
-	r = run(t, s, testEndpoint)
-	if got := r.errNumbers(); len(got) != 2 || got[0] != 15232 || got[1] != 7862 {
+	var got2 []int32
+	for _, b := range scriptBatches(testEndpoint) {
+		got2 = append(got2, run(t, s, b).errNumbers()...)
+	}
+	if got := got2; len(got) != 2 || got[0] != 15232 || got[1] != 7862 {
 		t.Errorf("second run errors = %v", got)
 	}
 	r = run(t, s, "DROP CERTIFICATE TEST_CERT")
 	if got := r.errNumbers(); len(got) != 1 || got[0] != 15352 {
 		t.Errorf("drop cert in use: %v", got)
 	}
-	mustRun(t, s, procedureSQL(t, "drop-test-endpoint.sql"))
+	for _, b := range scriptBatches(procedureSQL(t, "drop-test-endpoint.sql")) {
+		mustRun(t, s, b)
+	}
 	if l.host.isOpen(5022) {
 		t.Error("endpoint still listening after DROP")
 	}

@@ -17,20 +17,22 @@ type variable struct {
 
 // Session is one connection to the instance. Calls never overlap.
 type Session struct {
-	inst     *Instance
-	db       string
-	spid     int
-	vars     map[string]*variable
-	flags    map[int]bool // session trace flags
-	nocount  bool
-	mkOpen   bool // OPEN MASTER KEY in this session
-	rowcount int64
-	lastErr  int32
-	changed  bool // the current statement changed the catalogue or configuration
-	w        tds.ResponseWriter
-	ctx      context.Context
-	depth    int
-	aborted  bool
+	inst *Instance
+	// windowsLogin is the Windows login of an integrated session.
+	windowsLogin string
+	db           string
+	spid         int
+	vars         map[string]*variable
+	flags        map[int]bool // session trace flags
+	nocount      bool
+	mkOpen       bool // OPEN MASTER KEY in this session
+	rowcount     int64
+	lastErr      int32
+	changed      bool // the current statement changed the catalogue or configuration
+	w            tds.ResponseWriter
+	ctx          context.Context
+	depth        int
+	aborted      bool
 }
 
 var _ tds.Session = (*Session)(nil)
@@ -42,6 +44,9 @@ func (s *Session) Database() string { return s.db }
 func (s *Session) Close() {}
 
 func (s *Session) login() string {
+	if s.windowsLogin != "" {
+		return s.windowsLogin
+	}
 	if s.inst.opts.Login == "" {
 		return "sa"
 	}
@@ -53,22 +58,19 @@ func (s *Session) lookupVar(name string) (*variable, bool) {
 	return v, ok
 }
 
-// Batch runs a SQL batch. A line holding only GO separates batches.
+// Batch runs a SQL batch. GO is not T-SQL: splitting a script at GO lines
+// is the client's job (sqlcmd, SSMS), and a server that receives one
+// parses it like any other word, usually into error 102.
 func (s *Session) Batch(ctx context.Context, sql string, w tds.ResponseWriter) {
 	s.inst.mu.Lock()
 	s.inst.cat.Counters.RoundTrips++
 	s.inst.mu.Unlock()
 	s.ctx, s.w, s.aborted = ctx, w, false
-	for _, part := range splitGO(sql) {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		s.vars = map[string]*variable{}
-		s.runBatch(part, true)
-		if s.aborted {
-			return
-		}
+	if strings.TrimSpace(sql) == "" {
+		return
 	}
+	s.vars = map[string]*variable{}
+	s.runBatch(sql, true)
 }
 
 // RPC runs a procedure call (sp_executesql or a procedure by name).
@@ -438,8 +440,11 @@ func (s *Session) globalVar(name string) (any, *sqlError) {
 	case "@@VERSION":
 		return i.opts.Profile.Banner, nil
 	case "@@SERVERNAME":
-		return i.opts.Name, nil
+		return i.serverName(), nil
 	case "@@SERVICENAME":
+		if i.opts.InstanceName != "" {
+			return i.opts.InstanceName, nil
+		}
 		return "MSSQLSERVER", nil
 	case "@@SPID":
 		return int64(s.spid), nil
@@ -455,6 +460,14 @@ func (s *Session) globalVar(name string) (any, *sqlError) {
 		return int64(0x0F0010E2), nil
 	}
 	return nil, errf(137, 15, "Must declare the scalar variable \"%s\".", name)
+}
+
+// serverName is SERVERPROPERTY('ServerName'): MACHINE or MACHINE\INSTANCE.
+func (i *Instance) serverName() string {
+	if i.opts.InstanceName != "" {
+		return i.opts.Name + `\` + i.opts.InstanceName
+	}
+	return i.opts.Name
 }
 
 func (i *Instance) serverProperty(name string) any {
@@ -490,9 +503,12 @@ func (i *Instance) serverProperty(name string) any {
 	case "machinename", "computernamephysicalnetbios":
 		return i.opts.Name
 	case "servername":
-		return i.opts.Name
+		return i.serverName()
 	case "instancename":
-		return nil
+		if i.opts.InstanceName == "" {
+			return nil
+		}
+		return i.opts.InstanceName
 	case "isclustered":
 		return int64(0)
 	case "collation":

@@ -31,7 +31,10 @@ type labOptions struct {
 	restartDelay time.Duration
 	faults       faultFlags // per server; up arms them once the lab accepts logins
 	azureFaults  arm.FaultChange
-	azureSet     bool // -fault arm:... was given
+	azureSet     bool     // -fault arm:... was given
+	tls          tlsFlags // per server; unset ones keep lab.json's setting
+	windowsAuth  string   // a WindowsAuth file for sql01
+	instance     string   // sql01 as a named instance (Windows profiles)
 }
 
 func (o *labOptions) declare(fs *flag.FlagSet) {
@@ -42,6 +45,9 @@ func (o *labOptions) declare(fs *flag.FlagSet) {
 	fs.DurationVar(&o.latency, "latency", 0, "`delay` added to every round trip on every server (fault injection)")
 	fs.DurationVar(&o.restartDelay, "restart-delay", lab.DefaultRestartDelay, "how long a restarting server refuses logins")
 	fs.Var(faultFlag{servers: &o.faults, azure: &o.azureFaults, set: &o.azureSet}, "fault", "arm one server's faults at start, `NAME:KEY=VALUE[,...]` with keys latency, drop-at, error-at,\nrestart-hangs (e.g. sql01:drop-at=3,latency=20ms); repeatable; overrides -latency for that server.\nNAME arm is the lab's Azure, keys throttle, retry-after, server-error, fail-operation[=CODE], expired-tokens")
+	fs.StringVar(&o.instance, "instance", "", "make sql01 (a Windows profile) the named instance `NAME`, found through a SQL Server Browser on\nUDP port 1434 of its address (default: the default instance, or as the lab was created)")
+	fs.StringVar(&o.windowsAuth, "windows-auth", "", "sql01 accepts Windows authentication as a member of the domain this JSON `file` describes:\n{\"domain\": \"MILINK\", \"realm\": \"MILINK.TEST\", \"keytab\": \"sql01.keytab\" (a KDC's, for MSSQLSvc/ADDRESS:PORT),\n\"logins\": [\"MILINK\\\\dba\"] (sysadmins), \"ntlm_users\": {\"dba\": \"password\"}}; default as last time")
+	fs.Var(&o.tls, "tls", "one server's encryption, `NAME:SETTING[,...]`: on (default: a self-signed certificate in the lab\ndirectory, encryption offered), force (Force Encryption), off (no certificate: the server cannot\nencrypt), cert=FILE,key=FILE (use this certificate); repeatable; default as last time")
 }
 
 // serveArgs are the flags that pass o on to `milink lab serve`. Unset ones
@@ -61,7 +67,17 @@ func (o *labOptions) serveArgs(dir string) []string {
 		args = append(args, "-latency", o.latency.String())
 	}
 	args = append(args, "-restart-delay", o.restartDelay.String())
-	return args
+	if o.instance != "" {
+		args = append(args, "-instance", o.instance)
+	}
+	if o.windowsAuth != "" {
+		abs, err := filepath.Abs(o.windowsAuth)
+		if err != nil {
+			abs = o.windowsAuth
+		}
+		args = append(args, "-windows-auth", abs)
+	}
+	return append(args, o.tls.args()...)
 }
 
 // validate rejects flag values that are wrong in themselves (an unknown
@@ -77,7 +93,10 @@ func (o *labOptions) validate() error {
 func (o *labOptions) config(logf func(string, ...any)) lab.Config {
 	cfg := lab.Config{
 		Dir: o.dir, Profile: o.profile, Address: o.address, Port: o.port,
-		RestartDelay: o.restartDelay, Logf: logf,
+		RestartDelay: o.restartDelay, Logf: logf, WindowsAuth: o.windowsAuth, Instance: o.instance,
+	}
+	if len(o.tls) > 0 {
+		cfg.TLS = map[string]lab.TLS(o.tls)
 	}
 	if o.latency > 0 || len(o.faults) > 0 {
 		cfg.Faults = map[string]lab.Faults{}

@@ -187,11 +187,16 @@ func checkLogin(ctx context.Context, s lab.ServerInfo) error {
 	return nil
 }
 
-// connString is a go-mssqldb URL for a lab server (encrypt=disable: the lab
-// has no TLS certificate to offer).
+// connString is a go-mssqldb URL for a lab server: encrypted, verifying the
+// server's certificate, when it has one; in clear text otherwise.
 func connString(s lab.ServerInfo) string {
 	q := url.Values{}
-	q.Set("encrypt", "disable")
+	if s.Certificate != "" {
+		q.Set("encrypt", "true")
+		q.Set("certificate", s.Certificate)
+	} else {
+		q.Set("encrypt", "disable")
+	}
 	q.Set("dial timeout", "2")
 	q.Set("connection timeout", "5")
 	u := url.URL{
@@ -216,6 +221,7 @@ func summary(w io.Writer, dir string, f lab.File) {
 		case s.RegistryFile != "":
 			fmt.Fprintf(w, "         registry:   %s\n", s.RegistryFile)
 		}
+		fmt.Fprintf(w, "         TLS:        %s\n", describeTLS(s))
 	}
 	if f.Azure != nil {
 		fmt.Fprintf(w, "  %-6s %-40s %s\n", azureName, "Azure (Entra, Resource Manager)", f.Azure.ResourceManager)

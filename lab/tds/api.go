@@ -94,6 +94,37 @@ type LoginRequest struct {
 	HostName   string
 	ServerName string
 	PacketSize int
+	// Integrated is set when the server's SSPI acceptor authenticated the
+	// login (Windows authentication): User is then the Windows login it
+	// proved (DOMAIN\user), and Password is empty.
+	Integrated bool
+	// Federated is set when the login carried a Microsoft Entra access
+	// token that the server's FedAuth validated: User is then the
+	// token's principal, and Password is empty.
+	Federated bool
+}
+
+// FedAuth validates the Microsoft Entra access tokens of federated
+// logins (LOGIN7's FEDAUTH feature extension, security-token library).
+type FedAuth interface {
+	// Validate returns the principal a token proves, or the message
+	// refusing the login (18456, as SQL Server sends it).
+	Validate(token string) (user string, fail *Message)
+}
+
+// SSPI accepts Windows authentication for a server.
+type SSPI interface {
+	// Start begins the exchange of one login.
+	Start() SSPIExchange
+}
+
+// SSPIExchange is one login's integrated-authentication exchange.
+type SSPIExchange interface {
+	// Step takes the client's next token and returns the token to send
+	// back (nil for none). done reports a completed exchange, with the
+	// Windows login it proved; fail is the message refusing the login
+	// (18452 or 18456, as SQL Server sends them).
+	Step(in []byte) (out []byte, user string, done bool, fail *Message)
 }
 
 // Session is one logged-in connection. Calls on a session never overlap.

@@ -15,12 +15,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// TDS versions (LOGIN7 and LOGINACK).
-const (
-	tds72 = 0x72090002
-	tds74 = 0x74000004
-)
-
 // conn is one client connection. Its goroutine (serve) runs the handshake
 // and then every request in turn; a reader goroutine reads ahead so that an
 // ATTENTION can cancel the request that is running.
@@ -38,6 +32,12 @@ type conn struct {
 
 	closeOnce sync.Once
 
+	// rw is the transport: nc, or TLS over it once negotiated. It changes
+	// only during the handshake, before the reader goroutine starts.
+	rw      net.Conn
+	version uint32     // the TDS version of LOGINACK; 0 before login
+	enc     Encryption // what PRELOGIN negotiated
+
 	mu         sync.Mutex
 	lastCancel context.CancelFunc // cancels the newest request read
 
@@ -49,6 +49,8 @@ func newConn(s *Server, nc net.Conn, spid uint16) *conn {
 		log: s.log.With("spid", spid, "remote", nc.RemoteAddr().String())}
 	ci := ConnInfo{SPID: spid, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(s.ctx, connInfoKey{}, ci))
+	c.rw = nc
+	c.enc = EncryptionNone
 	c.pw = packetWriter{w: nc, size: 4096, spid: spid}
 	return c
 }
@@ -129,7 +131,7 @@ type request struct {
 func (c *conn) readLoop(reqs chan<- request) {
 	defer close(reqs)
 	for {
-		m, err := readMessage(c.nc)
+		m, err := readMessage(c.rw)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug("read failed; closing connection", "error", err)
@@ -170,8 +172,7 @@ func (c *conn) handle(r request) bool {
 	case pktAttention:
 		// Always answered, even after a complete reply: go-mssqldb sends
 		// one after every Rows.Close and waits for this DONE(ATTN).
-		d := doneToken(tokDone, doneAttn, 0, 0)
-		return c.writeReply(d[:], true) == nil
+		return c.writeReply(c.done(doneToken(tokDone, doneAttn, 0, 0)), true) == nil
 	case pktBatch, pktRPC, pktTransMgr:
 	default:
 		c.log.Debug("unexpected packet type after login; closing connection", "type", m.typ)
@@ -189,7 +190,7 @@ func (c *conn) handle(r request) bool {
 	}
 	switch m.typ {
 	case pktBatch:
-		sql, err := parseBatch(m.body)
+		sql, err := parseBatch(c.requestBody(m.body))
 		if err != nil {
 			c.log.Debug("malformed SQL batch; closing connection", "error", err)
 			return false
@@ -199,7 +200,7 @@ func (c *conn) handle(r request) bool {
 		c.sess.Batch(r.ctx, sql, w)
 		return w.finish(true)
 	case pktRPC:
-		calls, err := parseRPC(m.body)
+		calls, err := parseRPC(c.requestBody(m.body))
 		var unsup errUnsupported
 		if errors.As(err, &unsup) {
 			return c.errorReply(prefix, Message{Number: 8009, State: 1, Class: 16,
@@ -237,8 +238,7 @@ func (c *conn) errorReply(prefix []byte, m Message) bool {
 		m.Server = c.srv.opts.ServerName
 	}
 	b := appendMessage(prefix, tokError, m)
-	d := doneToken(tokDone, doneError, 0, 0)
-	return c.writeReply(append(b, d[:]...), true) == nil
+	return c.writeReply(append(b, c.done(doneToken(tokDone, doneError, 0, 0))...), true) == nil
 }
 
 // Resetter may be implemented by a Session: ResetSession is called when the
@@ -248,32 +248,75 @@ type Resetter interface {
 	ResetSession()
 }
 
-// handshake runs PRELOGIN (optional) and LOGIN7. A nil error means a
-// Session is established.
+// handshake runs the TLS handshake of TDS 8.0 (strict clients), PRELOGIN
+// (optional for TDS 7.x clients) with the TLS handshake it negotiates, and
+// LOGIN7. A nil error means a Session is established.
 func (c *conn) handshake() error {
-	m, err := readMessage(c.nc)
-	if err != nil {
+	var first [1]byte
+	if _, err := io.ReadFull(c.nc, first[:]); err != nil {
 		return err
 	}
 	// The first reply also pays for the TCP handshake (Options.LoginLatency).
 	c.networkDelay(2)
+	plain := &prefixConn{Conn: c.nc, pre: first[:]}
+	c.setTransport(plain)
+	if first[0] == tlsRecordHandshake {
+		tc, err := c.startStrict(plain)
+		if err != nil {
+			return err
+		}
+		c.setTransport(tc)
+		c.enc = EncryptionStrict
+		c.networkDelay(1) // the TLS handshake's round trip
+	}
+	m, err := readMessage(c.rw)
+	if err != nil {
+		return err
+	}
 	if m.typ == pktPrelogin {
-		reply, err := c.prelogin(m.body)
+		out, reply, err := c.prelogin(m.body)
 		if err != nil {
 			return err
 		}
 		if err := c.writeReply(reply, true); err != nil {
 			return err
 		}
-		if m, err = readMessage(c.nc); err != nil {
+		if out.refuse != "" {
+			return errors.New("tds: connection terminated after PRELOGIN: " + out.refuse)
+		}
+		if out.enc != EncryptionNone {
+			tc, err := c.startTLSInTDS(plain)
+			if err != nil {
+				return err
+			}
+			c.setTransport(tc)
+			c.enc = out.enc
+			c.networkDelay(1)
+		}
+		if m, err = readMessage(c.rw); err != nil {
 			return err
 		}
 		c.networkDelay(1)
+		if c.enc == EncryptionLogin {
+			// Only LOGIN7 was encrypted: the reply and everything after
+			// it travel in clear text again.
+			c.setTransport(plain)
+		}
+	} else if c.srv.opts.ForceEncryption && c.enc != EncryptionStrict {
+		return errors.New("tds: LOGIN7 without PRELOGIN, and the server forces encryption")
 	}
 	if m.typ != pktLogin7 {
 		return fmt.Errorf("tds: expected LOGIN7, got packet type 0x%02x", m.typ)
 	}
 	return c.login(m.body)
+}
+
+// setTransport switches the connection to t for reading and writing.
+func (c *conn) setTransport(t net.Conn) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.rw = t
+	c.pw.w = t
 }
 
 // networkDelay waits n round trips of the simulated network
@@ -295,25 +338,33 @@ func (c *conn) networkDelay(n int) {
 	}
 }
 
-// prelogin validates the client's option list and answers: no encryption
-// available, so no TLS handshake follows (clients that require encryption
-// give up cleanly), no MARS, instance name matched.
-func (c *conn) prelogin(b []byte) ([]byte, error) {
+// prelogin validates the client's option list and answers: the encryption
+// MS-TDS's table gives for the client's wish and the server's certificate
+// and Force Encryption setting (see negotiate), no MARS, instance name
+// matched. Inside a TDS 8.0 connection TLS is already up: the answer is ON
+// and no further handshake follows.
+func (c *conn) prelogin(b []byte) (preloginOutcome, []byte, error) {
+	var out preloginOutcome
 	for i := 0; ; i += 5 {
 		if i >= len(b) {
-			return nil, errors.New("tds: PRELOGIN option list not terminated")
+			return out, nil, errors.New("tds: PRELOGIN option list not terminated")
 		}
 		if b[i] == 0xFF {
 			break
 		}
 		if i+5 > len(b) {
-			return nil, errors.New("tds: PRELOGIN option truncated")
+			return out, nil, errors.New("tds: PRELOGIN option truncated")
 		}
 		off := int(binary.BigEndian.Uint16(b[i+1:]))
 		n := int(binary.BigEndian.Uint16(b[i+3:]))
 		if off+n > len(b) {
-			return nil, errors.New("tds: PRELOGIN option points past the message")
+			return out, nil, errors.New("tds: PRELOGIN option points past the message")
 		}
+	}
+	if c.enc == EncryptionStrict {
+		out = preloginOutcome{answer: encryptOn, enc: EncryptionStrict}
+	} else {
+		out = negotiate(clientEncryption(b), c.srv.opts.Certificate != nil, c.srv.opts.ForceEncryption)
 	}
 	v := c.srv.opts.Version
 	opts := []struct {
@@ -321,10 +372,17 @@ func (c *conn) prelogin(b []byte) ([]byte, error) {
 		data []byte
 	}{
 		{0, []byte{v.Major, v.Minor, byte(v.Build >> 8), byte(v.Build), 0, 0}}, // VERSION
-		{1, []byte{2}}, // ENCRYPTION: ENCRYPT_NOT_SUP
-		{2, []byte{0}}, // INSTOPT: instance matches
-		{3, nil},       // THREADID
-		{4, []byte{0}}, // MARS off
+		{1, []byte{out.answer}}, // ENCRYPTION
+		{2, []byte{0}},          // INSTOPT: instance matches
+		{3, nil},                // THREADID
+		{4, []byte{0}},          // MARS off
+	}
+	if c.srv.opts.FedAuth != nil && preloginHas(b, preloginFedAuthRequired) {
+		// The client may use Microsoft Entra: say the server takes it.
+		opts = append(opts, struct {
+			tok  byte
+			data []byte
+		}{preloginFedAuthRequired, []byte{1}})
 	}
 	off := 5*len(opts) + 1
 	var hdr, data []byte
@@ -335,7 +393,10 @@ func (c *conn) prelogin(b []byte) ([]byte, error) {
 		data = append(data, o.data...)
 	}
 	hdr = append(hdr, 0xFF)
-	return append(hdr, data...), nil
+	if out.enc == EncryptionStrict {
+		out.enc = EncryptionNone // nothing more to start
+	}
+	return out, append(hdr, data...), nil
 }
 
 // Offsets in the fixed part of LOGIN7 (MS-TDS 2.2.6.4).
@@ -349,12 +410,18 @@ const (
 	l7AppName    = 48
 	l7ServerName = 52
 	l7Database   = 68
+	l7SSPI       = 78 // ibSSPI, cbSSPI (bytes, 0xFFFF: see cbSSPILong)
+	l7SSPILong   = 90
 	l7FixedLen   = 94
 	fIntSecurity = 0x80
 )
 
 func (c *conn) login(b []byte) error {
-	if len(b) < l7FixedLen {
+	if len(b) < l7PacketSize {
+		return fmt.Errorf("tds: LOGIN7 of %d bytes is shorter than its fixed part", len(b))
+	}
+	version := binary.LittleEndian.Uint32(b[l7TDSVersion:])
+	if len(b) < login7FixedLen(version) {
 		return fmt.Errorf("tds: LOGIN7 of %d bytes is shorter than its fixed part", len(b))
 	}
 	str := func(at int, password bool) (string, error) {
@@ -392,7 +459,6 @@ func (c *conn) login(b []byte) error {
 	if req.Password, err = str(l7Password, true); err != nil {
 		return err
 	}
-	version := binary.LittleEndian.Uint32(b[l7TDSVersion:])
 	size := int(binary.LittleEndian.Uint32(b[l7PacketSize:]))
 	if size == 0 {
 		size = c.srv.opts.PacketSize
@@ -400,15 +466,47 @@ func (c *conn) login(b []byte) error {
 	size = clampPacketSize(size)
 	req.PacketSize = size
 
-	if b[l7Flags2]&fIntSecurity != 0 {
-		return c.refuse(Message{Number: 18452, State: 1, Class: 14,
-			Text: "Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication."})
-	}
-	if version < tds72 {
+	answer, ok := negotiateVersion(version)
+	if !ok {
 		return c.refuse(Message{Number: 18456, State: 1, Class: 14,
-			Text: fmt.Sprintf("Login failed: TDS version 0x%08X is not supported; use 7.2 or later.", version)})
+			Text: fmt.Sprintf("Login failed: TDS version 0x%08X is not supported; use 7.1 or later.", version)})
 	}
-	version = min(version, tds74)
+	if version == tds80 && c.enc != EncryptionStrict {
+		return c.refuse(Message{Number: 18456, State: 1, Class: 14,
+			Text: "Login failed: TDS 8.0 needs TLS before PRELOGIN (strict encryption)."})
+	}
+	version = answer
+	c.version = version
+
+	fed, err := login7FedAuth(b, version)
+	if err != nil {
+		return err
+	}
+	if fed != nil {
+		if c.srv.opts.FedAuth == nil || fed.library != fedAuthSecurityToken {
+			return c.refuse(Message{Number: 18456, State: 1, Class: 14,
+				Text: "Login failed for user '<token-identified principal>'."})
+		}
+		user, fail := c.srv.opts.FedAuth.Validate(fed.token)
+		if fail != nil {
+			c.log.Debug("federated login refused", "number", fail.Number, "reason", fail.Text)
+			return c.refuse(*fail)
+		}
+		req.User, req.Password, req.Federated = user, "", true
+	}
+
+	var sspiFinal []byte
+	if b[l7Flags2]&fIntSecurity != 0 {
+		token, err := login7SSPI(b)
+		if err != nil {
+			return err
+		}
+		user, final, err := c.integrated(token)
+		if err != nil {
+			return err
+		}
+		req.User, req.Password, req.Integrated, sspiFinal = user, "", true, final
+	}
 
 	sess, refusal := c.srv.h.Login(c.ctx, req)
 	if sess == nil {
@@ -420,9 +518,21 @@ func (c *conn) login(b []byte) error {
 		return c.refuse(*refusal)
 	}
 	c.sess = sess
-	c.log.Debug("login", "user", req.User, "app", req.AppName, "packet_size", size)
+	if c.srv.onLogin != nil {
+		c.srv.onLogin(c)
+	}
+	c.log.Debug("login", "user", req.User, "app", req.AppName, "packet_size", size,
+		"tds_version", versionName(version), "encryption", string(c.enc))
 
 	db := sess.Database()
+	if len(sspiFinal) > 0 {
+		// The acceptor's last token goes in a message of its own, as the
+		// clients expect: they read an SSPI token as the end of a reply
+		// (go-mssqldb starts reading the next one for the LOGINACK).
+		if err := c.writeReply(appendSSPI(nil, sspiFinal), true); err != nil {
+			return err
+		}
+	}
 	var out []byte
 	out = appendEnvChange(out, 1, db, "master")
 	out = appendMessage(out, tokInfo, Message{Number: 5701, State: 2, Class: 0,
@@ -436,9 +546,11 @@ func (c *conn) login(b []byte) error {
 	out = appendMessage(out, tokInfo, Message{Number: 5703, State: 1, Class: 0,
 		Text: "Changed language setting to us_english.", Server: c.srv.opts.ServerName, Line: 1})
 	out = appendLoginAck(out, version, c.srv.opts.Version)
+	if fed != nil {
+		out = appendFedAuthAck(out)
+	}
 	out = appendEnvChange(out, 4, strconv.Itoa(size), strconv.Itoa(size))
-	d := doneToken(tokDone, 0, 0, 0)
-	out = append(out, d[:]...)
+	out = append(out, c.done(doneToken(tokDone, 0, 0, 0))...)
 	// The reply goes out in the size the client asked for, which it can
 	// already read; the ENVCHANGE makes it the size for what follows.
 	c.wmu.Lock()
@@ -457,8 +569,7 @@ func (c *conn) refuse(m Message) error {
 		m.Class = 14
 	}
 	out := appendMessage(nil, tokError, m)
-	d := doneToken(tokDone, doneError, 0, 0)
-	out = append(out, d[:]...)
+	out = append(out, c.done(doneToken(tokDone, doneError, 0, 0))...)
 	if err := c.writeReply(out, true); err != nil {
 		return err
 	}

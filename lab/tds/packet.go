@@ -92,6 +92,7 @@ type packetWriter struct {
 	size int // whole packet, header included
 	spid uint16
 	seq  byte
+	typ  byte // packet type; 0 means a reply (0x04)
 }
 
 // write sends b as packets; the last one carries end of message if eom.
@@ -115,6 +116,9 @@ func (p *packetWriter) write(b []byte, eom bool) error {
 		p.seq++
 		pkt := make([]byte, headerLen+n)
 		pkt[0] = pktReply
+		if p.typ != 0 {
+			pkt[0] = p.typ
+		}
 		pkt[1] = status
 		binary.BigEndian.PutUint16(pkt[2:], uint16(headerLen+n))
 		binary.BigEndian.PutUint16(pkt[4:], p.spid)

@@ -75,7 +75,7 @@ func (w *response) begin() error {
 func (w *response) emitPending() {
 	if w.havePending {
 		w.pending[1] |= doneMore
-		w.buf = append(w.buf, w.pending[:]...)
+		w.buf = append(w.buf, w.c.done(w.pending)...)
 		w.havePending = false
 	}
 }
@@ -150,7 +150,7 @@ func (w *response) Columns(cols []Column) error {
 		if err != nil {
 			return err
 		}
-		norm[i] = n
+		norm[i] = w.c.downlevel(n)
 	}
 	if w.open {
 		// The previous result set was never closed: close it for the Session.
@@ -160,13 +160,13 @@ func (w *response) Columns(cols []Column) error {
 	w.buf = append(w.buf, tokColMetadata)
 	w.buf = appendU16(w.buf, uint16(len(norm)))
 	for _, c := range norm {
-		w.buf = appendU32(w.buf, 0) // user type
+		w.buf = w.c.appendUserType(w.buf)
 		var flags uint16
 		if c.Nullable {
 			flags |= 0x01
 		}
 		w.buf = appendU16(w.buf, flags)
-		w.buf = appendTypeInfo(w.buf, c)
+		w.buf = w.c.appendColTypeInfo(w.buf, c)
 		w.buf = appendBVarChar(w.buf, c.Name)
 	}
 	w.cols = norm
@@ -189,7 +189,7 @@ func (w *response) Row(values ...any) error {
 	row := []byte{tokRow}
 	for i, v := range values {
 		var err error
-		if row, err = appendValue(row, w.cols[i], v); err != nil {
+		if row, err = w.c.appendColValue(row, w.cols[i], v); err != nil {
 			return err
 		}
 	}
@@ -316,18 +316,16 @@ func (w *response) finish(last bool) bool {
 		if !last {
 			status |= doneMore
 		}
-		d := doneToken(tokDoneProc, status, 0, 0)
-		w.buf = append(w.buf, d[:]...)
+		w.buf = append(w.buf, w.c.done(doneToken(tokDoneProc, status, 0, 0))...)
 	} else if w.havePending {
-		w.buf = append(w.buf, w.pending[:]...)
+		w.buf = append(w.buf, w.c.done(w.pending)...)
 		w.havePending = false
 	} else {
 		var status uint16
 		if w.errSince {
 			status |= doneError
 		}
-		d := doneToken(tokDone, status, 0, 0)
-		w.buf = append(w.buf, d[:]...)
+		w.buf = append(w.buf, w.c.done(doneToken(tokDone, status, 0, 0))...)
 	}
 	err := w.c.writeReply(w.buf, last)
 	w.buf = nil

@@ -2,6 +2,7 @@ package tds
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -38,6 +39,25 @@ type Options struct {
 	// offers no encryption (with TLS, the TLS handshake would add more).
 	// What follows the login is the Handler's to delay.
 	LoginLatency func() time.Duration
+	// Certificate is the server's TLS certificate. With one, the server
+	// negotiates encryption in PRELOGIN as SQL Server does (MS-TDS 2.2.6.5:
+	// login-only, or the whole connection); without one it answers
+	// ENCRYPT_NOT_SUP and drops a client that requires encryption.
+	Certificate *tls.Certificate
+	// ForceEncryption is SQL Server's "Force Encryption" (mssql-conf
+	// network.forceencryption): every connection is encrypted and a client
+	// that cannot encrypt is refused. It needs a Certificate.
+	ForceEncryption bool
+	// Strict accepts TDS 8.0 (TLS before PRELOGIN, ALPN "tds/8.0"), as
+	// SQL Server 2022 and later do. It needs a Certificate.
+	Strict bool
+	// SSPI accepts Windows authentication (LOGIN7 with integrated
+	// security: Kerberos through SPNEGO, or NTLM). Nil refuses it with
+	// 18452, as a server outside any domain does.
+	SSPI SSPI
+	// FedAuth accepts Microsoft Entra access tokens; nil refuses
+	// federated logins, as a server without Entra does.
+	FedAuth FedAuth
 }
 
 // Version is a SQL Server product version as sent in PRELOGIN/LOGINACK.
@@ -64,6 +84,8 @@ type Server struct {
 
 	// onPanic, when set (tests), is told about a recovered panic.
 	onPanic func(any)
+	// onLogin, when set (tests), sees each connection that logged in.
+	onLogin func(*conn)
 }
 
 // NewServer returns a server that admits logins through h.

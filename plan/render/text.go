@@ -147,6 +147,16 @@ func (pr *printer) targetHeader(s plan.Target) {
 	if s.Support != "" {
 		pr.line("  %s", cleanText(s.Support))
 	}
+	if enc := s.Facts["encryption"]; enc != "" && pr.o.Verbose {
+		pr.line("  connection encryption: %s", cleanText(enc))
+	}
+	if login := s.Facts["login"]; login != "" && pr.o.Verbose {
+		how := ""
+		if a := s.Facts["authentication"]; a != "" {
+			how = " (" + cleanText(a) + ")"
+		}
+		pr.line("  logged in as %s%s", cleanText(login), how)
+	}
 }
 
 func (pr *printer) legend(p *plan.Plan) {

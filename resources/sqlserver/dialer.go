@@ -67,6 +67,12 @@ type guardedConn struct {
 
 	mu      sync.Mutex
 	pending []byte // read ahead by alive, handed to the driver first
+
+	// The login's first bytes, to tell the negotiated encryption (see
+	// encryption.go); guarded by mu.
+	firstRead  []byte
+	firstWrite byte
+	wrote      bool
 }
 
 func newGuardedConn(c net.Conn, network string) *guardedConn {
@@ -132,6 +138,7 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 	}
 	c.mu.Unlock()
 	n, err := c.Conn.Read(p)
+	c.recordRead(p[:n])
 	if err != nil {
 		c.fail(err)
 	}
@@ -139,6 +146,7 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 }
 
 func (c *guardedConn) Write(p []byte) (int, error) {
+	c.recordWrite(p)
 	n, err := c.Conn.Write(p)
 	if err != nil {
 		c.fail(err)

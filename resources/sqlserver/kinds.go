@@ -40,7 +40,8 @@ var serverKind = &resources.Kind{
 	Schema: &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "address", Required: true}, {Name: "port"}, {Name: "instance"}, {Name: "encrypt"},
-			{Name: "trust_server_certificate"}, {Name: "connect_timeout"}, {Name: "statement_timeout"},
+			{Name: "trust_server_certificate"}, {Name: "certificate"}, {Name: "host_name_in_certificate"},
+			{Name: "connect_timeout"}, {Name: "statement_timeout"},
 			{Name: "restart"}, {Name: "support_matrix"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "authentication"}, {Type: "host"}},
@@ -51,7 +52,9 @@ var serverKind = &resources.Kind{
 }
 
 var authSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "method"}, {Name: "user"}, {Name: "password"}},
+	Attributes: []hcl.AttributeSchema{{Name: "method"}, {Name: "user"}, {Name: "password"},
+		{Name: "protocol"}, {Name: "domain"}, {Name: "realm"}, {Name: "krb5_conf"}, {Name: "keytab"},
+		{Name: "credential_cache"}, {Name: "spn"}},
 }
 
 var hostSchema = &hcl.BodySchema{
@@ -82,6 +85,9 @@ func decodeServer(b *lang.Body, blk resources.BlockInfo) any {
 	s.Instance = b.Str("instance", "", false)
 	s.Encrypt = b.OneOf("encrypt", "false", "disable", "false", "true", "strict")
 	s.TrustServerCertificate = b.Bool("trust_server_certificate", false)
+	s.Certificate = b.Str("certificate", "", false)
+	s.HostNameInCertificate = b.Str("host_name_in_certificate", "", false)
+	checkTLSSettings(b, s)
 	s.ConnectTimeout = b.Duration("connect_timeout", DefaultConnectTimeout)
 	s.StatementTimeout = b.Duration("statement_timeout", 0)
 	s.Restart = b.OneOf("restart", "auto", "auto", "never")
@@ -118,6 +124,14 @@ func decodeServer(b *lang.Body, blk resources.BlockInfo) any {
 
 func decodeAuth(b *lang.Body) Auth {
 	a := Auth{Method: b.OneOf("method", "sql", "sql", "windows", "entra")}
+	if a.Method == "windows" {
+		return decodeWindowsAuth(b, a)
+	}
+	for _, name := range windowsOnly {
+		if attr := b.Attr(name); attr != nil {
+			b.Errorf(attr, "Argument only for Windows authentication", "%q applies to method = \"windows\".", name)
+		}
+	}
 	if a.Method != "sql" {
 		// Reserved: validate says so, on the attribute, so that CI
 		// catches it before anything connects.
@@ -180,6 +194,54 @@ func decodeHost(server *lang.Body, blk *hcl.Block, instance, address string) Hos
 
 // absPath reads a path on a Linux host, which must be absolute: a relative
 // one would be resolved against wherever milink happens to run.
+// windowsOnly are the authentication attributes of method = "windows".
+var windowsOnly = []string{"protocol", "domain", "realm", "krb5_conf", "keytab", "credential_cache", "spn"}
+
+// decodeWindowsAuth reads Windows authentication: Kerberos (a ticket cache,
+// a keytab, or a password) or NTLM (domain, user, password).
+func decodeWindowsAuth(b *lang.Body, a Auth) Auth {
+	a.Protocol = b.OneOf("protocol", "kerberos", "kerberos", "ntlm")
+	a.User = b.Str("user", "", false)
+	a.Password = b.Str("password", "", true)
+	a.Domain = b.Str("domain", "", false)
+	a.Realm = b.Str("realm", "", false)
+	a.Krb5Conf = b.Str("krb5_conf", "", false)
+	a.Keytab = b.Str("keytab", "", false)
+	a.CredentialCache = b.Str("credential_cache", "", false)
+	a.SPN = b.Str("spn", "", false)
+	if a.Protocol == "ntlm" {
+		if dom, user, ok := strings.Cut(a.User, `\`); ok && a.Domain == "" {
+			a.Domain, a.User = dom, user
+		}
+		for _, name := range []string{"realm", "krb5_conf", "keytab", "credential_cache", "spn"} {
+			if attr := b.Attr(name); attr != nil {
+				b.Errorf(attr, "Kerberos argument with NTLM", "%q applies to protocol = \"kerberos\".", name)
+			}
+		}
+		if b.Unknown("user") || b.Unknown("domain") {
+			return a
+		}
+		if a.User == "" || a.Domain == "" {
+			b.Errorf(b.Attr("user"), "Missing NTLM account",
+				"NTLM needs the domain and the user: user = \"DOMAIN\\\\user\", or user and domain.")
+		}
+		if b.Attr("password") == nil {
+			b.Errorf(nil, "Missing NTLM password", "NTLM needs the account's password (a sensitive variable).")
+		}
+		return a
+	}
+	if attr := b.Attr("domain"); attr != nil {
+		b.Errorf(attr, "NTLM argument with Kerberos", "\"domain\" applies to protocol = \"ntlm\"; Kerberos takes user@REALM or realm.")
+	}
+	if b.Attr("keytab") != nil && b.Attr("user") == nil {
+		b.Errorf(b.Attr("keytab"), "Keytab without a user", "A keytab logs in as a principal: give user (the principal's name, user@REALM or with realm).")
+	}
+	if b.Attr("keytab") != nil && b.Attr("password") != nil {
+		b.Errorf(b.Attr("password"), "Keytab and password", "Give a keytab or a password for Kerberos, not both.")
+	}
+	return a
+}
+
 func absPath(b *lang.Body, name, def string) string {
 	p := b.Str(name, def, false)
 	if a := b.Attr(name); a != nil && !b.Unknown(name) && !path.IsAbs(p) {
@@ -391,4 +453,24 @@ func decodeSSH(b *lang.Body, serverAddress, os string, withJump bool) *host.SSHC
 		}
 	}
 	return c
+}
+
+// checkTLSSettings rejects TLS settings that contradict each other: a
+// certificate to verify against, or a name to check, mean nothing when
+// encryption is disabled or the certificate is trusted blindly.
+func checkTLSSettings(b *lang.Body, s *Server) {
+	for _, name := range []string{"certificate", "host_name_in_certificate"} {
+		a := b.Attr(name)
+		if a == nil || b.Unknown(name) {
+			continue
+		}
+		switch {
+		case s.Encrypt == "disable":
+			b.Errorf(a, "Certificate setting without encryption",
+				"%s is set, but encrypt = \"disable\" means no TLS at all: set encrypt = \"true\" (or \"strict\"), or remove %s.", name, name)
+		case s.TrustServerCertificate && s.Encrypt != "strict":
+			b.Errorf(a, "Certificate setting with trust_server_certificate",
+				"%s is set, but trust_server_certificate = true accepts any certificate without checking it: remove one of them (verifying is what %s is for).", name, name)
+		}
+	}
 }

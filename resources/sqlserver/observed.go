@@ -136,8 +136,10 @@ type Observed struct {
 	// the instance).
 	readDatabases bool
 
-	server  *Server // the target's configuration, for Summary
-	support string  // the support matrix's verdict
+	server *Server // the target's configuration, for Summary
+	// encryption is what the login negotiated, for Summary.
+	encryption string
+	support    string // the support matrix's verdict
 }
 
 // DatabaseState is one row of sys.databases with its backup history.

@@ -62,9 +62,15 @@ type Instance struct {
 	// runner (conn.go); dropped is why the last connection was discarded.
 	wire    *guardedConn
 	dropped error
+	// encryption is what the last login negotiated (see encryption.go).
+	encryption string
 	// cancelGrace: see defaultCancelGrace.
 	cancelGrace time.Duration
 }
+
+// Encryption says what the connection's login negotiated: "none", "login
+// packet only", "TLS" or "TLS, TDS 8.0 (strict)".
+func (i *Instance) Encryption() string { return i.encryption }
 
 // Open connects to the instance. Errors name the block and keep SQL
 // Server's error number; they never contain the password.
@@ -73,9 +79,9 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 		log = hclog.NewNullLogger()
 	}
 	switch s.Auth.Method {
-	case "", "sql":
+	case "", "sql", "windows":
 	default:
-		return nil, fmt.Errorf("%s: authentication method %q is not yet supported (use \"sql\")", s.Addr(), s.Auth.Method)
+		return nil, fmt.Errorf("%s: authentication method %q is not yet supported (use \"sql\" or \"windows\")", s.Addr(), s.Auth.Method)
 	}
 	switch s.Host.Transport {
 	case "", "local", "ssh":
@@ -107,7 +113,12 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 		i.Close()
 		return nil, err
 	}
-	i.log.Debug("connected", "target", target(s))
+	enc := encUnknown
+	if i.wire != nil {
+		enc = i.wire.negotiated(s.Encrypt)
+	}
+	i.encryption = enc
+	i.log.Info("connected", "target", target(s), "encryption", enc)
 	return i, nil
 }
 
@@ -156,14 +167,24 @@ func DSN(s *Server) string {
 	if s.TrustServerCertificate {
 		q.Set("TrustServerCertificate", "true")
 	}
+	if s.Certificate != "" {
+		q.Set("certificate", s.Certificate)
+	}
+	if s.HostNameInCertificate != "" {
+		q.Set("hostnameincertificate", s.HostNameInCertificate)
+	}
 	timeout := s.ConnectTimeout
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
 	q.Set("dial timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)))
+	user := url.UserPassword(s.Auth.User, s.Auth.Password)
+	if s.Auth.Method == "windows" {
+		user = windowsAuthParams(s.Auth, q)
+	}
 	u := &url.URL{
 		Scheme:   "sqlserver",
-		User:     url.UserPassword(s.Auth.User, s.Auth.Password),
+		User:     user,
 		Host:     hostPort(s),
 		RawQuery: q.Encode(),
 	}
@@ -276,13 +297,31 @@ func (i *Instance) closeConn() error {
 func connectError(s *Server, err error, timeout time.Duration) error {
 	var se mssql.Error
 	if errors.As(err, &se) {
-		return redact(s, &messageError{fmt.Sprintf("%s (%s): %s", s.Addr(), target(s), sqlText(se)), err})
+		text := fmt.Sprintf("%s (%s): %s", s.Addr(), target(s), sqlText(se))
+		if hint := windowsLoginHint(s, se.Number); hint != "" {
+			text += " " + hint
+		}
+		return redact(s, &messageError{text, err})
 	}
 	return redact(s, &connError{addr: s.Addr(), reason: connectProblem(s, err, timeout), err: err})
 }
 
-// connectProblem is why a dial or login failed, without the block's address.
+// connectProblem is why a dial or login failed, without the block's
+// address, with what to do when TLS was the problem.
 func connectProblem(s *Server, err error, timeout time.Duration) string {
+	if s.Auth.Method == "windows" {
+		if reason := windowsAuthProblem(s, err); reason != "" {
+			return reason
+		}
+	}
+	reason := connectReasonText(s, err, timeout)
+	if hint := tlsHint(s, err); hint != "" {
+		reason += ". " + hint
+	}
+	return reason
+}
+
+func connectReasonText(s *Server, err error, timeout time.Duration) string {
 	var op *net.OpError
 	if errors.As(err, &op) {
 		reason := op.Err.Error()

@@ -76,6 +76,7 @@ func (i *Instance) Refresh(ctx context.Context, res []resources.Instance) (resou
 		}}
 	}
 	o.server = i.s
+	o.encryption = i.encryption
 	o.firewall = i.readFirewall(ctx, res)
 	if summary, problem := Support(i.s, o); problem == nil {
 		o.support = summary
@@ -107,6 +108,15 @@ func (o *Observed) Summary() resources.TargetSummary {
 		"product_version": o.ProductVersion,
 		"edition":         o.Edition,
 		"platform":        o.Platform,
+	}
+	if o.encryption != "" {
+		t.Facts["encryption"] = o.encryption
+	}
+	if o.Login != "" {
+		t.Facts["login"] = o.Login
+		if s := o.server; s != nil {
+			t.Facts["authentication"] = authDescription(s.Auth)
+		}
 	}
 	return t
 }

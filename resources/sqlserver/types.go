@@ -44,7 +44,13 @@ type Server struct {
 	Auth                   Auth
 	Encrypt                string // go-mssqldb "encrypt": "disable", "false" (default), "true", "strict"
 	TrustServerCertificate bool
-	ConnectTimeout         time.Duration // default 15s
+	// Certificate is a PEM file of the certificate (or its CA) to verify
+	// the server's against, instead of the system's roots.
+	Certificate string
+	// HostNameInCertificate is the name the server's certificate must
+	// carry, when it is not the address milink connects to.
+	HostNameInCertificate string
+	ConnectTimeout        time.Duration // default 15s
 	// StatementTimeout bounds one statement (a backup included); 0 is the
 	// driver's default.
 	StatementTimeout time.Duration
@@ -78,6 +84,17 @@ type Auth struct {
 	Method   string // "sql" (default), "windows", "entra"
 	User     string
 	Password string // sensitive
+	// Windows authentication: Protocol is "kerberos" (default) or
+	// "ntlm"; never one for the other.
+	Protocol string
+	// Domain is NTLM's domain (also given as DOMAIN\user).
+	Domain string
+	// Kerberos: Realm (default: user@REALM, else krb5.conf's
+	// default_realm), Krb5Conf (default $KRB5_CONFIG, /etc/krb5.conf),
+	// Keytab (a keytab for User: a pipeline's login), CredentialCache
+	// (default $KRB5CCNAME: kinit's tickets), SPN (default
+	// MSSQLSvc/ADDRESS:PORT, or MSSQLSvc/ADDRESS:INSTANCE).
+	Realm, Krb5Conf, Keytab, CredentialCache, SPN string
 }
 
 // Host is how milink reaches the machine SQL Server runs on.
