@@ -35,9 +35,9 @@ type Options struct {
 	// handshake (PRELOGIN, LOGIN7, a refused login too) waits LoginLatency()
 	// first, and the first reply waits once more for the TCP handshake,
 	// which costs nothing on loopback but a round trip to a server far
-	// away. A login then costs what it costs against a real server that
-	// offers no encryption (with TLS, the TLS handshake would add more).
-	// What follows the login is the Handler's to delay.
+	// away. A TLS handshake, when one is negotiated, waits once more (TLS
+	// 1.2 costs two round trips; one is the PRELOGIN or TCP one already
+	// counted). What follows the login is the Handler's to delay.
 	LoginLatency func() time.Duration
 	// Certificate is the server's TLS certificate. With one, the server
 	// negotiates encryption in PRELOGIN as SQL Server does (MS-TDS 2.2.6.5:

@@ -113,12 +113,7 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 		i.Close()
 		return nil, err
 	}
-	enc := encUnknown
-	if i.wire != nil {
-		enc = i.wire.negotiated(s.Encrypt)
-	}
-	i.encryption = enc
-	i.log.Info("connected", "target", target(s), "encryption", enc)
+	i.log.Info("connected", "target", target(s), "encryption", i.encryption)
 	return i, nil
 }
 
@@ -240,6 +235,12 @@ func (i *Instance) connect(ctx context.Context) error {
 	}
 	i.wire = login.done()
 	i.db, i.conn = db, conn
+	// Every login negotiates again (a restarted server may have a new
+	// certificate or setting).
+	i.encryption = encUnknown
+	if i.wire != nil {
+		i.encryption = i.wire.negotiated(i.s.Encrypt)
+	}
 	return nil
 }
 
