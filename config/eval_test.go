@@ -155,7 +155,8 @@ func TestLabJSONShape(t *testing.T) {
 	if sv.Encrypt != "true" || sv.Certificate != "/lab/sql01/tls/cert.pem" || sv.TrustServerCertificate {
 		t.Errorf("the lab example does not verify the lab's certificate: %+v", sv)
 	}
-	if sv.Host.MssqlConf != "/lab/sql01/mssql.conf" || !reflect.DeepEqual(sv.Host.RestartCommand, []string{"milink", "lab", "restart", "sql01"}) {
+	if sv.Host.MssqlConf != "/lab/sql01/mssql.conf" || !reflect.DeepEqual(sv.Host.RestartCommand, []string{"milink", "lab", "restart", "sql01"}) ||
+		!reflect.DeepEqual(sv.Host.FirewallCommandPrefix, []string{"nsenter", "--target", "4242", "--user", "--net", "--preserve-credentials", "--"}) {
 		t.Errorf("host: %+v", sv.Host)
 	}
 }

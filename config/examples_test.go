@@ -13,11 +13,13 @@ import (
 const fakeLabJSON = `{"servers": [
   {"name": "mi01", "kind": "managed_instance", "address": "127.0.0.3", "port": 1433, "user": "admin", "password": "MiPassw0rd!!",
    "mssql_conf": "", "restart_command": [], "backup_directory": "", "profile": "mi",
-   "certificate": "/lab/mi01/tls/cert.pem", "certificate_key": "/lab/mi01/tls/key.pem", "force_encryption": false, "tds8": true},
+   "certificate": "/lab/mi01/tls/cert.pem", "certificate_key": "/lab/mi01/tls/key.pem", "force_encryption": false, "tds8": true,
+   "host_firewall": false, "firewall_command_prefix": []},
   {"name": "sql01", "kind": "sqlserver", "address": "127.0.0.2", "port": 14333, "user": "sa", "password": "LabPassw0rd!!",
    "mssql_conf": "/lab/sql01/mssql.conf", "restart_command": ["milink", "lab", "restart", "sql01"],
    "backup_directory": "/lab/sql01/backup", "profile": "2022",
-   "certificate": "/lab/sql01/tls/cert.pem", "certificate_key": "/lab/sql01/tls/key.pem", "force_encryption": false, "tds8": true}
+   "certificate": "/lab/sql01/tls/cert.pem", "certificate_key": "/lab/sql01/tls/key.pem", "force_encryption": false, "tds8": true,
+   "host_firewall": true, "firewall_command_prefix": ["nsenter", "--target", "4242", "--user", "--net", "--preserve-credentials", "--"]}
 ]}`
 
 // copyExample copies examples/NAME into a temporary directory; the lab gets
