@@ -127,9 +127,9 @@ func (e *labEnv) check() *Check {
 		SQLServerName:   "sql_server.sql01",
 		Host:            host.Local{},
 		ManagedInstance: DB{e.mi}, ManagedInstanceName: "managed_instance.mi01",
-		FQDN:    e.miAddr,
-		Address: e.sqlAddr,
-		Port:    5022,
+		FQDN:         e.miAddr,
+		Address:      e.sqlAddr,
+		Port:         5022,
 		PollInterval: 50 * time.Millisecond, JobTimeout: 20 * time.Second,
 	}
 }
