@@ -79,11 +79,11 @@ func (c *Check) endpoint(ctx context.Context, name string) (port int, created bo
 	if err != nil {
 		return end(NotRun, epHop, "reading the endpoints of "+c.SQLServerName+": "+err.Error(), err)
 	}
-	for _, row := range rows {
-		ep, state, p := str(row[0]), str(row[1]), num(row[2])
+	if len(rows) > 0 {
+		// There is one mirroring endpoint per instance at most (7862).
+		ep, state, p := str(rows[0][0]), str(rows[0][1]), num(rows[0][2])
 		if state != "STARTED" {
-			// One mirroring endpoint per instance (7862): a second
-			// cannot be made, and milink does not touch this one.
+			// A second cannot be made, and milink does not touch this one.
 			return end(NotRun, epHop, fmt.Sprintf("the DATABASE_MIRRORING endpoint [%s] of %s is %s; start it (ALTER ENDPOINT ... STATE = STARTED) to test the path: milink does not change an endpoint it did not create", ep, c.SQLServerName, state), nil)
 		}
 		return p, false, nil
