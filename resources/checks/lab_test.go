@@ -68,6 +68,18 @@ func randomBase(t *testing.T) string {
 	return ""
 }
 
+// silentAddr is a loopback address where nothing listens on 5022.
+func silentAddr(t *testing.T) string {
+	for range 50 {
+		a := fmt.Sprintf("127.%d.%d.9", 10+rand.IntN(240), rand.IntN(250))
+		if portFree(a, 5022) {
+			return a
+		}
+	}
+	t.Fatal("no free loopback address")
+	return ""
+}
+
 func portFree(addr string, port int) bool {
 	ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
 	if err != nil {
@@ -100,8 +112,8 @@ func (e *labEnv) masterKey(t *testing.T) {
 	e.exec(t, e.sql, "USE [master]; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Check-Str0ng-Passw0rd!';")
 }
 
-// listen stands in for the managed instance's side of the link: the real
-// one listens on 5022.
+// listen opens a port that accepts connections: a redirect port of the
+// managed instance, or another process holding SQL Server's port.
 func listen(t *testing.T, addr string, port int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
@@ -191,8 +203,7 @@ func TestBothDirectionsPass(t *testing.T) {
 	t.Parallel()
 	e := startLab(t)
 	e.masterKey(t)
-	listen(t, e.miAddr, 5022)
-	listen(t, e.miAddr, 11000)
+	listen(t, e.miAddr, 11000) // the lab's mi01 listens on 5022 itself
 	c := e.check()
 	c.RedirectPort = 11000
 	var progress []string
@@ -227,10 +238,11 @@ func TestManagedInstanceUnreachable(t *testing.T) {
 	e := startLab(t)
 	e.masterKey(t)
 	c := e.check()
+	c.FQDN = silentAddr(t) // where nothing listens
 	c.Known = Knowledge{NotApplied: []string{"nsg_rule.mi_inbound"}, HostFirewall: Present}
 	rep := c.Run(t.Context())
 	r := result(t, rep, ToManagedInstance)
-	if r.Status != Failed || !strings.Contains(r.Hop, "host of sql_server.sql01 → "+e.miAddr+":5022") || !strings.Contains(r.Detail, "refused") {
+	if r.Status != Failed || !strings.Contains(r.Hop, "host of sql_server.sql01 → "+c.FQDN+":5022") || !strings.Contains(r.Detail, "refused") {
 		t.Fatalf("SQL Server → managed instance: %+v", r)
 	}
 	if len(r.Hints) == 0 || r.Hints[0] != "nsg_rule.mi_inbound is not applied yet" {
@@ -251,7 +263,6 @@ func TestEndpointPortTaken(t *testing.T) {
 	t.Parallel()
 	e := startLab(t)
 	e.masterKey(t)
-	listen(t, e.miAddr, 5022)
 	listen(t, e.sqlAddr, 5022) // another process holds the endpoint's port
 	rep := e.check().Run(t.Context())
 	r := result(t, rep, ToSQLServer)
@@ -274,7 +285,6 @@ func TestExistingEndpointIsUsedAndKept(t *testing.T) {
 	t.Parallel()
 	e := startLab(t)
 	e.masterKey(t)
-	listen(t, e.miAddr, 5022)
 	e.exec(t, e.sql, "USE [master]; CREATE CERTIFICATE [link_cert] WITH SUBJECT = N'link'; CREATE ENDPOINT [Hadr_endpoint] STATE = STARTED AS TCP (LISTENER_PORT = 5022, LISTENER_IP = ALL) FOR DATABASE_MIRRORING (ROLE = ALL, AUTHENTICATION = CERTIFICATE [link_cert], ENCRYPTION = REQUIRED ALGORITHM AES);")
 	rep := e.check().Run(t.Context())
 	r := result(t, rep, ToSQLServer)
@@ -346,7 +356,6 @@ func TestInterruptedCheckCleansUp(t *testing.T) {
 	t.Parallel()
 	e := startLab(t)
 	e.masterKey(t)
-	listen(t, e.miAddr, 5022)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	c := e.check()
@@ -362,7 +371,6 @@ func TestLeftoversAreRemoved(t *testing.T) {
 	t.Parallel()
 	e := startLab(t)
 	e.masterKey(t)
-	listen(t, e.miAddr, 5022)
 	// What a run killed after creating everything leaves: its endpoint
 	// (started, so it would pass for an existing one), certificate, job.
 	old := ObjectName("0ld0ld0ld0ld")
