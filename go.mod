@@ -15,6 +15,7 @@ require (
 	golang.org/x/crypto v0.55.0
 	golang.org/x/sys v0.48.0
 	golang.org/x/text v0.41.0
+	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
 require (

@@ -83,7 +83,15 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 			b.DependsOn = deps // naming itself is a cycle, reported below
 			b.Refs = without(refs, b.NameAddr())
 			if w.kind.Role == resources.RoleResource {
-				b.Target = l.targetRef(b, byName)
+				b.Target = l.targetRef(b, w.kind.TargetAttr, w.kind.TargetType, byName)
+				for _, r := range w.kind.OtherTargets {
+					if a := l.targetRef(b, r.Attr, r.Type, byName); a != "" {
+						if b.Others == nil {
+							b.Others = map[string]string{}
+						}
+						b.Others[r.Attr] = a
+					}
+				}
 			}
 		}
 	}
@@ -411,9 +419,10 @@ func traversals(body hcl.Body) []hcl.Traversal {
 	return out
 }
 
-// targetRef reads the kind's target attribute as a reference.
-func (l *loader) targetRef(b *Block, byName map[string][]*Block) string {
-	k := b.Kind
+// targetRef reads a target attribute of the block (the kind's TargetAttr,
+// or one of its OtherTargets) as a reference to a block of type typ.
+func (l *loader) targetRef(b *Block, attr, typ string, byName map[string][]*Block) string {
+	k := &resources.Kind{TargetAttr: attr, TargetType: typ}
 	attrs, _ := b.Body.JustAttributes()
 	a, ok := attrs[k.TargetAttr]
 	if !ok {
@@ -476,9 +485,7 @@ func (l *loader) checkCycles(cfg *Config) {
 	where := map[string]hcl.Range{}
 	for _, b := range cfg.Blocks {
 		e := append(append([]string(nil), b.DependsOn...), b.Refs...)
-		if b.Target != "" {
-			e = append(e, b.Target)
-		}
+		e = append(e, b.Targets()...)
 		edges[b.Addr] = dedupe(e)
 		where[b.Addr] = b.DeclRange
 	}

@@ -66,6 +66,9 @@ type Block struct {
 	DeclRange hcl.Range
 	// Target is the address of the target block a resource acts on.
 	Target string
+	// Others are the addresses of the kind's other targets
+	// (Kind.OtherTargets), by attribute name.
+	Others map[string]string
 	// DependsOn lists the block addresses named by depends_on; Refs those
 	// the body's expressions refer to (every instance of an expanded
 	// block). Both order the plan.
@@ -73,6 +76,23 @@ type Block struct {
 	Refs      []string
 
 	each map[string]cty.Value // each / count for the body's evaluation
+}
+
+// Targets lists every target the block acts through: Target, then its
+// other targets in the kind's order.
+func (b *Block) Targets() []string {
+	var out []string
+	if b.Target != "" {
+		out = append(out, b.Target)
+	}
+	if b.Kind != nil {
+		for _, r := range b.Kind.OtherTargets {
+			if a := b.Others[r.Attr]; a != "" {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
 
 // Info names the block for its kind's Decode.

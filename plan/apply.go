@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,7 @@ func ApplyWith(ctx context.Context, p *Plan, cfg *config.Config, st *state.State
 		status: make([]nodeStatus, len(p.Changes)),
 		index:  map[string]int{},
 		sem:    make(chan struct{}, par),
+		locks:  map[string]*sync.Mutex{},
 	}
 	w.cond = sync.NewCond(&w.mu)
 	for i, ch := range p.Changes {
@@ -114,6 +116,11 @@ type walker struct {
 	ev   Events
 	r    *recorder
 	sem  chan struct{}
+
+	// locks hold a target while a change that acts through it as one of
+	// its other targets runs outside the target's lane (by address).
+	locksMu sync.Mutex
+	locks   map[string]*sync.Mutex
 
 	mu          sync.Mutex
 	cond        *sync.Cond
@@ -175,7 +182,9 @@ func (w *walker) runLane(ctx context.Context, nodes []int) {
 		w.status[next] = running
 		w.mu.Unlock()
 		w.sem <- struct{}{}
+		unlock := w.lockTargets(w.p.Changes[next])
 		err := w.run(ctx, w.p.Changes[next])
+		unlock()
 		<-w.sem
 		w.mu.Lock()
 		if err != nil {
@@ -185,6 +194,38 @@ func (w *walker) runLane(ctx context.Context, nodes []int) {
 			w.status[next] = succeeded
 		}
 		w.cond.Broadcast()
+	}
+}
+
+// lockTargets holds every target of the change for as long as it runs: a
+// target has one connection and serves one change at a time, which its
+// lane ensures for its own changes, and these locks for the changes of
+// other lanes that also act through it (Kind.OtherTargets). Locks are
+// taken in address order, so two such changes never wait for each other.
+func (w *walker) lockTargets(ch resources.Change) (unlock func()) {
+	addrs := []string{ch.Target}
+	if b := w.cfg.Block(ch.Address); b != nil && ch.Action != resources.Delete && ch.Action != resources.Forget {
+		addrs = b.Targets()
+	}
+	sort.Strings(addrs)
+	var held []*sync.Mutex
+	w.locksMu.Lock()
+	for _, a := range addrs {
+		m, ok := w.locks[a]
+		if !ok {
+			m = &sync.Mutex{}
+			w.locks[a] = m
+		}
+		held = append(held, m)
+	}
+	w.locksMu.Unlock()
+	for _, m := range held {
+		m.Lock()
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i].Unlock()
+		}
 	}
 }
 
@@ -268,6 +309,18 @@ func (w *walker) change(ctx context.Context, ch resources.Change, progress func(
 			return fmt.Errorf("%s: not in the configuration any more", ch.Address)
 		}
 		req.Config = cfg
+		if b := w.cfg.Block(ch.Address); b != nil {
+			for attr, addr := range b.Others {
+				o, err := w.target(ctx, addr)
+				if err != nil {
+					return fmt.Errorf("%s: %w", ch.Address, err)
+				}
+				if req.Others == nil {
+					req.Others = map[string]resources.Target{}
+				}
+				req.Others[attr] = o
+			}
+		}
 	}
 	res, err := k.Impl.(resources.Resource).Apply(ctx, req)
 	if err != nil {

@@ -123,8 +123,8 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 		observed: map[string]resources.Observation{}, failed: map[string]bool{}, changes: map[string]bool{},
 		onTarget: map[string][]*config.Block{}}
 	for _, blk := range cfg.Blocks {
-		if blk.Target != "" {
-			b.onTarget[blk.Target] = append(b.onTarget[blk.Target], blk)
+		for _, t := range blk.Targets() {
+			b.onTarget[t] = append(b.onTarget[t], blk)
 		}
 	}
 	b.refreshTargets(ctx)
@@ -140,7 +140,7 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 			p.Targets = append(p.Targets, Target{TargetSummary: resources.TargetSummary{Address: t.Addr, Type: t.Type, Name: t.Name}})
 		}
 	}
-	b.diffResources()
+	b.diffResources(ctx)
 	if b.diags.HasErrors() {
 		return p, b.diags
 	}
@@ -182,7 +182,7 @@ type builder struct {
 	failed   map[string]bool // blocks whose evaluation or target failed: their dependents are skipped quietly
 	list     []resources.Change
 	changes  map[string]bool            // the addresses planned so far
-	onTarget map[string][]*config.Block // resource blocks by target address
+	onTarget map[string][]*config.Block // resource blocks by the address of each of their targets
 }
 
 func (b *builder) report(diags ...*hcl.Diagnostic) {
@@ -293,8 +293,9 @@ func (b *builder) valuesFor(blk *config.Block) map[string]cty.Value {
 
 // diffResources evaluates and diffs every resource block, in an order
 // where what a block refers to comes first. Diff is pure, so this is
-// quick and serial.
-func (b *builder) diffResources() {
+// quick and serial; so are the few Reads of kinds that look one target up
+// by what another observed.
+func (b *builder) diffResources(ctx context.Context) {
 	priors := b.st.Priors()
 	for _, blk := range blockOrder(b.cfg) {
 		if blk.Kind.Role != resources.RoleResource {
@@ -323,6 +324,21 @@ func (b *builder) diffResources() {
 		if pr, ok := priors[blk.Addr]; ok {
 			req.Prior = &pr
 		}
+		for attr, addr := range blk.Others {
+			if req.Others == nil {
+				req.Others = map[string]resources.OtherTarget{}
+			}
+			req.Others[attr] = resources.OtherTarget{Target: b.sess.targets[addr], Observed: b.observed[addr]}
+		}
+		if r, ok := blk.Kind.Impl.(resources.Reader); ok {
+			read, diags := r.Read(ctx, req)
+			b.diags = append(b.diags, diags...)
+			if diags.HasErrors() {
+				b.failed[blk.Addr] = true
+				continue
+			}
+			req.Read = read
+		}
 		ch, diags := blk.Kind.Impl.(resources.Resource).Diff(req)
 		b.diags = append(b.diags, diags...)
 		if diags.HasErrors() {
@@ -336,7 +352,7 @@ func (b *builder) diffResources() {
 }
 
 func (b *builder) dependsOnFailed(blk *config.Block) bool {
-	for _, d := range append(append([]string{blk.Target}, blk.Refs...), blk.DependsOn...) {
+	for _, d := range append(append(blk.Targets(), blk.Refs...), blk.DependsOn...) {
 		if b.failed[d] {
 			return true
 		}
@@ -433,7 +449,7 @@ func blockOrder(cfg *config.Config) []*config.Block {
 			return
 		}
 		done[b.Addr] = true // the loader refused cycles
-		deps := append(append([]string{b.Target}, b.Refs...), b.DependsOn...)
+		deps := append(append(b.Targets(), b.Refs...), b.DependsOn...)
 		sort.SliceStable(deps, func(i, j int) bool { return index[deps[i]] < index[deps[j]] })
 		for _, d := range deps {
 			if i, ok := index[d]; ok {

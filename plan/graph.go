@@ -18,7 +18,8 @@ import (
 //     startup setting (its DependsOn, from the target) and after the other
 //     changes on the target that do not wait for the restart themselves;
 //     the verification follows the restart; changes that need the
-//     restarted target follow the verification.
+//     restarted target follow the verification, and so do those that
+//     need it restarted as one of their other targets.
 //
 // Among changes ready at the same time, the order is the targets', then
 // the phase's, then the kinds' registration order, then the configuration's.
@@ -73,8 +74,17 @@ func order(cfg *config.Config, list []resources.Change) ([]resources.Change, hcl
 		return false
 	}
 	byTarget := map[string][]int{}
+	asOther := map[string][]int{} // changes by the address of each of their other targets
 	for i := range list {
 		byTarget[list[i].Target] = append(byTarget[list[i].Target], i)
+		if list[i].Action == resources.Forget || list[i].Action == resources.Delete {
+			continue
+		}
+		if b := cfg.Block(list[i].Address); b != nil {
+			for _, o := range b.Others {
+				asOther[o] = append(asOther[o], i)
+			}
+		}
 	}
 	for _, t := range cfg.Targets() {
 		ri, hasRestart := byAddr[resources.RestartAddr(t.Addr)]
@@ -104,6 +114,14 @@ func order(cfg *config.Config, list []resources.Change) ([]resources.Change, hcl
 				deps[i][after] = true
 			default:
 				deps[ri][ch.Address] = true
+			}
+		}
+		// A change that needs its targets restarted waits for the
+		// restart of its other targets too; other changes do not hold
+		// up another target's restart.
+		for _, i := range asOther[t.Addr] {
+			if phase(&list[i]) == resources.PhaseAfterRestart {
+				deps[i][after] = true
 			}
 		}
 	}

@@ -65,8 +65,17 @@ type Kind struct {
 	Decode func(b *lang.Body, blk BlockInfo) any
 
 	// For resources: TargetAttr is the attribute that names the target
-	// (server = sql_server.sql01), of type TargetType.
+	// (server = sql_server.sql01), of type TargetType. It is the primary
+	// target: the change's Target, and the apply lane it runs in.
 	TargetAttr, TargetType string
+	// OtherTargets name further targets the kind acts through, each by an
+	// attribute (tde_certificate reads on sql_server = sql_server.sql01 and
+	// uploads to managed_instance = managed_instance.mi01). Their open
+	// targets and observations are in DiffRequest.Others and
+	// ApplyRequest.Others; a change waits for their refresh, and, when the
+	// kind's Phase is PhaseAfterRestart, for their restart too; while it
+	// runs, no other change uses any of its targets.
+	OtherTargets []TargetRef
 	// OnePerTarget allows at most one block of the kind per target.
 	OnePerTarget bool
 	// Identity, when set, names the object on its target (a database's
@@ -82,6 +91,12 @@ type Kind struct {
 	// Impl is the behaviour: a Resource for resource kinds, an Opener for
 	// target kinds.
 	Impl any
+}
+
+// TargetRef names a target by the attribute that refers to it and the
+// target kind it must be.
+type TargetRef struct {
+	Attr, Type string
 }
 
 // BlockInfo names the block instance being decoded.
@@ -102,6 +117,16 @@ type Resource interface {
 	Diff(req DiffRequest) (Change, hcl.Diagnostics)
 	// Apply carries out one change (never a no-op or forget).
 	Apply(ctx context.Context, req ApplyRequest) (Result, error)
+}
+
+// Reader is implemented by kinds whose observation needs more than their
+// targets' refresh: what one target holds, looked up by what another one
+// observed (the managed instance's certificate, by the thumbprint read on
+// the SQL Server). Read runs once every target of the block has been
+// refreshed, just before Diff, which finds its result in DiffRequest.Read.
+// Like a refresh, it observes and changes nothing.
+type Reader interface {
+	Read(ctx context.Context, req DiffRequest) (any, hcl.Diagnostics)
 }
 
 // Deleter is implemented by kinds whose Removal is Delete: it plans the
@@ -132,13 +157,26 @@ type DiffRequest struct {
 	Observed  Observation
 	Prior     *Prior // nil when the state does not know the address
 	Salt      string
+	// Others are the kind's other targets (Kind.OtherTargets), by
+	// attribute name.
+	Others map[string]OtherTarget
+	// Read is what the kind's Reader returned (nil without one).
+	Read any
+}
+
+// OtherTarget is one of a block's other targets as Diff sees it.
+type OtherTarget struct {
+	Target   Target
+	Observed Observation
 }
 
 // ApplyRequest is what Apply needs. Config is nil for a delete.
 type ApplyRequest struct {
-	Change   Change
-	Config   any
-	Target   Target
+	Change Change
+	Config any
+	Target Target
+	// Others are the kind's other targets, open, by attribute name.
+	Others   map[string]Target
 	Salt     string
 	Progress func(string)
 	// Fresh is set when the plan was made in this run, so the change's

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -23,8 +25,8 @@ import (
 	"github.com/milink/milink/resources"
 )
 
-// Kinds returns test_dir and test_file.
-func Kinds() []*resources.Kind { return []*resources.Kind{DirKind, FileKind} }
+// Kinds returns test_dir, test_file and test_copy.
+func Kinds() []*resources.Kind { return []*resources.Kind{DirKind, FileKind, CopyKind} }
 
 // Dir is a test_dir block.
 type Dir struct {
@@ -101,6 +103,19 @@ type Target struct {
 	addr string
 	dir  *Dir
 	mu   sync.Mutex
+	// active counts the changes using the target now: a target serves
+	// one change at a time, and a change finding another one fails.
+	active atomic.Int32
+}
+
+// use marks the target busy for one change, or fails if it already is.
+func (t *Target) use(addr string) (done func(), err error) {
+	if t.active.Add(1) > 1 {
+		t.active.Add(-1)
+		return nil, fmt.Errorf("%s: %s is used by another change at the same time", addr, t.addr)
+	}
+	time.Sleep(2 * time.Millisecond) // long enough for an overlap to show
+	return func() { t.active.Add(-1) }, nil
 }
 
 // Address is the target's address.
@@ -181,6 +196,11 @@ func (fileImpl) Apply(_ context.Context, req resources.ApplyRequest) (resources.
 	if t.dir.FailApply != "" {
 		return resources.Result{}, fmt.Errorf("%s: %s", req.Change.Address, t.dir.FailApply)
 	}
+	done, err := t.use(req.Change.Address)
+	if err != nil {
+		return resources.Result{}, err
+	}
+	defer done()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if req.Change.Action == resources.Delete {
@@ -206,4 +226,94 @@ func (fileImpl) PlanDelete(prior resources.Prior, target resources.Target) resou
 		Before: prior.Attributes,
 		Steps:  []resources.Step{{Kind: "file", On: target.Address(), Text: "remove " + name}},
 	}
+}
+
+// Copy is a test_copy block: a file copied from its primary target, dir
+// "from", to its other target, dir "to" (Kind.OtherTargets).
+type Copy struct {
+	Address, Name string
+}
+
+// CopyKind is the test_copy resource: a kind with two targets, whose
+// observation needs a Read across both.
+var CopyKind = &resources.Kind{
+	Type: "test_copy",
+	Role: resources.RoleResource,
+	Schema: &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "from", Required: true}, {Name: "to", Required: true}, {Name: "name", Required: true},
+	}},
+	Decode: func(b *lang.Body, blk resources.BlockInfo) any {
+		return &Copy{Address: blk.Address, Name: b.Required("name", false, "in a test_copy block")}
+	},
+	TargetAttr: "from", TargetType: "test_dir",
+	OtherTargets: []resources.TargetRef{{Attr: "to", Type: "test_dir"}},
+	Removal:      resources.RemoveForget,
+	Impl:         copyImpl{},
+}
+
+type copyImpl struct{}
+
+// copyRead is what Read found: the source's content and the copy's.
+type copyRead struct {
+	src, dst     string
+	srcOK, dstOK bool
+}
+
+func (copyImpl) Read(_ context.Context, req resources.DiffRequest) (any, hcl.Diagnostics) {
+	c := req.Config.(*Copy)
+	from := req.Target.(*Target)
+	to, ok := req.Others["to"].Target.(*Target)
+	if !ok || req.Others["to"].Observed == nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No destination", Detail: c.Address + ": the destination was not refreshed"}}
+	}
+	var r copyRead
+	if b, err := os.ReadFile(filepath.Join(from.dir.Path, c.Name)); err == nil {
+		r.src, r.srcOK = string(b), true
+	}
+	if b, err := os.ReadFile(filepath.Join(to.dir.Path, c.Name)); err == nil {
+		r.dst, r.dstOK = string(b), true
+	}
+	if !r.srcOK {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Nothing to copy", Detail: fmt.Sprintf("%s: %s has no file %s", c.Address, from.addr, c.Name)}}
+	}
+	return r, nil
+}
+
+func (copyImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostics) {
+	c := req.Config.(*Copy)
+	r := req.Read.(copyRead)
+	to := req.Others["to"].Target.Address()
+	ch := resources.Change{Action: resources.NoOp, After: map[string]any{"name": c.Name, "content": r.src}}
+	if r.dstOK {
+		ch.Before = map[string]any{"name": c.Name, "content": r.dst}
+	}
+	if !r.dstOK || r.dst != r.src {
+		ch.Action = resources.Create
+		if r.dstOK {
+			ch.Action = resources.Update
+		}
+		ch.Steps = []resources.Step{{Kind: "file", On: to, Text: "copy " + c.Name + " from " + req.Target.Address()}}
+	}
+	return ch, nil
+}
+
+func (copyImpl) Apply(_ context.Context, req resources.ApplyRequest) (resources.Result, error) {
+	c := req.Config.(*Copy)
+	from := req.Target.(*Target)
+	to := req.Others["to"].(*Target)
+	for _, t := range []*Target{from, to} {
+		done, err := t.use(req.Change.Address)
+		if err != nil {
+			return resources.Result{}, err
+		}
+		defer done()
+	}
+	b, err := os.ReadFile(filepath.Join(from.dir.Path, c.Name))
+	if err != nil {
+		return resources.Result{}, fmt.Errorf("%s: reading: %w", req.Change.Address, err)
+	}
+	if err := os.WriteFile(filepath.Join(to.dir.Path, c.Name), b, 0o600); err != nil {
+		return resources.Result{}, fmt.Errorf("%s: writing: %w", req.Change.Address, err)
+	}
+	return resources.Result{Attributes: map[string]any{"name": c.Name, "content": string(b)}}, nil
 }

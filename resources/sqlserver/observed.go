@@ -51,6 +51,9 @@ func refreshBatch(s *Server) string {
 	if check := DirectoryCheckSQL(0, dirs); check != "" {
 		batch += check + "\n"
 	}
+	if s.readTDE {
+		batch += tdeReadSQL
+	}
 	return batch
 }
 
@@ -125,6 +128,10 @@ type Observed struct {
 
 	firewall *firewallObservation // the host firewall's rules of the firewall_rule blocks
 
+	// tde holds each user database's TDE protector, when the batch read
+	// them (see TDEReader), by database name.
+	tde map[string]TDEProtector
+
 	// readDatabases: the batch read the databases (a database block is on
 	// the instance).
 	readDatabases bool
@@ -189,6 +196,11 @@ func parseSets(sets []resultSet) (*Observed, error) {
 	backups, copyOnly := map[string]time.Time{}, map[string]time.Time{}
 	for _, rs := range sets {
 		switch {
+		case rs.col("tde_database") >= 0:
+			if o.tde == nil {
+				o.tde = map[string]TDEProtector{}
+			}
+			tdeRows(rs, o.tde)
 		case rs.col("banner") >= 0:
 			seen["properties"] = true
 			if len(rs.rows) != 1 {

@@ -41,8 +41,11 @@ func (i *Instance) Server() *Server { return i.s }
 // their secrets.
 func (i *Instance) attach(res []resources.Instance) {
 	s := i.s
-	s.MasterKey, s.Hadr, s.StartupTraceFlags, s.Databases = nil, nil, nil, nil
+	s.MasterKey, s.Hadr, s.StartupTraceFlags, s.Databases, s.readTDE = nil, nil, nil, nil, false
 	for _, r := range res {
+		if _, ok := r.Config.(TDEReader); ok {
+			s.readTDE = true
+		}
 		switch c := r.Config.(type) {
 		case *MasterKey:
 			s.MasterKey = c

@@ -62,6 +62,8 @@ type Server struct {
 	Hadr              *Hadr
 	StartupTraceFlags *StartupTraceFlags
 	Databases         []*Database
+	// readTDE: a block on the instance needs the TDE protectors (TDEReader).
+	readTDE bool
 
 	DeclRange hcl.Range
 }
