@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 		// directory, which milink creates and deletes), to test deletion
 		// end to end before a real kind that deletes exists.
 		"milink": func() {
-			extraKinds = testkind.Kinds()
+			extraKinds = append(testkind.Kinds(), labManagedInstanceKinds()...)
 			os.Exit(runProcess(os.Args[1:]))
 		},
 	})
@@ -80,6 +80,7 @@ func TestScripts(t *testing.T) {
 			"sql":     cmdSQL,
 			"example": cmdExample,
 			"sshd":    cmdSSHD,
+			"listen":  cmdListen,
 		},
 	})
 }

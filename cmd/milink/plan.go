@@ -135,6 +135,9 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	err := plan.ApplyWith(ctx, p, w.cfg, st, w.backend, sess, v, plan.ApplyOptions{Parallelism: a.parallelism})
 	if err != nil {
 		v.failed(p, st, err, ctx.Err() != nil)
+		if failed, other := splitCheckErrors(err); len(failed) > 0 && len(other) == 0 {
+			return exitCheckFailed // everything applied; a check did not pass
+		}
 		return exitError
 	}
 	v.complete(p, st)

@@ -237,7 +237,21 @@ func resultsAttr(rs []Result) []any {
 		if r.ErrorNumber != 0 {
 			m["error_number"] = r.ErrorNumber
 		}
+		if len(r.Hints) > 0 {
+			m["hints"] = strs(r.Hints)
+		}
+		if len(r.Notes) > 0 {
+			m["notes"] = strs(r.Notes)
+		}
 		out = append(out, m)
+	}
+	return out
+}
+
+func strs(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
 	}
 	return out
 }
