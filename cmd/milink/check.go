@@ -130,6 +130,7 @@ func plural(n int, one, many string) string {
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
+
 // selectChecks is the plan reduced to its checks (or the named one), each
 // free to run now, with what is known of their paths: the changes the
 // plan still has on their targets are not applied.
