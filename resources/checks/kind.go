@@ -215,6 +215,9 @@ func (impl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Re
 	rep := chk.Run(ctx)
 	for _, r := range rep.Results {
 		chk.progress(r.Line())
+		for _, n := range r.Notes {
+			chk.progress("  note: " + n)
+		}
 	}
 	attrs := map[string]any{
 		"address": chk.Address, "fqdn": chk.FQDN, "port": chk.Port,
