@@ -33,9 +33,10 @@ func labManagedInstanceKinds() []*resources.Kind {
 		Role: resources.RoleTarget,
 		Schema: &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 			{Name: "address", Required: true}, {Name: "port"}, {Name: "user", Required: true}, {Name: "password", Required: true},
+			{Name: "fqdn"},
 		}},
 		Decode: func(b *lang.Body, blk resources.BlockInfo) any {
-			return &labMIConfig{addr: blk.Address, host: b.Required("address", false, "in a managed_instance block"),
+			return &labMIConfig{addr: blk.Address, host: b.Required("address", false, "in a managed_instance block"), fqdn: b.Str("fqdn", "", false),
 				port: b.Int("port", 1433, 1, 65535), user: b.Required("user", false, "in a managed_instance block"),
 				password: b.Required("password", true, "in a managed_instance block")}
 		},
@@ -45,7 +46,10 @@ func labManagedInstanceKinds() []*resources.Kind {
 }
 
 type labMIConfig struct {
-	addr, host, user, password string
+	// fqdn is what the instance observes as its FQDN (default: host): a
+	// script points it where nothing listens to make the instance
+	// unreachable from SQL Server's host.
+	addr, host, fqdn, user, password string
 	port                       int
 }
 
@@ -87,7 +91,11 @@ func (o labMIObserved) Summary() resources.TargetSummary {
 	return resources.TargetSummary{Address: o.c.addr, Type: "managed_instance", Where: o.c.host}
 }
 func (o labMIObserved) Values() map[string]cty.Value {
-	return map[string]cty.Value{"fqdn": cty.StringVal(o.c.host)}
+	fqdn := o.c.fqdn
+	if fqdn == "" {
+		fqdn = o.c.host
+	}
+	return map[string]cty.Value{"fqdn": cty.StringVal(fqdn)}
 }
 
 // cmdListen holds a TCP port for the rest of the script, as another

@@ -101,7 +101,7 @@ func (r Report) Passed() bool {
 // Check is one connectivity check between a SQL Server and a managed
 // instance.
 type Check struct {
-	// Name is the check's address, for progress lines.
+	// Name is the check's address, for progress lines ("" leaves it out).
 	Name string
 	// SQLServer reaches the SQL Server; SQLServerName is its address
 	// (sql_server.sql01). Host is its host's transport (nil: the host
@@ -201,10 +201,16 @@ func (c *Check) defaults() {
 	}
 }
 
+// progress reports msg, after the check's Name when it has one (a view
+// that names the check itself runs it without).
 func (c *Check) progress(msg string) {
-	if c.Progress != nil {
-		c.Progress(msg)
+	if c.Progress == nil {
+		return
 	}
+	if c.Name != "" {
+		msg = c.Name + ": " + msg
+	}
+	c.Progress(msg)
 }
 
 // cleanupContext is a context for removing test objects: not cancelled

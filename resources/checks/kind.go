@@ -183,7 +183,7 @@ func (impl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Re
 	c := req.Config.(*Config)
 	addr := req.Change.Address
 	chk := &Check{
-		Name:          addr,
+		// No Name: the view names the change on every progress line.
 		SQLServerName: req.Target.Address(),
 		Port:          c.Port, RedirectPort: c.RedirectPort, JobTimeout: c.JobTimeout,
 		Progress: req.Progress,
@@ -205,7 +205,7 @@ func (impl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Re
 			if db, err := m.SQLDB(); err == nil {
 				chk.ManagedInstance = DB{db}
 			} else {
-				chk.progress(fmt.Sprintf("%s: %v", addr, err))
+				chk.progress(err.Error())
 			}
 		}
 	}

@@ -34,7 +34,7 @@ func (c *Check) sweep(ctx context.Context) []string {
 		}
 	}
 	for _, r := range removed {
-		c.progress(fmt.Sprintf("%s: removed the %s, left by an interrupted check", c.Name, r))
+		c.progress(fmt.Sprintf("removed the %s, left by an interrupted check", r))
 	}
 	return removed
 }

@@ -32,7 +32,7 @@ func (c *Check) probePort(ctx context.Context, port int) Result {
 		r.Status, r.Detail = NotRun, "the managed instance's FQDN is not known"
 		return r
 	}
-	c.progress(fmt.Sprintf("%s: connecting to %s from the host of %s", c.Name, target, c.SQLServerName))
+	c.progress(fmt.Sprintf("connecting to %s from the host of %s", target, c.SQLServerName))
 	o := probe(ctx, c.Host, c.FQDN, port, c.ProbeTimeout)
 	switch {
 	case o.connected:

@@ -34,7 +34,7 @@ func (c *Check) toSQLServer(ctx context.Context) (r Result) {
 	}
 	r.Notes = append(r.Notes, c.endpointNote(created, port)...)
 
-	c.progress(fmt.Sprintf("%s: creating job %s on %s", c.Name, name, c.ManagedInstanceName))
+	c.progress(fmt.Sprintf("creating job %s on %s", name, c.ManagedInstanceName))
 	defer func() {
 		if note := c.deleteJob(ctx, name); note != "" {
 			r.Notes = append(r.Notes, note)
@@ -89,7 +89,7 @@ func (c *Check) endpoint(ctx context.Context, name string) (port int, created bo
 		return p, false, nil
 	}
 	created = true
-	c.progress(fmt.Sprintf("%s: creating the test certificate and endpoint %s on %s", c.Name, name, c.SQLServerName))
+	c.progress(fmt.Sprintf("creating the test certificate and endpoint %s on %s", name, c.SQLServerName))
 	if err := c.SQLServer.Exec(ctx, CreateCertificateSQL(name, c.Now().Add(48*time.Hour))); err != nil {
 		_, _, r := end(NotRun, epHop, "creating the test certificate on "+c.SQLServerName+": "+err.Error(), err)
 		if r.ErrorNumber == 15581 {
@@ -136,7 +136,7 @@ func (c *Check) waitForJob(ctx context.Context, name string) (string, error) {
 			}
 		}
 		if now := time.Now(); now.After(next) {
-			c.progress(fmt.Sprintf("%s: waiting for job %s on %s (%s)", c.Name, name, c.ManagedInstanceName, now.Sub(start).Round(time.Second)))
+			c.progress(fmt.Sprintf("waiting for job %s on %s (%s)", name, c.ManagedInstanceName, now.Sub(start).Round(time.Second)))
 			next = now.Add(5 * time.Second)
 		}
 		select {
@@ -181,7 +181,7 @@ func (c *Check) deleteJob(ctx context.Context, name string) string {
 func (c *Check) dropEndpoint(ctx context.Context, name string) []string {
 	cctx, cancel := c.cleanupContext(ctx)
 	defer cancel()
-	c.progress(fmt.Sprintf("%s: dropping the test endpoint and certificate %s on %s", c.Name, name, c.SQLServerName))
+	c.progress(fmt.Sprintf("dropping the test endpoint and certificate %s on %s", name, c.SQLServerName))
 	if err := c.SQLServer.Exec(cctx, DropEndpointSQL(name)); err != nil {
 		return []string{fmt.Sprintf("the test endpoint %s could not be dropped on %s (the next check removes it): %v", name, c.SQLServerName, err)}
 	}
