@@ -50,7 +50,7 @@ type labMIConfig struct {
 	// script points it where nothing listens to make the instance
 	// unreachable from SQL Server's host.
 	addr, host, fqdn, user, password string
-	port                       int
+	port                             int
 }
 
 type labMIOpener struct{}
