@@ -7,6 +7,7 @@ import (
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/checks"
 	"github.com/milink/milink/resources/sqlserver"
+	"github.com/milink/milink/resources/tde"
 )
 
 // Registry returns the kinds, in the order plans list changes nothing
@@ -14,6 +15,7 @@ import (
 func Registry(extra ...*resources.Kind) *resources.Registry {
 	var all []*resources.Kind
 	all = append(all, sqlserver.Kinds()...)
+	all = append(all, tde.Kinds()...)
 	all = append(all, checks.Kind)
 	all = append(all, extra...)
 	return resources.NewRegistry(all...)

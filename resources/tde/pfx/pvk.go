@@ -121,7 +121,6 @@ func rc4Decrypt(key, b []byte) bool {
 		return false
 	}
 	c.XORKeyStream(b, b)
-	c.Reset()
 	return true
 }
 
@@ -193,9 +192,6 @@ func WipeKey(k *rsa.PrivateKey) {
 	wipeInts(k.D)
 	wipeInts(k.Primes...)
 	wipeInts(k.Precomputed.Dp, k.Precomputed.Dq, k.Precomputed.Qinv)
-	for _, v := range k.Precomputed.CRTValues {
-		wipeInts(v.Exp, v.Coeff, v.R)
-	}
 }
 
 func wipeInts(xs ...*big.Int) {
