@@ -5,6 +5,7 @@ package kinds
 
 import (
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/azure"
 	"github.com/milink/milink/resources/checks"
 	"github.com/milink/milink/resources/sqlserver"
 	"github.com/milink/milink/resources/tde"
@@ -15,6 +16,7 @@ import (
 func Registry(extra ...*resources.Kind) *resources.Registry {
 	var all []*resources.Kind
 	all = append(all, sqlserver.Kinds()...)
+	all = append(all, azure.Kinds()...)
 	all = append(all, tde.Kinds()...)
 	all = append(all, checks.Kind)
 	all = append(all, extra...)
