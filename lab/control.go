@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/milink/milink/lab/arm"
 )
 
 // The control API lets `milink lab restart|status|fault|log|down` talk to the
@@ -108,6 +110,9 @@ func StartControl(l *Lab) (*ControlServer, error) {
 	mux.HandleFunc("POST /v1/fault", c.fault)
 	mux.HandleFunc("GET /v1/log", c.log)
 	mux.HandleFunc("POST /v1/down", c.shutdown)
+	mux.HandleFunc("POST /v1/azure/fault", c.azureFault)
+	mux.HandleFunc("GET /v1/azure/log", c.azureLog)
+	mux.HandleFunc("POST /v1/azure/token", c.azureToken)
 	c.srv = &http.Server{Handler: c.auth(mux), ReadHeaderTimeout: 10 * time.Second}
 	go c.srv.Serve(ln)
 	data, err := json.Marshal(ControlFile{Address: ln.Addr().String(), Token: c.token, PID: os.Getpid()})
@@ -365,4 +370,88 @@ func (c *Client) Log(ctx context.Context, name string) ([]LogEntry, error) {
 // Down asks the lab process to stop; it does not wait for it to exit.
 func (c *Client) Down(ctx context.Context) error {
 	return c.call(ctx, http.MethodPost, "/v1/down", struct{}{}, nil)
+}
+
+// AzureToken is an access token for the lab's Resource Manager.
+type AzureToken struct {
+	AccessToken string    `json:"access_token"`
+	ExpiresOn   time.Time `json:"expires_on"`
+}
+
+func (c *ControlServer) azureServer(w http.ResponseWriter) (*arm.Server, bool) {
+	a := c.lab.Azure()
+	if a == nil {
+		writeJSON(w, http.StatusNotFound, apiError{"the lab has no Azure"})
+	}
+	return a, a != nil
+}
+
+func (c *ControlServer) azureFault(w http.ResponseWriter, r *http.Request) {
+	var ch arm.FaultChange
+	if err := json.NewDecoder(r.Body).Decode(&ch); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	a, ok := c.azureServer(w)
+	if !ok {
+		return
+	}
+	f := ch.Apply(a.Faults())
+	if f.FailOperation != "" && !arm.ValidErrorCode(f.FailOperation) {
+		writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf("fail-operation %q is not an error code (letters, digits, '_', '.')", f.FailOperation)})
+		return
+	}
+	if f.Throttle < 0 || f.ServerError < 0 || f.ExpiredTokens < 0 || f.RetryAfter < 0 {
+		writeJSON(w, http.StatusBadRequest, apiError{"fault counts cannot be negative"})
+		return
+	}
+	a.SetFaults(f)
+	writeJSON(w, http.StatusOK, a.Faults())
+}
+
+func (c *ControlServer) azureLog(w http.ResponseWriter, r *http.Request) {
+	a, ok := c.azureServer(w)
+	if !ok {
+		return
+	}
+	entries := a.Log()
+	if entries == nil {
+		entries = []arm.LogEntry{}
+	}
+	writeJSON(w, http.StatusOK, entries)
+}
+
+func (c *ControlServer) azureToken(w http.ResponseWriter, r *http.Request) {
+	a, ok := c.azureServer(w)
+	if !ok {
+		return
+	}
+	tok, exp, err := a.IssueToken()
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, apiError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, AzureToken{AccessToken: tok, ExpiresOn: exp})
+}
+
+// SetAzureFaults changes the faults of the lab's Azure and returns them as
+// now armed.
+func (c *Client) SetAzureFaults(ctx context.Context, ch arm.FaultChange) (arm.Faults, error) {
+	var f arm.Faults
+	err := c.call(ctx, http.MethodPost, "/v1/azure/fault", ch, &f)
+	return f, err
+}
+
+// AzureLog returns the request log of the lab's Azure.
+func (c *Client) AzureLog(ctx context.Context) ([]arm.LogEntry, error) {
+	var l []arm.LogEntry
+	err := c.call(ctx, http.MethodGet, "/v1/azure/log", nil, &l)
+	return l, err
+}
+
+// AzureToken issues an access token for the lab's Resource Manager.
+func (c *Client) AzureToken(ctx context.Context) (AzureToken, error) {
+	var t AzureToken
+	err := c.call(ctx, http.MethodPost, "/v1/azure/token", struct{}{}, &t)
+	return t, err
 }

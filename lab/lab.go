@@ -5,6 +5,7 @@
 package lab
 
 import (
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/milink/milink/lab/arm"
 	"github.com/milink/milink/lab/engine"
 )
 
@@ -52,6 +54,7 @@ type Config struct {
 type Lab struct {
 	dir     string
 	servers []*Instance
+	azure   *arm.Server
 	file    File
 }
 
@@ -59,6 +62,8 @@ type Lab struct {
 // the lab's servers.
 type File struct {
 	Servers []ServerInfo `json:"servers"`
+	// Azure is the lab's Azure Resource Manager and Entra (lab/arm).
+	Azure *arm.Info `json:"azure,omitempty"`
 }
 
 // ServerInfo is one server in lab.json.
@@ -261,6 +266,23 @@ func Open(cfg Config) (*Lab, error) {
 			Profile:         s.Profile.Name,
 		})
 	}
+	mi, _ := l.Server(ManagedInstanceName)
+	l.azure, err = arm.Open(arm.Config{
+		Dir:                    arm.DefaultDir(dir),
+		ManagedInstance:        ManagedInstanceName,
+		ManagedInstanceAddress: miAddress,
+		ImportCertificate: func(der []byte, key *rsa.PrivateKey) error {
+			_, err := mi.Engine().ImportCertificate(der, key)
+			return err
+		},
+		Logf: cfg.Logf,
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	info := l.azure.Info()
+	l.file.Azure = &info
 	data, err := json.MarshalIndent(l.file, "", "  ")
 	if err != nil {
 		l.Close()
@@ -303,19 +325,29 @@ func (l *Lab) Start() error {
 			return err
 		}
 	}
+	if l.azure != nil {
+		l.azure.Start()
+	}
 	return nil
 }
 
 // Close stops every server; their data stays in the lab directory.
 func (l *Lab) Close() {
+	if l.azure != nil {
+		l.azure.Close()
+	}
 	for _, s := range l.servers {
 		s.Close()
 	}
 }
 
+// Azure is the lab's Azure (Entra and Resource Manager).
+func (l *Lab) Azure() *arm.Server { return l.azure }
+
 // Status is `milink lab status -json`.
 type Status struct {
 	Servers []ServerStatus `json:"servers"`
+	Azure   *arm.Status    `json:"azure,omitempty"`
 }
 
 // Status reports every server.
@@ -323,6 +355,10 @@ func (l *Lab) Status() Status {
 	var st Status
 	for _, s := range l.servers {
 		st.Servers = append(st.Servers, s.Status())
+	}
+	if l.azure != nil {
+		a := l.azure.Status()
+		st.Azure = &a
 	}
 	return st
 }

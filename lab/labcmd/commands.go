@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/milink/milink/lab"
+	"github.com/milink/milink/lab/arm"
 	"github.com/milink/milink/lab/engine"
 )
 
@@ -29,6 +30,8 @@ type labOptions struct {
 	latency      time.Duration
 	restartDelay time.Duration
 	faults       faultFlags // per server; up arms them once the lab accepts logins
+	azureFaults  arm.FaultChange
+	azureSet     bool // -fault arm:... was given
 }
 
 func (o *labOptions) declare(fs *flag.FlagSet) {
@@ -38,7 +41,7 @@ func (o *labOptions) declare(fs *flag.FlagSet) {
 	fs.IntVar(&o.port, "port", 0, "the TDS `port` of both servers (default 1433, or as last time)")
 	fs.DurationVar(&o.latency, "latency", 0, "`delay` added to every round trip on every server (fault injection)")
 	fs.DurationVar(&o.restartDelay, "restart-delay", lab.DefaultRestartDelay, "how long a restarting server refuses logins")
-	fs.Var(&o.faults, "fault", "arm one server's faults at start, `NAME:KEY=VALUE[,...]` with keys latency, drop-at, error-at,\nrestart-hangs (e.g. sql01:drop-at=3,latency=20ms); repeatable; overrides -latency for that server")
+	fs.Var(faultFlag{servers: &o.faults, azure: &o.azureFaults, set: &o.azureSet}, "fault", "arm one server's faults at start, `NAME:KEY=VALUE[,...]` with keys latency, drop-at, error-at,\nrestart-hangs (e.g. sql01:drop-at=3,latency=20ms); repeatable; overrides -latency for that server.\nNAME arm is the lab's Azure, keys throttle, retry-after, server-error, fail-operation[=CODE], expired-tokens")
 }
 
 // serveArgs are the flags that pass o on to `milink lab serve`. Unset ones
@@ -257,7 +260,11 @@ restarts, logins, round trips (batches + RPCs), statements, and changes
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d\t%s\t%d\t%d\t%d\t%d\t%d\n", s.Name, s.Kind, s.Profile, s.Address, s.Port,
 					state, s.Restarts, s.Logins, s.RoundTrips, s.Statements, s.Changes)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			printAzureStatus(stdout, st.Azure)
+			return nil
 		},
 	}
 }
@@ -312,13 +319,22 @@ func faultCommand() *command {
 	var latency time.Duration
 	var dropAt, errorAt int64
 	var hangs, clear bool
+	var az azureFaultFlags
 	return &command{
-		name: "fault", usage: "NAME [-latency D] [-drop-at N] [-error-at N] [-restart-hangs] [-clear]", summary: "inject faults into a running server",
+		name: "fault", usage: "NAME [-latency D] [-drop-at N] [-error-at N] [-restart-hangs] [-clear]\n       milink lab fault arm [-throttle N] [-retry-after S] [-server-error N] [-fail-operation CODE] [-expired-tokens N] [-clear]", summary: "inject faults into a running server or the lab's Azure",
 		help: `Changes the faults of one running server (sql01 or mi01); flags not given
 stay as they are. -drop-at and -error-at count statements from now and fire
 once; the injected error is number 50000, severity 16. -restart-hangs makes
 the next restart stop the server for good (clear it, then restart again).
--latency 0 turns the latency off. Prints the faults now armed.`,
+-latency 0 turns the latency off. Prints the faults now armed.
+
+NAME arm is the lab's Azure: -throttle N answers the next N Resource Manager
+requests with 429 TooManyRequests and Retry-After (-retry-after, default 1 s);
+-server-error N answers them with 500 InternalServerError; -fail-operation
+CODE makes the next long-running operation (rule PUT or DELETE,
+tdeCertificates) fail asynchronously with that code, without the change;
+-expired-tokens N issues the next N access tokens already expired, which
+Resource Manager refuses with 401 ExpiredAuthenticationToken.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
 			fs.DurationVar(&latency, "latency", 0, "`delay` before every round trip (batch or RPC)")
@@ -326,16 +342,24 @@ the next restart stop the server for good (clear it, then restart again).
 			fs.Int64Var(&errorAt, "error-at", 0, "fail the `N`th statement from now")
 			fs.BoolVar(&hangs, "restart-hangs", false, "the next restart never comes back (-restart-hangs=false to unset)")
 			fs.BoolVar(&clear, "clear", false, "clear all faults first")
+			az.declare(fs)
 		},
 		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 			name, err := oneName(fs, args)
 			if err != nil {
 				return err
 			}
+			if name == azureName {
+				return azureFault(ctx, fs, dir, &az, clear, stdout)
+			}
 			ch := lab.FaultChange{Clear: clear}
 			var set bool
+			var wrong string
 			fs.Visit(func(f *flag.Flag) {
 				set = set || f.Name != "dir"
+				if azureFaultFlagNames[f.Name] {
+					wrong = f.Name
+				}
 				switch f.Name {
 				case "latency":
 					ch.Latency = &latency
@@ -347,6 +371,9 @@ the next restart stop the server for good (clear it, then restart again).
 					ch.RestartHangs = &hangs
 				}
 			})
+			if wrong != "" {
+				return usageError("-%s is a fault of arm (the lab's Azure), not of a server", wrong)
+			}
 			if !set {
 				return usageError("give at least one fault flag")
 			}
@@ -391,11 +418,16 @@ func logCommand() *command {
 	var dir string
 	var changes, asJSON bool
 	return &command{
-		name: "log", usage: "NAME [-changes] [-json]", summary: "print a server's statement log",
+		name: "log", usage: "NAME [-changes] [-json]", summary: "print a server's statement log, or the lab's Azure request log (arm)",
 		help: `Prints every statement the server ran since the lab process started, one per
 line (line breaks inside a statement become spaces). With -changes, only those
 that changed the catalogue or the configuration: an empty output after
-"milink plan" shows that planning changed nothing.`,
+"milink plan" shows that planning changed nothing.
+
+NAME arm prints the lab's Azure request log instead: METHOD PATH STATUS
+[ERROR CODE] per request (Entra's and Resource Manager's); -changes keeps
+the requests that changed something. Request bodies (-json) have their
+secrets (client_secret, privateBlob, certPassword) replaced by REDACTED.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
 			fs.BoolVar(&changes, "changes", false, "only statements that changed something")
@@ -405,6 +437,9 @@ that changed the catalogue or the configuration: an empty output after
 			name, err := oneName(fs, args)
 			if err != nil {
 				return err
+			}
+			if name == azureName {
+				return azureLog(ctx, dir, changes, asJSON, stdout)
 			}
 			c, err := connect(dir)
 			if err != nil {

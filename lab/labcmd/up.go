@@ -134,6 +134,17 @@ func up(ctx context.Context, o *labOptions, timeout time.Duration, stdout io.Wri
 			armedLines = append(armedLines, fmt.Sprintf("  %s faults: %s\n", s.Name, describeFaults(armed)))
 		}
 	}
+	if o.azureSet {
+		c, err := lab.Connect(dir)
+		if err != nil {
+			return fail("reach the lab to arm its faults")
+		}
+		armed, err := c.SetAzureFaults(ctx, o.azureFaults)
+		if err != nil {
+			return fail(fmt.Sprintf("arm the faults of %s: %v", azureName, err))
+		}
+		armedLines = append(armedLines, fmt.Sprintf("  %s faults: %s\n", azureName, describeAzureFaults(armed)))
+	}
 	fmt.Fprintf(stdout, "The lab is up in %s.\n\n", dir)
 	for _, l := range armedLines {
 		fmt.Fprint(stdout, l)
@@ -205,6 +216,10 @@ func summary(w io.Writer, dir string, f lab.File) {
 		case s.RegistryFile != "":
 			fmt.Fprintf(w, "         registry:   %s\n", s.RegistryFile)
 		}
+	}
+	if f.Azure != nil {
+		fmt.Fprintf(w, "  %-6s %-40s %s\n", azureName, "Azure (Entra, Resource Manager)", f.Azure.ResourceManager)
+		fmt.Fprintf(w, "         CA file:    %s\n", f.Azure.CAFile)
 	}
 	fmt.Fprintf(w, `
 Log in as sa; the password and everything else a milink configuration needs
