@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 		// directory, which milink creates and deletes), to test deletion
 		// end to end before a real kind that deletes exists.
 		"milink": func() {
-			extraKinds = append(testkind.Kinds(), labManagedInstanceKinds()...)
+			extraKinds = testkind.Kinds()
 			os.Exit(runProcess(os.Args[1:]))
 		},
 	})

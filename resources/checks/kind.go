@@ -29,9 +29,12 @@ const KindConnectivityCheck = "connectivity_check"
 //	  redirect_port    = 11000               # optional
 //	}
 type Config struct {
-	Address      string // the block's address, connectivity_check.link
-	DeclRange    hcl.Range
-	Dial         string // the address argument; "" = the sql_server's address
+	Address   string // the block's address, connectivity_check.link
+	DeclRange hcl.Range
+	Dial      string // the address argument; "" = the sql_server's address
+	// MIDial is the managed_instance_address argument: what SQL Server's
+	// host dials; "" = the managed instance's fqdn.
+	MIDial       string
 	Port         int
 	RedirectPort int
 	JobTimeout   time.Duration
@@ -45,7 +48,7 @@ var Kind = &resources.Kind{
 	Role: resources.RoleResource,
 	Schema: &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "sql_server", Required: true}, {Name: "managed_instance", Required: true},
-		{Name: "address"}, {Name: "port"}, {Name: "redirect_port"}, {Name: "job_timeout"},
+		{Name: "address"}, {Name: "managed_instance_address"}, {Name: "port"}, {Name: "redirect_port"}, {Name: "job_timeout"},
 	}},
 	Decode:       decode,
 	TargetAttr:   "sql_server",
@@ -72,6 +75,10 @@ func decode(b *lang.Body, blk resources.BlockInfo) any {
 	c.Dial = b.Str("address", "", false)
 	if c.Dial != "" && !ValidAddress(c.Dial) {
 		b.Errorf(b.Attr("address"), "Invalid address", "The argument \"address\" must be a DNS name or an IP address the managed instance can reach; %s is not.", b.Quote("address", c.Dial))
+	}
+	c.MIDial = b.Str("managed_instance_address", "", false)
+	if c.MIDial != "" && !ValidAddress(c.MIDial) {
+		b.Errorf(b.Attr("managed_instance_address"), "Invalid address", "The argument \"managed_instance_address\" must be a DNS name or an IP address SQL Server's host can reach; %s is not.", b.Quote("managed_instance_address", c.MIDial))
 	}
 	c.Port = b.Int("port", 5022, 1, 65535)
 	c.RedirectPort = b.Int("redirect_port", 0, 11000, 11999)
@@ -114,6 +121,9 @@ func (impl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostics) 
 		if v, ok := mi.Observed.Values()["fqdn"]; ok && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
 			fqdn = v.AsString()
 		}
+	}
+	if c.MIDial != "" {
+		fqdn = c.MIDial
 	}
 	miAddr := "managed_instance"
 	if ok && mi.Target != nil {
