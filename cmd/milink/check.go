@@ -132,33 +132,19 @@ func plural(n int, one, many string) string {
 }
 
 // selectChecks is the plan reduced to its checks (or the named one), each
-// free to run now, with what is known of their paths: the changes the
-// plan still has on their targets are not applied.
+// free to run now, with what is known of their paths (the changes the
+// plan still has on their targets are not applied).
 func selectChecks(w *workspace, p *plan.Plan, name string) (*plan.Plan, map[string]checks.Knowledge) {
 	only := *p
 	only.Changes = nil
-	known := map[string]checks.Knowledge{}
 	for _, ch := range p.Changes {
 		if ch.Action != resources.Check || (name != "" && ch.Address != name) {
 			continue
 		}
-		targets := map[string]bool{ch.Target: true}
-		if b := w.cfg.Block(ch.Address); b != nil {
-			for _, t := range b.Targets() {
-				targets[t] = true
-			}
-		}
-		var k checks.Knowledge
-		for _, o := range p.Changes {
-			if o.Action != resources.NoOp && o.Action != resources.Check && targets[o.Target] {
-				k.NotApplied = append(k.NotApplied, o.Address)
-			}
-		}
-		known[ch.Address] = k
 		ch.DependsOn = nil
 		only.Changes = append(only.Changes, ch)
 	}
-	return &only, known
+	return &only, checks.KnownPaths(w.cfg, p.Changes, true)
 }
 
 // splitCheckErrors separates the checks that did not pass from other
