@@ -149,7 +149,7 @@ func (impl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostics) 
 	}
 	steps = append(steps,
 		resources.Step{Kind: "tsql", On: sqlAddr, Text: EndpointsSQL},
-		resources.Step{Kind: "tsql", On: sqlAddr, Text: "-- only when no mirroring endpoint is started:\n" + CreateCertificateSQL(name, time.Now().Add(48*time.Hour)) + "\n" + CreateEndpointSQL(name, name, c.Port)},
+		resources.Step{Kind: "tsql", On: sqlAddr, Text: "-- only when no mirroring endpoint is started:\n" + plannedCertificateSQL(name) + "\n" + CreateEndpointSQL(name, name, c.Port)},
 		resources.Step{Kind: "tsql", On: miAddr, Text: AddJobSQL(name, dial, c.Port) + "\n" + StartJobSQL(name)},
 		resources.Step{Kind: "wait", On: miAddr, Text: JobStateSQL(name)},
 		resources.Step{Kind: "tsql", On: miAddr, Text: DeleteJobSQL(name)},
@@ -163,6 +163,13 @@ func (impl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostics) 
 		}
 	}
 	return resources.Change{Action: resources.Check, After: after, Steps: steps, Reason: reason}, diags
+}
+
+// plannedCertificateSQL is CreateCertificateSQL as a plan shows it: Diff
+// is pure, so the expiry (two days after the run) is a placeholder.
+func plannedCertificateSQL(name string) string {
+	var zero time.Time
+	return strings.Replace(CreateCertificateSQL(name, zero), zero.Format("20060102"), "<yyyymmdd, two days after the run>", 1)
 }
 
 func orUnknown(s string) string {
