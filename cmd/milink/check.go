@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/milink/milink/config"
 	"github.com/milink/milink/plan"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/checks"
@@ -144,7 +145,18 @@ func selectChecks(w *workspace, p *plan.Plan, name string) (*plan.Plan, map[stri
 		ch.DependsOn = nil
 		only.Changes = append(only.Changes, ch)
 	}
-	return &only, checks.KnownPaths(w.cfg, p.Changes, true)
+	return &only, checks.KnownPaths(checkBlocks(w.cfg), p.Changes, true)
+}
+
+// checkBlocks is the configuration as checks.KnownPaths reads it.
+func checkBlocks(cfg *config.Config) []checks.Block {
+	out := make([]checks.Block, 0, len(cfg.Blocks))
+	for _, b := range cfg.Blocks {
+		if b.Kind != nil {
+			out = append(out, checks.Block{Addr: b.Addr, Type: b.Kind.Type, Target: b.Target, Others: b.Others})
+		}
+	}
+	return out
 }
 
 // splitCheckErrors separates the checks that did not pass from other

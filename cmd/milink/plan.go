@@ -135,7 +135,7 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	v.applying()
 	// Connectivity checks run last; what the configuration says of their
 	// paths narrows their hints.
-	cctx := checks.WithKnowledge(ctx, checks.KnownPaths(w.cfg, p.Changes, false))
+	cctx := checks.WithKnowledge(ctx, checks.KnownPaths(checkBlocks(w.cfg), p.Changes, false))
 	err := plan.ApplyWith(cctx, p, w.cfg, st, w.backend, sess, v, plan.ApplyOptions{Parallelism: a.parallelism})
 	if err != nil {
 		v.failed(p, st, err, ctx.Err() != nil)

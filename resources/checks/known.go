@@ -1,9 +1,18 @@
 package checks
 
 import (
-	"github.com/milink/milink/config"
 	"github.com/milink/milink/resources"
 )
+
+// Block is what KnownPaths needs of a configuration block (config.Block;
+// config's own tests load every kind, so this package cannot import it).
+type Block struct {
+	Addr, Type string
+	// Target is the primary target's address; Others the other targets',
+	// by attribute.
+	Target string
+	Others map[string]string
+}
 
 // The kinds whose blocks open the path, as the configuration names them
 // (resources/sqlserver's firewall_rule, resources/azure's nsg_rule).
@@ -18,28 +27,24 @@ const (
 // configured, and, when pending, which changes on the check's targets the
 // plan has that are not applied yet (`milink check` runs before them;
 // apply runs checks after them, so it passes pending = false).
-func KnownPaths(cfg *config.Config, changes []resources.Change, pending bool) map[string]Knowledge {
+func KnownPaths(blocks []Block, changes []resources.Change, pending bool) map[string]Knowledge {
 	out := map[string]Knowledge{}
-	for _, b := range cfg.Blocks {
-		if b.Kind == nil || b.Kind.Type != KindConnectivityCheck {
+	for _, b := range blocks {
+		if b.Type != KindConnectivityCheck {
 			continue
 		}
 		mi := b.Others["managed_instance"]
 		k := Knowledge{HostFirewall: Absent, NSG: Absent}
-		for _, o := range cfg.Blocks {
+		for _, o := range blocks {
 			switch {
-			case o.Kind == nil:
-			case o.Kind.Type == firewallRuleType && o.Target == b.Target:
+			case o.Type == firewallRuleType && o.Target == b.Target:
 				k.HostFirewall = Present
-			case o.Kind.Type == nsgRuleType && o.Target == mi:
+			case o.Type == nsgRuleType && o.Target == mi:
 				k.NSG = Present
 			}
 		}
 		if pending {
-			targets := map[string]bool{}
-			for _, t := range b.Targets() {
-				targets[t] = true
-			}
+			targets := map[string]bool{b.Target: true, mi: true}
 			for _, ch := range changes {
 				if ch.Action != resources.NoOp && ch.Action != resources.Check && targets[ch.Target] {
 					k.NotApplied = append(k.NotApplied, ch.Address)

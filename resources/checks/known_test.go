@@ -71,7 +71,11 @@ func TestKnownPaths(t *testing.T) {
 		{Address: "hadr.sql02", Target: "sql_server.sql02", Action: resources.Update},
 		{Address: "connectivity_check.one", Target: "sql_server.sql01", Action: resources.Check},
 	}
-	got := checks.KnownPaths(cfg, changes, true)
+	var blocks []checks.Block
+	for _, b := range cfg.Blocks {
+		blocks = append(blocks, checks.Block{Addr: b.Addr, Type: b.Kind.Type, Target: b.Target, Others: b.Others})
+	}
+	got := checks.KnownPaths(blocks, changes, true)
 	want := map[string]checks.Knowledge{
 		"connectivity_check.one": {NotApplied: []string{"nsg_rule.mi_inbound"}, HostFirewall: checks.Present, NSG: checks.Present},
 		"connectivity_check.two": {NotApplied: []string{"nsg_rule.mi_inbound", "hadr.sql02"}, HostFirewall: checks.Absent, NSG: checks.Present},
@@ -80,7 +84,7 @@ func TestKnownPaths(t *testing.T) {
 		t.Errorf("pending:\n got %+v\nwant %+v", got, want)
 	}
 	// After apply's changes nothing is pending.
-	for addr, k := range checks.KnownPaths(cfg, changes, false) {
+	for addr, k := range checks.KnownPaths(blocks, changes, false) {
 		if k.NotApplied != nil {
 			t.Errorf("%s: not applied %v", addr, k.NotApplied)
 		}
