@@ -222,7 +222,7 @@ func (impl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Re
 			if db, err := m.SQLDB(); err == nil {
 				chk.ManagedInstance = DB{db}
 			} else {
-				chk.progress(err.Error())
+				chk.ManagedInstanceErr = err
 			}
 		}
 	}

@@ -325,12 +325,17 @@ func TestNoMasterKeyCannotRun(t *testing.T) {
 }
 
 func TestUnreachableTargetsCannotRun(t *testing.T) {
-	c := &Check{SQLServerName: "sql_server.sql01", ManagedInstanceName: "managed_instance.mi01", FQDN: "mi.example"}
+	c := &Check{SQLServerName: "sql_server.sql01", ManagedInstanceName: "managed_instance.mi01", FQDN: "mi.example",
+		ManagedInstanceErr: errors.New("managed_instance.mi01: no authentication block")}
 	rep := c.Run(t.Context())
 	for _, r := range rep.Results {
 		if r.Status != NotRun || r.Detail == "" {
 			t.Errorf("%+v", r)
 		}
+	}
+	c.SQLServer = DB{}
+	if r := c.toSQLServer(t.Context()); !strings.Contains(r.Detail, "no authentication block") {
+		t.Errorf("the reason the managed instance cannot be reached is lost: %+v", r)
 	}
 	if rep.Passed() {
 		t.Error("a report that did not run passed")

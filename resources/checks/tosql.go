@@ -19,6 +19,9 @@ func (c *Check) toSQLServer(ctx context.Context) (r Result) {
 		return r
 	case c.ManagedInstance == nil:
 		r.Status, r.Detail = NotRun, c.ManagedInstanceName+" cannot be reached, and the test job must run there"
+		if c.ManagedInstanceErr != nil {
+			r.Detail += ": " + c.ManagedInstanceErr.Error()
+		}
 		return r
 	}
 	name := ObjectName(c.RunID)
