@@ -115,7 +115,7 @@ type Check struct {
 	ManagedInstanceName string
 	// ManagedInstanceErr is why ManagedInstance is nil, if known.
 	ManagedInstanceErr error
-	FQDN                string
+	FQDN               string
 	// Address is what the managed instance dials to reach SQL Server: an
 	// address or a DNS name that resolves there.
 	Address string
