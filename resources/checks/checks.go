@@ -113,9 +113,9 @@ type Check struct {
 	// reached); FQDN is what SQL Server's host dials.
 	ManagedInstance     SQL
 	ManagedInstanceName string
+	FQDN                string
 	// ManagedInstanceErr is why ManagedInstance is nil, if known.
 	ManagedInstanceErr error
-	FQDN               string
 	// Address is what the managed instance dials to reach SQL Server: an
 	// address or a DNS name that resolves there.
 	Address string
