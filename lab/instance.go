@@ -90,6 +90,7 @@ type Instance struct {
 	lastErr  error
 	srv      *tds.Server
 	ln       net.Listener
+	linkLn   net.Listener // a managed instance's link port (linkport.go)
 	served   chan struct{}
 	startup  startupSettings
 	restarts int64
@@ -379,8 +380,9 @@ func (in *Instance) startLocked() error {
 			in.cfg.Logf("%s: serve: %v", in.cfg.Name, err)
 		}
 	}()
+	linkLn := in.listenLinkPort()
 	in.mu.Lock()
-	in.srv, in.ln, in.served = srv, ln, served
+	in.srv, in.ln, in.served, in.linkLn = srv, ln, served, linkLn
 	in.mu.Unlock()
 	in.cfg.Logf("%s: listening on %s (HADR %v, trace flags %v)", in.cfg.Name, in.Addr(), st.Hadr, st.TraceFlags)
 	return nil
@@ -390,12 +392,15 @@ func (in *Instance) startLocked() error {
 // connection, then stops the engine (endpoints close, state is saved).
 func (in *Instance) stop() {
 	in.mu.Lock()
-	srv, ln, served := in.srv, in.ln, in.served
-	in.srv, in.ln, in.served = nil, nil, nil
+	srv, ln, served, linkLn := in.srv, in.ln, in.served, in.linkLn
+	in.srv, in.ln, in.served, in.linkLn = nil, nil, nil, nil
 	running := in.state == StateRunning
 	in.mu.Unlock()
 	if ln != nil {
 		ln.Close()
+	}
+	if linkLn != nil {
+		linkLn.Close()
 	}
 	if srv != nil {
 		srv.CloseConnections()

@@ -324,6 +324,11 @@ func (w *walker) change(ctx context.Context, ch resources.Change, progress func(
 	}
 	res, err := k.Impl.(resources.Resource).Apply(ctx, req)
 	if err != nil {
+		if ch.Action == resources.Check && res.Attributes != nil {
+			// A check that failed has a result all the same (which
+			// direction, which hop): the state keeps the last one.
+			return errors.Join(err, w.r.record(ctx, ch, res.Attributes))
+		}
 		return err
 	}
 	if ch.Action == resources.Delete {

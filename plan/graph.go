@@ -19,7 +19,9 @@ import (
 //     changes on the target that do not wait for the restart themselves;
 //     the verification follows the restart; changes that need the
 //     restarted target follow the verification, and so do those that
-//     need it restarted as one of their other targets.
+//     need it restarted as one of their other targets;
+//   - checks (a connectivity check) come after every other change on
+//     each of their targets (checkEdges).
 //
 // Among changes ready at the same time, the order is the targets', then
 // the phase's, then the kinds' registration order, then the configuration's.
@@ -125,6 +127,7 @@ func order(cfg *config.Config, list []resources.Change) ([]resources.Change, hcl
 			}
 		}
 	}
+	checkEdges(cfg, list, deps)
 
 	targetRank := map[string]int{}
 	for i, t := range cfg.Targets() {

@@ -78,10 +78,11 @@ func (p *Plan) Summary() Summary {
 	return s
 }
 
-// HasChanges reports whether applying the plan would do anything.
+// HasChanges reports whether applying the plan would change anything; the
+// checks it runs (resources.Check) change nothing.
 func (p *Plan) HasChanges() bool {
 	for _, c := range p.Changes {
-		if c.Action != resources.NoOp {
+		if c.Action != resources.NoOp && c.Action != resources.Check {
 			return true
 		}
 	}

@@ -23,6 +23,10 @@ const (
 	Forget  Action = "forget" // leaves management; nothing is changed on the server
 	Restart Action = "restart"
 	Verify  Action = "verify"
+	// Check runs a test at apply (a connectivity check) and changes
+	// nothing: it is not a change a plan counts, and the state keeps its
+	// last result.
+	Check Action = "check"
 )
 
 // Symbol is the one-character marker used in human output.
@@ -40,6 +44,8 @@ func (a Action) Symbol() string {
 		return "↻"
 	case Verify:
 		return "?"
+	case Check:
+		return "✓"
 	}
 	return " "
 }

@@ -75,6 +75,7 @@ func commands() []command {
 	return []command{
 		{"plan", "Show what apply would change", cmdPlan},
 		{"apply", "Make the environment match the configuration", cmdApply},
+		{"check", "Run the connectivity checks in both directions", cmdCheck},
 		{"show", "Show the state, or a saved plan", cmdShow},
 		{"validate", "Check the configuration without connecting to anything", cmdValidate},
 		{"fmt", "Rewrite configuration files in the canonical format", cmdFmt},

@@ -101,6 +101,7 @@ func TestScripts(t *testing.T) {
 			"example": cmdExample,
 			"sshd":    cmdSSHD,
 			"kdc":     cmdKDC,
+			"listen":  cmdListen,
 		},
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/milink/milink/plan"
+	"github.com/milink/milink/resources/checks"
 	"github.com/milink/milink/state"
 )
 
@@ -132,9 +133,15 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 		}
 	}
 	v.applying()
-	err := plan.ApplyWith(ctx, p, w.cfg, st, w.backend, sess, v, plan.ApplyOptions{Parallelism: a.parallelism})
+	// Connectivity checks run last; what the configuration says of their
+	// paths narrows their hints.
+	cctx := checks.WithKnowledge(ctx, checks.KnownPaths(checkBlocks(w.cfg), p.Changes, false))
+	err := plan.ApplyWith(cctx, p, w.cfg, st, w.backend, sess, v, plan.ApplyOptions{Parallelism: a.parallelism})
 	if err != nil {
 		v.failed(p, st, err, ctx.Err() != nil)
+		if failed, other := splitCheckErrors(err); len(failed) > 0 && len(other) == 0 {
+			return exitCheckFailed // everything applied; a check did not pass
+		}
 		return exitError
 	}
 	v.complete(p, st)

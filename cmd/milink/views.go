@@ -175,6 +175,8 @@ func verbs(a resources.Action) (doing, done string) {
 		return "Restarting...", "Restart complete"
 	case resources.Verify:
 		return "Verifying...", "Verified"
+	case resources.Check:
+		return "Checking...", "Check passed"
 	}
 	return "Working...", "Done"
 }

@@ -236,7 +236,18 @@ func (s *Session) spStartJob(args []procArg) *sqlError {
 	return nil
 }
 
-var tncRe = regexp.MustCompile(`(?i)^\s*(?:tnc|Test-NetConnection)\s+(?:-ComputerName\s+)?(\S+)\s+-port\s+(\d+)(?:\s+-InformationLevel\s+(Quiet|Detailed))?\s*$`)
+// tncRe reads the step's tnc. The address is a bare word, as the
+// procedure writes it, or a PowerShell single-quoted literal (quotes
+// doubled), as milink writes it.
+var tncRe = regexp.MustCompile(`(?i)^\s*(?:tnc|Test-NetConnection)\s+(?:-ComputerName\s+)?('(?:[^']|'')*'|[^'\s]\S*)\s+-port\s+(\d+)(?:\s+-InformationLevel\s+(Quiet|Detailed))?\s*$`)
+
+// psUnquote is the value of a PowerShell single-quoted literal, or s.
+func psUnquote(s string) string {
+	if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
+		return strings.ReplaceAll(s[1:len(s)-1], "''", "'")
+	}
+	return s
+}
 
 // runJob executes a job's steps in order (on the agent's goroutine).
 func (i *Instance) runJob(id [16]byte, act *jobActivity) {
@@ -298,6 +309,7 @@ func (i *Instance) runStep(st *jobStep, linux bool) (string, bool) {
 			return fmt.Sprintf("Executed as user: NT Service\\SQLAgent. The lab's agent can only run `tnc ADDRESS -port PORT -InformationLevel Quiet`; it cannot run: %s.  Process Exit Code 1.  The step failed.", truncate(st.Command, 200)), false
 		}
 		port, _ := strconv.Atoi(m[2])
+		m[1] = psUnquote(m[1])
 		ok := false
 		if i.opts.Host != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -123,6 +123,9 @@ func checks(p *plan.Plan) []JSONCheck {
 		switch {
 		case c.Action == resources.Verify:
 			out = append(out, JSONCheck{Address: c.Address, Name: "verify_after_restart", Status: "planned", Detail: cleanText(c.Reason)})
+		case c.Action == resources.Check:
+			// Run last by apply: its kind names it (connectivity_check).
+			out = append(out, JSONCheck{Address: c.Address, Name: c.Kind, Status: "planned", Detail: cleanText(c.Reason)})
 		}
 	}
 	targets, waiting := PendingRestarts(p)

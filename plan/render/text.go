@@ -22,6 +22,9 @@ func Plan(w io.Writer, p *plan.Plan, o Options) {
 // will not be performed (restart = "never") is not a change of its own: the
 // settings waiting for it are summed up once per server instead.
 func shown(c *resources.Change) bool {
+	if c.Action == resources.Check {
+		return false // listed apart, after the plan (checks)
+	}
 	if c.Action == resources.NoOp {
 		return c.Restart == resources.PendingRestart && !c.Transient()
 	}
@@ -93,6 +96,7 @@ func (pr *printer) plan(p *plan.Plan) {
 		}
 		pr.line("%s", pr.bold("No changes.")+" The environment matches the configuration.")
 		pr.notes(p)
+		pr.checks(p)
 		return
 	}
 	if len(p.Targets) > 0 {
@@ -130,6 +134,7 @@ func (pr *printer) plan(p *plan.Plan) {
 		}
 	}
 	pr.notes(p)
+	pr.checks(p)
 	pr.line("")
 	pr.summary(p.Summary())
 }

@@ -6,6 +6,7 @@ package kinds
 import (
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/azure"
+	"github.com/milink/milink/resources/checks"
 	"github.com/milink/milink/resources/sqlserver"
 	"github.com/milink/milink/resources/tde"
 )
@@ -17,6 +18,7 @@ func Registry(extra ...*resources.Kind) *resources.Registry {
 	all = append(all, sqlserver.Kinds()...)
 	all = append(all, azure.Kinds()...)
 	all = append(all, tde.Kinds()...)
+	all = append(all, checks.Kind)
 	all = append(all, extra...)
 	return resources.NewRegistry(all...)
 }
