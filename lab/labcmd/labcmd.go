@@ -64,8 +64,9 @@ func printOverview(w io.Writer, cmds []*command) {
 	fmt.Fprint(w, `Usage: milink lab COMMAND [flags]
 
 The lab is a simulated SQL Server (sql01, on 127.0.0.2) and Azure SQL Managed
-Instance (mi01, on 127.0.0.3) that speak real TDS, for trying milink out and for
-its tests. Its state lives in ./.milink-lab/.
+Instance (mi01, on 127.0.0.3) that speak real TDS, and an HTTPS Azure Resource
+Manager and Entra for mi01 and its network ("arm", on 127.0.0.1), for trying
+milink out and for its tests. Its state lives in ./.milink-lab/.
 
 Commands:
 `)
