@@ -26,7 +26,17 @@ type recorder struct {
 	status  []int32
 	flushes int
 	aborted bool
-	order   []string // "cols", "info:N", "err:N", "done", "flush"
+	order   []string // "cols", "info:N", "err:N", "done", "flush", "ret:NAME", "tx:N"
+	rets    []returned
+	txs     []tds.TxChange
+}
+
+// returned is one RETURNVALUE.
+type returned struct {
+	ordinal int
+	name    string
+	col     tds.Column
+	v       any
 }
 
 func (r *recorder) Columns(c []tds.Column) error {
@@ -67,6 +77,16 @@ func (r *recorder) Flush() error {
 	return nil
 }
 func (r *recorder) Abort() { r.aborted = true }
+func (r *recorder) ReturnValue(ordinal int, name string, col tds.Column, v any) error {
+	r.rets = append(r.rets, returned{ordinal, name, col, v})
+	r.order = append(r.order, "ret:"+name)
+	return nil
+}
+func (r *recorder) Transaction(c tds.TxChange, _ uint64) error {
+	r.txs = append(r.txs, c)
+	r.order = append(r.order, fmt.Sprintf("tx:%d", c))
+	return nil
+}
 
 func (r *recorder) errNumbers() []int32 {
 	var out []int32

@@ -91,6 +91,9 @@ type Instance struct {
 	log       []LoggedStatement
 	nextSPID  int
 	startedAt time.Time
+	// nextTxDesc numbers transaction descriptors (ENVCHANGE 8) across
+	// sessions, as SQL Server's are unique per instance.
+	nextTxDesc uint64
 
 	panics  atomic.Int64 // recovered panics (the fuzz target asserts none)
 	agentWG sync.WaitGroup
@@ -251,7 +254,7 @@ func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, 
 	}
 	i.cat.Counters.Logins++
 	i.nextSPID++
-	return &Session{inst: i, db: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}, nil
+	return &Session{inst: i, db: db, loginDB: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}, nil
 }
 
 // NewSession opens a session without a login (tests and in-process callers).
@@ -259,7 +262,7 @@ func (i *Instance) NewSession() *Session {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.nextSPID++
-	return &Session{inst: i, db: "master", spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
+	return &Session{inst: i, db: "master", loginDB: "master", spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
 }
 
 func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

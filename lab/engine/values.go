@@ -18,8 +18,9 @@ import (
 // Decimal columns (LSNs) carry int64. colType says how a value is typed.
 
 type colType struct {
-	t    tds.Type
-	size int // characters, bytes or precision; -1 is MAX; 0 default
+	t     tds.Type
+	size  int // characters, bytes or precision; -1 is MAX; 0 default
+	scale int // decimal only
 }
 
 var (
@@ -512,4 +513,14 @@ func wireValue(v any, ct colType) any {
 		}
 	}
 	return v
+}
+
+// decimalSize is the precision of a decimal type, 0 for other types: a
+// value converted to fit its column keeps the column's precision and
+// scale, while strings are not cut to the column's length.
+func decimalSize(ct colType) int {
+	if ct.t == tds.Decimal {
+		return ct.size
+	}
+	return 0
 }
