@@ -83,6 +83,18 @@ func appendTxEnvChange(dst []byte, typ byte, descriptor uint64) []byte {
 	return append(dst, body...)
 }
 
+// tmName reads a transaction name of a TM request: unlike B_VARCHAR its
+// length byte counts bytes, not characters (MS-TDS 2.2.6.9; tedious and
+// Microsoft's own drivers send it so; go-mssqldb only ever sends "").
+func tmName(r *reader) string {
+	n := int(r.u8())
+	if n%2 != 0 {
+		r.err = errors.New("tds: transaction name of odd byte length")
+		return ""
+	}
+	return r.ucs2(n / 2)
+}
+
 // parseTransMgr parses a transaction manager request: ALL_HEADERS, the
 // request type, and its payload.
 func parseTransMgr(body []byte) (TMRequest, error) {
@@ -94,17 +106,17 @@ func parseTransMgr(body []byte) (TMRequest, error) {
 	switch req.Kind {
 	case TMBegin:
 		req.Isolation = r.u8()
-		req.Name = r.bvarchar()
+		req.Name = tmName(r)
 	case TMCommit, TMRollback:
-		req.Name = r.bvarchar()
+		req.Name = tmName(r)
 		flags := r.u8()
 		if flags&0x01 != 0 {
 			req.BeginNew = true
 			req.NewIsolation = r.u8()
-			req.NewName = r.bvarchar()
+			req.NewName = tmName(r)
 		}
 	case TMSave:
-		req.Name = r.bvarchar()
+		req.Name = tmName(r)
 	default:
 		if r.err != nil {
 			return req, r.err
