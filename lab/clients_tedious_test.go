@@ -251,7 +251,7 @@ func TestTediousRPCAndTransactions(t *testing.T) {
 	if cols[0].Type != "DecimalN" || cols[0].Precision != 10 || cols[0].Scale != 2 || d.Sets[0].Rows[0][0] != 1234.57 {
 		t.Errorf("decimal(10,2): %+v %v", cols[0], d.Sets[0].Rows[0][0])
 	}
-	if cols[1].Type != "DateTimeOffsetN" || d.Sets[0].Rows[0][1] != "2024-03-05T13:14:15.123Z" || cols[2].Type != "DateTimeOffsetN" {
+	if cols[1].Type != "DateTimeOffset" || d.Sets[0].Rows[0][1] != "2024-03-05T13:14:15.123Z" || cols[2].Type != "DateTimeOffset" {
 		t.Errorf("datetimeoffset: %+v %v", cols, d.Sets[0].Rows[0])
 	}
 	p := mustOK(t, "prepared statement", res[3])

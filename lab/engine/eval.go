@@ -269,6 +269,15 @@ func (c *evalCtx) eval(e expr) (any, *sqlError) {
 		if (ct.t == tds.NVarChar || ct.t == tds.VarChar) && ct.size == 0 {
 			ct.size = 30
 		}
+		if x.style != nil {
+			sv, err := c.eval(x.style)
+			if err != nil {
+				return nil, err
+			}
+			if n, ok := toNumber(sv); ok {
+				return convertStyle(v, ct, int(n))
+			}
+		}
 		return convert(v, ct)
 	case *caseExpr:
 		var op any
@@ -395,6 +404,9 @@ func (c *evalCtx) evalBinary(x *binExpr) (any, *sqlError) {
 }
 
 func arith(op string, l, r any) (any, *sqlError) {
+	if v, ok := decimalArith(op, l, r); ok {
+		return v, nil
+	}
 	ls, lstr := l.(string)
 	rs, rstr := r.(string)
 	if op == "+" && lstr && rstr {
@@ -895,8 +907,10 @@ func (c *evalCtx) typeOf(e expr) colType {
 			return tNVarChar(300)
 		case "@@SERVERNAME", "@@SERVICENAME", "@@LANGUAGE":
 			return tNVarChar(128)
-		case "@@SPID", "@@TRANCOUNT", "@@ERROR", "@@ROWCOUNT":
-			return colType{t: tds.SmallInt}
+		case "@@SPID":
+			return tSmallInt
+		case "@@TRANCOUNT", "@@ERROR", "@@ROWCOUNT":
+			return tInt
 		}
 		return tInt
 	case *unaryExpr:
@@ -1000,8 +1014,10 @@ func (c *evalCtx) funcType(f *funcExpr) colType {
 		return tVarBinary(-1)
 	case "GETDATE", "GETUTCDATE":
 		return tDateTime
-	case "SYSDATETIME", "SYSUTCDATETIME", "SYSDATETIMEOFFSET":
+	case "SYSDATETIME", "SYSUTCDATETIME":
 		return colType{t: tds.DateTime2}
+	case "SYSDATETIMEOFFSET":
+		return colType{t: tds.DateTimeOffset}
 	case "NEWID":
 		return tGUID
 	case "MAX", "MIN", "SUM", "ABS", "ISNULL", "COALESCE", "NULLIF", "UPPER", "LOWER", "LTRIM", "RTRIM", "TRIM", "LEFT", "RIGHT", "SUBSTRING", "REPLACE":
