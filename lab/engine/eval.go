@@ -909,6 +909,8 @@ func (c *evalCtx) typeOf(e expr) colType {
 			return tNVarChar(128)
 		case "@@SPID":
 			return tSmallInt
+		case "@@MAX_PRECISION":
+			return tTinyInt
 		case "@@TRANCOUNT", "@@ERROR", "@@ROWCOUNT":
 			return tInt
 		}

@@ -509,6 +509,10 @@ func (s *Session) globalVar(name string) (any, *sqlError) {
 		return int64(s.tx.count), nil
 	case "@@LANGUAGE":
 		return "us_english", nil
+	case "@@MAX_PRECISION":
+		return int64(38), nil
+	case "@@TEXTSIZE":
+		return int64(2147483647), nil
 	case "@@MICROSOFTVERSION":
 		return int64(0x0F0010E2), nil
 	}

@@ -17,7 +17,9 @@ import (
 
 // TDS versions (LOGIN7 and LOGINACK).
 const (
+	tds71 = 0x71000001
 	tds72 = 0x72090002
+	tds73 = 0x730A0003
 	tds74 = 0x74000004
 )
 
@@ -42,6 +44,10 @@ type conn struct {
 	lastCancel context.CancelFunc // cancels the newest request read
 
 	sess Session
+
+	// tdsVer is the TDS version agreed at login (tds74 until then); the
+	// encodings of requests and replies follow it (version.go).
+	tdsVer uint32
 }
 
 func newConn(s *Server, nc net.Conn, spid uint16) *conn {
@@ -50,6 +56,7 @@ func newConn(s *Server, nc net.Conn, spid uint16) *conn {
 	ci := ConnInfo{SPID: spid, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(s.ctx, connInfoKey{}, ci))
 	c.pw = packetWriter{w: nc, size: 4096, spid: spid}
+	c.tdsVer = tds74
 	return c
 }
 
@@ -171,7 +178,7 @@ func (c *conn) handle(r request) bool {
 		// Always answered, even after a complete reply: go-mssqldb sends
 		// one after every Rows.Close and waits for this DONE(ATTN).
 		d := doneToken(tokDone, doneAttn, 0, 0)
-		return c.writeReply(d[:], true) == nil
+		return c.writeReply(c.doneBytes(d), true) == nil
 	case pktBatch, pktRPC, pktTransMgr:
 	default:
 		c.log.Debug("unexpected packet type after login; closing connection", "type", m.typ)
@@ -189,7 +196,7 @@ func (c *conn) handle(r request) bool {
 	}
 	switch m.typ {
 	case pktBatch:
-		sql, err := parseBatch(m.body)
+		sql, err := parseBatch(m.body, c.allHeaders())
 		if err != nil {
 			c.log.Debug("malformed SQL batch; closing connection", "error", err)
 			return false
@@ -199,7 +206,7 @@ func (c *conn) handle(r request) bool {
 		c.sess.Batch(r.ctx, sql, w)
 		return w.finish(true)
 	case pktRPC:
-		calls, err := parseRPC(m.body)
+		calls, err := parseRPC(m.body, c.allHeaders())
 		var unsup errUnsupported
 		if errors.As(err, &unsup) {
 			return c.errorReply(prefix, Message{Number: 8009, State: 1, Class: 16,
@@ -235,7 +242,7 @@ func (c *conn) errorReply(prefix []byte, m Message) bool {
 	}
 	b := appendMessage(prefix, tokError, m)
 	d := doneToken(tokDone, doneError, 0, 0)
-	return c.writeReply(append(b, d[:]...), true) == nil
+	return c.writeReply(append(b, c.doneBytes(d)...), true) == nil
 }
 
 // handshake runs PRELOGIN (optional) and LOGIN7. A nil error means a
@@ -394,11 +401,11 @@ func (c *conn) login(b []byte) error {
 		return c.refuse(Message{Number: 18452, State: 1, Class: 14,
 			Text: "Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication."})
 	}
-	if version < tds72 {
+	if version < tds71 {
 		return c.refuse(Message{Number: 18456, State: 1, Class: 14,
-			Text: fmt.Sprintf("Login failed: TDS version 0x%08X is not supported; use 7.2 or later.", version)})
+			Text: fmt.Sprintf("Login failed: TDS version 0x%08X is not supported; use 7.1 or later.", version)})
 	}
-	version = min(version, tds74)
+	version = negotiateVersion(version)
 
 	sess, refusal := c.srv.h.Login(c.ctx, req)
 	if sess == nil {
@@ -427,8 +434,9 @@ func (c *conn) login(b []byte) error {
 		Text: "Changed language setting to us_english.", Server: c.srv.opts.ServerName, Line: 1})
 	out = appendLoginAck(out, version, c.srv.opts.Version)
 	out = appendEnvChange(out, 4, strconv.Itoa(size), strconv.Itoa(size))
+	c.tdsVer = version
 	d := doneToken(tokDone, 0, 0, 0)
-	out = append(out, d[:]...)
+	out = append(out, c.doneBytes(d)...)
 	// The reply goes out in the size the client asked for, which it can
 	// already read; the ENVCHANGE makes it the size for what follows.
 	c.wmu.Lock()
@@ -448,7 +456,7 @@ func (c *conn) refuse(m Message) error {
 	}
 	out := appendMessage(nil, tokError, m)
 	d := doneToken(tokDone, doneError, 0, 0)
-	out = append(out, d[:]...)
+	out = append(out, c.doneBytes(d)...)
 	if err := c.writeReply(out, true); err != nil {
 		return err
 	}

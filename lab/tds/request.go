@@ -30,10 +30,14 @@ func skipAllHeaders(r *reader) error {
 	return r.err
 }
 
-func parseBatch(body []byte) (string, error) {
+// parseBatch parses a SQL batch; headers says whether it starts with
+// ALL_HEADERS (TDS 7.2 and later).
+func parseBatch(body []byte, headers bool) (string, error) {
 	r := &reader{b: body}
-	if err := skipAllHeaders(r); err != nil {
-		return "", err
+	if headers {
+		if err := skipAllHeaders(r); err != nil {
+			return "", err
+		}
 	}
 	if r.remaining()%2 != 0 {
 		return "", errors.New("tds: SQL batch text has an odd byte length")
@@ -57,10 +61,12 @@ var procNames = map[uint16]string{
 
 // parseRPC parses an RPC request: ALL_HEADERS, then one or more calls
 // separated by a batch flag byte (0x80, or 0xFF from TDS 7.2).
-func parseRPC(body []byte) ([]rpcCall, error) {
+func parseRPC(body []byte, headers bool) ([]rpcCall, error) {
 	r := &reader{b: body}
-	if err := skipAllHeaders(r); err != nil {
-		return nil, err
+	if headers {
+		if err := skipAllHeaders(r); err != nil {
+			return nil, err
+		}
 	}
 	var calls []rpcCall
 	for {
@@ -218,6 +224,9 @@ func readValue(r *reader, typ byte) (any, error) {
 		default:
 			return append([]byte{}, b...), nil
 		}
+	}
+	if typ == tyNText || typ == tyText || typ == tyImage {
+		return readLegacyValue(r, typ)
 	}
 	return nil, errUnsupported{fmt.Sprintf("parameter type 0x%02X is not supported", typ)}
 }

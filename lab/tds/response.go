@@ -75,7 +75,7 @@ func (w *response) begin() error {
 func (w *response) emitPending() {
 	if w.havePending {
 		w.pending[1] |= doneMore
-		w.buf = append(w.buf, w.pending[:]...)
+		w.buf = append(w.buf, w.c.doneBytes(w.pending)...)
 		w.havePending = false
 	}
 }
@@ -150,7 +150,7 @@ func (w *response) Columns(cols []Column) error {
 		if err != nil {
 			return err
 		}
-		norm[i] = n
+		norm[i] = w.c.downlevel(n)
 	}
 	if w.open {
 		// The previous result set was never closed: close it for the Session.
@@ -160,7 +160,7 @@ func (w *response) Columns(cols []Column) error {
 	w.buf = append(w.buf, tokColMetadata)
 	w.buf = appendU16(w.buf, uint16(len(norm)))
 	for _, c := range norm {
-		w.buf = appendU32(w.buf, 0) // user type
+		w.buf = w.c.appendUserType(w.buf)
 		var flags uint16
 		if c.Nullable {
 			flags |= 0x01
@@ -189,7 +189,7 @@ func (w *response) Row(values ...any) error {
 	row := []byte{tokRow}
 	for i, v := range values {
 		var err error
-		if row, err = appendValue(row, w.cols[i], v); err != nil {
+		if row, err = appendValue(row, w.cols[i], downlevelValue(w.cols[i], v)); err != nil {
 			return err
 		}
 	}
@@ -317,9 +317,9 @@ func (w *response) finish(last bool) bool {
 			status |= doneMore
 		}
 		d := doneToken(tokDoneProc, status, 0, 0)
-		w.buf = append(w.buf, d[:]...)
+		w.buf = append(w.buf, w.c.doneBytes(d)...)
 	} else if w.havePending {
-		w.buf = append(w.buf, w.pending[:]...)
+		w.buf = append(w.buf, w.c.doneBytes(w.pending)...)
 		w.havePending = false
 	} else {
 		var status uint16
@@ -327,7 +327,7 @@ func (w *response) finish(last bool) bool {
 			status |= doneError
 		}
 		d := doneToken(tokDone, status, 0, 0)
-		w.buf = append(w.buf, d[:]...)
+		w.buf = append(w.buf, w.c.doneBytes(d)...)
 	}
 	err := w.c.writeReply(w.buf, last)
 	w.buf = nil

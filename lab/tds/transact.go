@@ -28,6 +28,8 @@ func (w *response) ReturnValue(ordinal int, name string, col Column, value any) 
 	if err != nil {
 		return err
 	}
+	c = w.c.downlevel(c)
+	value = downlevelValue(c, value)
 	if ordinal < 0 || ordinal > 0xFFFF {
 		return fmt.Errorf("tds: return value ordinal %d out of range", ordinal)
 	}
@@ -35,7 +37,7 @@ func (w *response) ReturnValue(ordinal int, name string, col Column, value any) 
 	b = appendU16(b, uint16(ordinal))
 	b = appendBVarChar(b, name)
 	b = append(b, 0x01) // status: output parameter
-	b = appendU32(b, 0) // user type
+	b = w.c.appendUserType(b)
 	b = appendU16(b, 1) // flags: nullable
 	b = appendTypeInfo(b, c)
 	if b, err = appendValue(b, c, value); err != nil {
@@ -97,10 +99,12 @@ func tmName(r *reader) string {
 
 // parseTransMgr parses a transaction manager request: ALL_HEADERS, the
 // request type, and its payload.
-func parseTransMgr(body []byte) (TMRequest, error) {
+func parseTransMgr(body []byte, headers bool) (TMRequest, error) {
 	r := &reader{b: body}
-	if err := skipAllHeaders(r); err != nil {
-		return TMRequest{}, err
+	if headers {
+		if err := skipAllHeaders(r); err != nil {
+			return TMRequest{}, err
+		}
 	}
 	req := TMRequest{Kind: TMKind(r.u16())}
 	switch req.Kind {
@@ -135,7 +139,7 @@ func parseTransMgr(body []byte) (TMRequest, error) {
 // transact answers a transaction manager request through the Session's
 // Transactor; false means the connection must close.
 func (c *conn) transact(ctx context.Context, body []byte, prefix []byte) bool {
-	req, err := parseTransMgr(body)
+	req, err := parseTransMgr(body, c.allHeaders())
 	var unsup errUnsupported
 	if errors.As(err, &unsup) {
 		return c.errorReply(prefix, Message{Number: 8009, State: 1, Class: 16,

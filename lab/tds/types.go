@@ -58,6 +58,8 @@ const (
 // the metadata always describes values the client can hold.
 func normalize(c Column) (Column, error) {
 	switch c.Type {
+	case legacyNText, legacyText, legacyImage:
+		return c, nil
 	case Int, BigInt, SmallInt, TinyInt, Bit, Float, DateTime, DateTime2, DateTimeOffset, UniqueIdentifier, Variant:
 	case Decimal:
 		if c.Size == 0 {
@@ -108,6 +110,8 @@ func decimalBytes(precision int) int {
 // appendTypeInfo appends the TYPE_INFO of a normalized column.
 func appendTypeInfo(dst []byte, c Column) []byte {
 	switch c.Type {
+	case legacyNText, legacyText, legacyImage:
+		return appendLegacyTypeInfo(dst, c)
 	case Int:
 		return append(dst, tyIntN, 4)
 	case BigInt:
@@ -161,6 +165,12 @@ func appendTypeInfo(dst []byte, c Column) []byte {
 
 // appendValue appends one ROW value of a normalized column.
 func appendValue(dst []byte, c Column, v any) ([]byte, error) {
+	if c.Type >= legacyNText && c.Type <= legacyImage {
+		if out, ok := appendLegacyValue(dst, c, v); ok {
+			return out, nil
+		}
+		return dst, fmt.Errorf("tds: column %q: cannot send Go value of type %T as a large object", c.Name, v)
+	}
 	if v == nil {
 		return appendNull(dst, c), nil
 	}
