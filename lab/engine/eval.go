@@ -123,6 +123,7 @@ func (c *evalCtx) eval(e expr) (any, *sqlError) {
 		if err != nil {
 			return nil, err
 		}
+		v = unwrap(v)
 		switch x.op {
 		case "NOT":
 			if v == nil {
@@ -319,7 +320,7 @@ func (c *evalCtx) eval(e expr) (any, *sqlError) {
 }
 
 func truthy(v any) bool {
-	switch x := v.(type) {
+	switch x := unwrap(v).(type) {
 	case bool:
 		return x
 	case int64:
@@ -404,6 +405,7 @@ func (c *evalCtx) evalBinary(x *binExpr) (any, *sqlError) {
 }
 
 func arith(op string, l, r any) (any, *sqlError) {
+	l, r = unwrap(l), unwrap(r)
 	if v, ok := decimalArith(op, l, r); ok {
 		return v, nil
 	}
@@ -503,7 +505,7 @@ func (c *evalCtx) evalFunc(f *funcExpr) (any, *sqlError) {
 		if err != nil {
 			return nil, err
 		}
-		args[i] = v
+		args[i] = unwrap(v)
 	}
 	s := c.s
 	switch f.name {
@@ -511,7 +513,7 @@ func (c *evalCtx) evalFunc(f *funcExpr) (any, *sqlError) {
 		if err := argCount(f, 1, 1); err != nil {
 			return nil, err
 		}
-		return s.inst.serverProperty(toString(args[0])), nil
+		return s.inst.serverPropertyVariant(toString(args[0])), nil
 	case "DB_NAME":
 		if len(args) == 0 {
 			return s.db, nil

@@ -28,6 +28,7 @@ type recorder struct {
 	aborted bool
 	order   []string // "cols", "info:N", "err:N", "done", "flush", "ret:NAME", "tx:N"
 	rets    []returned
+	raw     [][]any // rows as written, sql_variant values with their base type
 	txs     []tds.TxChange
 }
 
@@ -51,6 +52,13 @@ func (r *recorder) Row(v ...any) error {
 	s := r.sets[len(r.sets)-1]
 	if len(v) != len(s.cols) {
 		return fmt.Errorf("row has %d values for %d columns", len(v), len(s.cols))
+	}
+	// Tests compare values; a sql_variant's base type is kept in raw.
+	r.raw = append(r.raw, append([]any(nil), v...))
+	for i, x := range v {
+		if vv, ok := x.(tds.VariantValue); ok {
+			v[i] = vv.Value
+		}
 	}
 	s.rows = append(s.rows, v)
 	return nil

@@ -535,6 +535,33 @@ func (i *Instance) serverProperty(name string) any {
 		return p.UpdateLevel
 	case "productmajorversion":
 		return strings.SplitN(p.ProductVersion, ".", 2)[0]
+	case "productminorversion", "productbuild":
+		parts := strings.Split(p.ProductVersion, ".")
+		if len(parts) < 3 {
+			return nil
+		}
+		if strings.EqualFold(strings.TrimSpace(name), "productbuild") {
+			return parts[2]
+		}
+		return parts[1]
+	case "editionid":
+		return editionID(p.Edition, p.EngineEdition)
+	case "collationid":
+		return int64(872468488)
+	case "lcid":
+		return int64(1033)
+	case "comparisonstyle":
+		return int64(196609)
+	case "sqlcharset":
+		return int64(1)
+	case "sqlcharsetname":
+		return "iso_1"
+	case "sqlsortorder":
+		return int64(52)
+	case "sqlsortordername":
+		return "nocase_iso"
+	case "issingleuser", "isfulltextinstalled", "islocaldb", "ispolybaseinstalled", "isadvancedanalyticsinstalled":
+		return int64(0)
 	case "edition":
 		return p.Edition
 	case "engineedition":

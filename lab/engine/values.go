@@ -132,6 +132,9 @@ func isNumericType(t tds.Type) bool {
 }
 
 func valueTypeName(v any) string {
+	if x, ok := v.(variantVal); ok {
+		return typeName(x.base)
+	}
 	switch v.(type) {
 	case string:
 		return "nvarchar"
@@ -161,6 +164,9 @@ func convFail(v any, ct colType) *sqlError {
 func convert(v any, ct colType) (any, *sqlError) {
 	if v == nil {
 		return nil, nil
+	}
+	if ct.t != tds.Variant {
+		v = unwrap(v)
 	}
 	if d, ok := v.(decimalVal); ok && ct.t != tds.Decimal && ct.t != tds.Variant {
 		switch ct.t {
@@ -369,7 +375,7 @@ func guidString(g [16]byte) string {
 
 // toString renders a value the way CAST(x AS nvarchar) would.
 func toString(v any) string {
-	switch x := v.(type) {
+	switch x := unwrap(v).(type) {
 	case nil:
 		return ""
 	case string:
@@ -396,7 +402,7 @@ func toString(v any) string {
 }
 
 func toNumber(v any) (float64, bool) {
-	switch x := v.(type) {
+	switch x := unwrap(v).(type) {
 	case decimalVal:
 		return x.float(), true
 	case int64:
@@ -418,6 +424,7 @@ func toNumber(v any) (float64, bool) {
 // compare orders two non-NULL values; strings compare case-insensitively
 // with trailing spaces ignored, like the default SQL Server collation.
 func compare(a, b any) (int, *sqlError) {
+	a, b = unwrap(a), unwrap(b)
 	switch x := a.(type) {
 	case string:
 		if y, ok := b.(string); ok {
@@ -541,6 +548,9 @@ func wireValue(v any, ct colType) any {
 	if v == nil {
 		return nil
 	}
+	if ct.t != tds.Variant {
+		v = unwrap(v)
+	}
 	switch ct.t {
 	case tds.Int, tds.SmallInt, tds.BigInt, tds.TinyInt:
 		switch x := v.(type) {
@@ -550,6 +560,9 @@ func wireValue(v any, ct colType) any {
 			return wireValue(map[bool]int64{false: 0, true: 1}[x], ct)
 		}
 	case tds.Variant:
+		if x, ok := v.(variantVal); ok {
+			return wireVariant(x)
+		}
 		if x, ok := v.(int64); ok && x >= math.MinInt32 && x <= math.MaxInt32 {
 			return int(x)
 		}
