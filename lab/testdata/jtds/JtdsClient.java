@@ -13,6 +13,10 @@
 // "COLS name:type..." and "ROW v..." per result set, "COUNT n" per update
 // count, "ERR number<TAB>message", "OUT index<TAB>value", "END n"; a failed
 // login prints "LOGINERR number<TAB>message".
+//
+// TLS: the lab's tls work plugs in through the URL (ssl=require, as jTDS
+// spells it); until then the lab offers no encryption and the tests
+// connect in clear text.
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.sql.*;
