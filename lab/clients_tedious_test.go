@@ -233,10 +233,12 @@ func TestTediousRPCAndTransactions(t *testing.T) {
 		/*10*/ step{"commit": true},
 		/*11*/ keyCount,
 		/*12*/ step{"batch": "SELECT 1 AS one\nCOMMIT"},
-		/*13*/ step{"batch": "BEGIN TRAN\nBACKUP DATABASE sales TO DISK = '/var/opt/mssql/backup/s.bak'\nROLLBACK"},
+		/*13*/ step{"batch": "BEGIN TRAN\nBACKUP DATABASE sales TO DISK = '/var/opt/mssql/backup/s.bak'\nALTER DATABASE sales SET RECOVERY FULL\nROLLBACK"},
 		/*14*/ step{"batch": "USE inventory; SET XACT_ABORT ON"},
 		/*15*/ step{"reset": true},
 		/*16*/ step{"batch": "SELECT DB_NAME() AS db, @@TRANCOUNT AS n, CONVERT(varchar(20), 0x1A2B, 1) AS s1, CONVERT(varchar(20), 0x1A2B, 2) AS s2, CONVERT(varbinary(4), '0x1A2B', 1) AS b1"},
+		/*17*/ step{"batch": "SET XACT_ABORT ON\nBEGIN TRAN\nSELECT 1/0 AS x\nSELECT 2 AS y"},
+		/*18*/ step{"batch": "SELECT @@TRANCOUNT AS n"},
 	)
 	q := mustOK(t, "parameterised query", res[0])
 	if len(q.Sets) != 1 || len(q.Sets[0].Rows) != 1 || q.Sets[0].Rows[0][1] != "FULL" {
@@ -276,7 +278,7 @@ func TestTediousRPCAndTransactions(t *testing.T) {
 		e[0].Message != "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION." {
 		t.Errorf("COMMIT without BEGIN: %+v", e)
 	}
-	if got := res[13].errNumbers(); len(got) != 2 || got[0] != 3021 || got[1] != 3013 || res[13].Errors[0].Line != 2 {
+	if got := res[13].errNumbers(); len(got) != 3 || got[0] != 3021 || got[1] != 3013 || got[2] != 226 || res[13].Errors[0].Line != 2 || res[13].Errors[2].Line != 3 {
 		t.Errorf("BACKUP in a transaction: %+v", res[13].Errors)
 	}
 	mustOK(t, "USE", res[14])
@@ -287,6 +289,13 @@ func TestTediousRPCAndTransactions(t *testing.T) {
 	}
 	if c := res[16].Sets[0].Columns[1]; c.Type != "IntN" || c.Length != 4 {
 		t.Errorf("@@TRANCOUNT is %s, want int", c.Type)
+	}
+	// XACT_ABORT ON: the division by zero rolls back and ends the batch.
+	if x := res[17]; len(x.Errors) != 1 || x.Errors[0].Number != 8134 || x.Errors[0].Line != 3 || len(x.Sets) != 0 {
+		t.Errorf("XACT_ABORT: errors %+v, sets %+v", x.Errors, x.Sets)
+	}
+	if n := mustOK(t, "@@TRANCOUNT", res[18]).Sets[0].Rows[0][0]; n != float64(0) {
+		t.Errorf("@@TRANCOUNT after XACT_ABORT = %v", n)
 	}
 }
 
