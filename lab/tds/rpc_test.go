@@ -1,8 +1,11 @@
 package tds
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"net"
 	"testing"
 	"time"
 )
@@ -104,4 +107,52 @@ func mustNorm(t *testing.T, c Column) Column {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestTDS71Encodings: a 7.1 login is answered with 7.1, batches carry no
+// ALL_HEADERS, DONE row counts are 4 bytes, (max) columns go out as ntext
+// and image, datetime2 as nvarchar.
+func TestTDS71Encodings(t *testing.T) {
+	_, addr := startServer(t, newTestHandler(), Options{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	login := login7Body("sa", "pw", "")
+	binary.LittleEndian.PutUint32(login[l7TDSVersion:], tds71)
+	if _, err := c.Write(packet(pktLogin7, statusEOM, login)); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := readReply(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack := bytes.IndexByte(reply, tokLoginAck)
+	if ack < 0 || binary.BigEndian.Uint32(reply[ack+4:]) != tds71 {
+		t.Fatalf("LOGINACK version: %x", reply)
+	}
+	if !bytes.HasSuffix(reply, []byte{tokDone, 0, 0, 0, 0, 0, 0, 0, 0}) {
+		t.Errorf("login DONE is not the 9-byte 7.1 form: %x", reply[len(reply)-13:])
+	}
+	// "alltypes" without ALL_HEADERS.
+	if _, err := c.Write(packet(pktBatch, statusEOM, appendUCS2(nil, "alltypes"))); err != nil {
+		t.Fatal(err)
+	}
+	reply, err = readReply(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ty := range []byte{tyNText, tyImage} {
+		if !bytes.Contains(reply, []byte{ty, 0xFE, 0xFF, 0xFF, 0x7F}) && !bytes.Contains(reply, []byte{ty, 0xFF, 0xFF, 0xFF, 0x7F}) {
+			t.Errorf("no legacy type 0x%02X in the metadata", ty)
+		}
+	}
+	if bytes.Contains(reply, []byte{tyDateTime2N, 7}) {
+		t.Error("datetime2 sent to a 7.1 client")
+	}
+	// The final DONE is 9 bytes: token, status, curcmd, 4-byte count.
+	if d := reply[len(reply)-9:]; d[0] != tokDone || d[1]&doneMore != 0 || d[3] != curCmdSelect {
+		t.Errorf("final DONE: %x", d)
+	}
 }
