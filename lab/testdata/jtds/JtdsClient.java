@@ -14,9 +14,9 @@
 // count, "ERR number<TAB>message", "OUT index<TAB>value", "END n"; a failed
 // login prints "LOGINERR number<TAB>message".
 //
-// TLS: the lab's tls work plugs in through the URL (ssl=require, as jTDS
-// spells it); until then the lab offers no encryption and the tests
-// connect in clear text.
+// TLS: jTDS's default (ssl=off) offers no encryption and a lab server that
+// does not force it answers in clear text; ssl=require in the URL would
+// test the lab's TLS through jTDS (not done here).
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.sql.*;

@@ -27,8 +27,9 @@ const conn = new Connection({
   options: {
     port: cfg.port,
     database: cfg.database || undefined,
-    // TLS: the lab's tls work plugs in here (encrypt: true with the
-    // lab's certificate as ca); until then the lab offers no encryption.
+    // encrypt: false is PRELOGIN's ENCRYPT_OFF: the lab, which has a
+    // certificate, encrypts the LOGIN7 packet only. encrypt: true with the
+    // lab's certificate as ca would encrypt it all; not tested here.
     encrypt: false,
     trustServerCertificate: true,
     connectTimeout: 15000,
