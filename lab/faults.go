@@ -123,3 +123,23 @@ func (s latencySession) RPC(ctx context.Context, proc string, params []tds.Param
 	s.wait(ctx)
 	s.Session.RPC(ctx, proc, params, w)
 }
+
+// Transact forwards transaction manager requests (after the latency, as
+// they are round trips too); without it the wrapper would hide the
+// engine's tds.Transactor.
+func (s latencySession) Transact(ctx context.Context, req tds.TMRequest, w tds.ResponseWriter) {
+	tx, ok := s.Session.(tds.Transactor)
+	if !ok {
+		_ = w.Error(tds.Message{Number: 50000, State: 1, Class: 16, Text: "Transaction manager requests are not supported by this server."})
+		return
+	}
+	s.wait(ctx)
+	tx.Transact(ctx, req, w)
+}
+
+// ResetSession forwards a connection reset to the engine's tds.Resetter.
+func (s latencySession) ResetSession(keepTransaction bool) {
+	if r, ok := s.Session.(tds.Resetter); ok {
+		r.ResetSession(keepTransaction)
+	}
+}

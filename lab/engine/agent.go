@@ -347,6 +347,8 @@ func (d *discardWriter) Error(m tds.Message) error {
 	d.errs = append(d.errs, fmt.Sprintf("Msg %d, Level %d: %s", m.Number, m.Class, m.Text))
 	return nil
 }
-func (d *discardWriter) ReturnStatus(int32) error { return nil }
-func (d *discardWriter) Flush() error             { return nil }
-func (d *discardWriter) Abort()                   {}
+func (d *discardWriter) ReturnStatus(int32) error                       { return nil }
+func (d *discardWriter) ReturnValue(int, string, tds.Column, any) error { return nil }
+func (d *discardWriter) Transaction(tds.TxChange, uint64) error         { return nil }
+func (d *discardWriter) Flush() error                                   { return nil }
+func (d *discardWriter) Abort()                                         {}

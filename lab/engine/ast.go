@@ -179,10 +179,13 @@ type (
 		algo   string
 	}
 	dropEndpointStmt struct{ name string }
+	// tranStmt is BEGIN, COMMIT, ROLLBACK or SAVE TRAN[SACTION].
+	tranStmt struct{ op string }
 )
 
 // stmtSpan is a top-level statement with its source text.
 type stmtSpan struct {
 	s    stmt
 	text string
+	line int32 // line of the statement's first token in the batch
 }

@@ -16,6 +16,9 @@ type sqlError struct {
 	also   *sqlError
 	// abortBatch marks errors that end the whole batch, not just the statement.
 	abortBatch bool
+	// line is where a syntax error was found; 0 means the line of the
+	// statement that raised it.
+	line int32
 }
 
 func (e *sqlError) Error() string { return fmt.Sprintf("Msg %d: %s", e.number, e.text) }
@@ -26,10 +29,21 @@ func errf(number int32, class uint8, format string, args ...any) *sqlError {
 
 func syntaxNear(s string) *sqlError { return errf(102, 15, "Incorrect syntax near '%s'.", s) }
 
-func (e *sqlError) messages(server string) []tds.Message {
+// messages are the ERROR tokens of e; line is the line of the statement
+// that raised it, within its batch.
+func (e *sqlError) messages(server string, line int32) []tds.Message {
 	var out []tds.Message
 	for x := e; x != nil; x = x.also {
-		out = append(out, tds.Message{Number: x.number, State: x.state, Class: x.class, Text: x.text, Server: server, Line: 1})
+		l := line
+		if x.line > 0 {
+			l = x.line
+		} else if e.line > 0 {
+			l = e.line
+		}
+		if l <= 0 {
+			l = 1
+		}
+		out = append(out, tds.Message{Number: x.number, State: x.state, Class: x.class, Text: x.text, Server: server, Line: l})
 	}
 	return out
 }

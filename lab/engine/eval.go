@@ -2,7 +2,6 @@ package engine
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"math"
 	"strings"
 	"time"
@@ -124,6 +123,7 @@ func (c *evalCtx) eval(e expr) (any, *sqlError) {
 		if err != nil {
 			return nil, err
 		}
+		v = unwrap(v)
 		switch x.op {
 		case "NOT":
 			if v == nil {
@@ -270,17 +270,13 @@ func (c *evalCtx) eval(e expr) (any, *sqlError) {
 		if (ct.t == tds.NVarChar || ct.t == tds.VarChar) && ct.size == 0 {
 			ct.size = 30
 		}
-		if b, ok := v.([]byte); ok && x.style != nil && (ct.t == tds.NVarChar || ct.t == tds.VarChar) {
-			// Binary styles: 1 is "0x" and hex digits, 2 the digits alone.
-			st, err := c.eval(x.style)
+		if x.style != nil {
+			sv, err := c.eval(x.style)
 			if err != nil {
 				return nil, err
 			}
-			switch n, _ := toNumber(st); n {
-			case 1:
-				v = "0x" + strings.ToUpper(hex.EncodeToString(b))
-			case 2:
-				v = strings.ToUpper(hex.EncodeToString(b))
+			if n, ok := toNumber(sv); ok {
+				return convertStyle(v, ct, int(n))
 			}
 		}
 		return convert(v, ct)
@@ -324,7 +320,7 @@ func (c *evalCtx) eval(e expr) (any, *sqlError) {
 }
 
 func truthy(v any) bool {
-	switch x := v.(type) {
+	switch x := unwrap(v).(type) {
 	case bool:
 		return x
 	case int64:
@@ -409,6 +405,10 @@ func (c *evalCtx) evalBinary(x *binExpr) (any, *sqlError) {
 }
 
 func arith(op string, l, r any) (any, *sqlError) {
+	l, r = unwrap(l), unwrap(r)
+	if v, ok := decimalArith(op, l, r); ok {
+		return v, nil
+	}
 	ls, lstr := l.(string)
 	rs, rstr := r.(string)
 	if op == "+" && lstr && rstr {
@@ -505,7 +505,7 @@ func (c *evalCtx) evalFunc(f *funcExpr) (any, *sqlError) {
 		if err != nil {
 			return nil, err
 		}
-		args[i] = v
+		args[i] = unwrap(v)
 	}
 	s := c.s
 	switch f.name {
@@ -513,7 +513,7 @@ func (c *evalCtx) evalFunc(f *funcExpr) (any, *sqlError) {
 		if err := argCount(f, 1, 1); err != nil {
 			return nil, err
 		}
-		return s.inst.serverProperty(toString(args[0])), nil
+		return s.inst.serverPropertyVariant(toString(args[0])), nil
 	case "DB_NAME":
 		if len(args) == 0 {
 			return s.db, nil
@@ -909,8 +909,12 @@ func (c *evalCtx) typeOf(e expr) colType {
 			return tNVarChar(300)
 		case "@@SERVERNAME", "@@SERVICENAME", "@@LANGUAGE":
 			return tNVarChar(128)
-		case "@@SPID", "@@TRANCOUNT", "@@ERROR", "@@ROWCOUNT":
-			return colType{t: tds.SmallInt}
+		case "@@SPID":
+			return tSmallInt
+		case "@@MAX_PRECISION":
+			return tTinyInt
+		case "@@TRANCOUNT", "@@ERROR", "@@ROWCOUNT":
+			return tInt
 		}
 		return tInt
 	case *unaryExpr:
@@ -1014,8 +1018,10 @@ func (c *evalCtx) funcType(f *funcExpr) colType {
 		return tVarBinary(-1)
 	case "GETDATE", "GETUTCDATE":
 		return tDateTime
-	case "SYSDATETIME", "SYSUTCDATETIME", "SYSDATETIMEOFFSET":
+	case "SYSDATETIME", "SYSUTCDATETIME":
 		return colType{t: tds.DateTime2}
+	case "SYSDATETIMEOFFSET":
+		return colType{t: tds.DateTimeOffset}
 	case "NEWID":
 		return tGUID
 	case "MAX", "MIN", "SUM", "ABS", "ISNULL", "COALESCE", "NULLIF", "UPPER", "LOWER", "LTRIM", "RTRIM", "TRIM", "LEFT", "RIGHT", "SUBSTRING", "REPLACE":

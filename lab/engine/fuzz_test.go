@@ -32,6 +32,10 @@ func FuzzBatch(f *testing.F) {
 		"SELECT CASE WHEN 1=1 THEN 'a' END, CAST(1 AS bit), CONVERT(nvarchar(5), 12345678)",
 		"/* c */ -- x\nSELECT N'it''s' AS \"q\"\nGO\nSELECT 2", "BACKUP DATABASE sales TO DISK = N'x.bak' WITH STATS = 50",
 		"SELECT name FROM sys.databases GROUP BY name HAVING COUNT(*) > 0", "SELECT TOP (1) * FROM msdb.dbo.backupset",
+		"SET XACT_ABORT ON; BEGIN TRAN t; SAVE TRAN s; CREATE CERTIFICATE c WITH SUBJECT = 'c'; SELECT 1/0; ROLLBACK",
+		"SET IMPLICIT_TRANSACTIONS ON\nSELECT name FROM sys.databases\nCOMMIT\nCOMMIT",
+		"DECLARE @d decimal(10,3) = 12.3456; SELECT @d * 2, CAST(@d AS money), CONVERT(varbinary(4), '0x1A2B', 1), CONVERT(varchar(9), 0x1A, 2), SYSDATETIMEOFFSET()",
+		"DECLARE @h int; EXEC sp_prepare @h OUTPUT, N'@x int', N'SELECT @x'; EXEC sp_execute @h, 1; EXEC sp_unprepare @h",
 	}
 	for _, s := range seeds {
 		f.Add(s)

@@ -26,7 +26,18 @@ type recorder struct {
 	status  []int32
 	flushes int
 	aborted bool
-	order   []string // "cols", "info:N", "err:N", "done", "flush"
+	order   []string // "cols", "info:N", "err:N", "done", "flush", "ret:NAME", "tx:N"
+	rets    []returned
+	raw     [][]any // rows as written, sql_variant values with their base type
+	txs     []tds.TxChange
+}
+
+// returned is one RETURNVALUE.
+type returned struct {
+	ordinal int
+	name    string
+	col     tds.Column
+	v       any
 }
 
 func (r *recorder) Columns(c []tds.Column) error {
@@ -41,6 +52,13 @@ func (r *recorder) Row(v ...any) error {
 	s := r.sets[len(r.sets)-1]
 	if len(v) != len(s.cols) {
 		return fmt.Errorf("row has %d values for %d columns", len(v), len(s.cols))
+	}
+	// Tests compare values; a sql_variant's base type is kept in raw.
+	r.raw = append(r.raw, append([]any(nil), v...))
+	for i, x := range v {
+		if vv, ok := x.(tds.VariantValue); ok {
+			v[i] = vv.Value
+		}
 	}
 	s.rows = append(s.rows, v)
 	return nil
@@ -67,6 +85,16 @@ func (r *recorder) Flush() error {
 	return nil
 }
 func (r *recorder) Abort() { r.aborted = true }
+func (r *recorder) ReturnValue(ordinal int, name string, col tds.Column, v any) error {
+	r.rets = append(r.rets, returned{ordinal, name, col, v})
+	r.order = append(r.order, "ret:"+name)
+	return nil
+}
+func (r *recorder) Transaction(c tds.TxChange, _ uint64) error {
+	r.txs = append(r.txs, c)
+	r.order = append(r.order, fmt.Sprintf("tx:%d", c))
+	return nil
+}
 
 func (r *recorder) errNumbers() []int32 {
 	var out []int32

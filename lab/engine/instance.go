@@ -98,6 +98,9 @@ type Instance struct {
 	log       []LoggedStatement
 	nextSPID  int
 	startedAt time.Time
+	// nextTxDesc numbers transaction descriptors (ENVCHANGE 8) across
+	// sessions, as SQL Server's are unique per instance.
+	nextTxDesc uint64
 
 	panics  atomic.Int64 // recovered panics (the fuzz target asserts none)
 	agentWG sync.WaitGroup
@@ -264,7 +267,7 @@ func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, 
 	}
 	i.cat.Counters.Logins++
 	i.nextSPID++
-	sess := &Session{inst: i, db: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
+	sess := &Session{inst: i, db: db, loginDB: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
 	if req.Integrated {
 		sess.windowsLogin = req.User
 	}
@@ -276,7 +279,7 @@ func (i *Instance) NewSession() *Session {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.nextSPID++
-	return &Session{inst: i, db: "master", spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
+	return &Session{inst: i, db: "master", loginDB: "master", spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
 }
 
 func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

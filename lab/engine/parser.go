@@ -11,17 +11,56 @@ type parser struct {
 	src  string
 	toks []token
 	i    int
+	// lines maps each statement parsed to its line in the batch, for the
+	// line number of the messages it sends (SQL Server's "Line n").
+	lines map[stmt]int32
+	nl    []int // byte offsets of the newlines in src, built on first use
+}
+
+// lineAt is the 1-based line of the byte offset pos in the source.
+func (p *parser) lineAt(pos int) int32 {
+	if p.nl == nil {
+		p.nl = []int{}
+		for i := 0; i < len(p.src); i++ {
+			if p.src[i] == '\n' {
+				p.nl = append(p.nl, i)
+			}
+		}
+	}
+	lo, hi := 0, len(p.nl)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if p.nl[m] < pos {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return int32(lo + 1)
 }
 
 // parseBatch parses one batch (GO already split off) into top-level
 // statements. Like SQL Server, a syntax error anywhere fails the whole
 // batch before anything runs.
 func parseBatch(src string) ([]stmtSpan, *sqlError) {
+	spans, _, err := parseBatchLines(src)
+	return spans, err
+}
+
+// parseBatchLines is parseBatch that also returns the line of every
+// statement, nested ones included.
+func parseBatchLines(src string) ([]stmtSpan, map[stmt]int32, *sqlError) {
 	toks, err := lex(src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p := &parser{src: src, toks: toks}
+	p := &parser{src: src, toks: toks, lines: map[stmt]int32{}}
+	out, err := p.parseTop()
+	return out, p.lines, err
+}
+
+func (p *parser) parseTop() ([]stmtSpan, *sqlError) {
+	var err *sqlError
 	var out []stmtSpan
 	first := true
 	for {
@@ -36,6 +75,9 @@ func parseBatch(src string) ([]stmtSpan, *sqlError) {
 		if first && (p.peek().kind == tIdent || p.peek().kind == tQIdent) && !isStatementKeyword(p.peek()) {
 			// A batch may start with a bare procedure name: "sp_who".
 			s, err = p.parseExecBody()
+			if err == nil {
+				p.recordLine(s, start)
+			}
 		} else {
 			s, err = p.parseStatement()
 		}
@@ -44,7 +86,7 @@ func parseBatch(src string) ([]stmtSpan, *sqlError) {
 		}
 		first = false
 		end := p.toks[p.i-1].end
-		out = append(out, stmtSpan{s: s, text: strings.TrimSpace(src[start:end])})
+		out = append(out, stmtSpan{s: s, text: strings.TrimSpace(p.src[start:end]), line: p.lineAt(start)})
 	}
 }
 
@@ -103,6 +145,18 @@ func (p *parser) acceptOp(op string) bool {
 
 // errNear reports a syntax error at the current token, as SQL Server does.
 func (p *parser) errNear() *sqlError {
+	e := p.errNear0()
+	if e.line == 0 {
+		t := p.peek()
+		if t.kind == tEOF && p.i > 0 {
+			t = p.toks[p.i-1]
+		}
+		e.line = p.lineAt(t.pos)
+	}
+	return e
+}
+
+func (p *parser) errNear0() *sqlError {
 	t := p.peek()
 	if t.kind == tEOF {
 		if p.i > 0 {
@@ -205,7 +259,29 @@ func (p *parser) intLit() (int, *sqlError) {
 	return n, nil
 }
 
+// parseStatement parses one statement and records its line.
 func (p *parser) parseStatement() (stmt, *sqlError) {
+	start := p.peek().pos
+	s, err := p.parseStatement0()
+	if err == nil {
+		p.recordLine(s, start)
+	}
+	return s, err
+}
+
+func (p *parser) recordLine(s stmt, pos int) {
+	if p.lines == nil {
+		return
+	}
+	switch s.(type) {
+	case noopStmt:
+		// A value, not a pointer: all no-ops would share one entry.
+	default:
+		p.lines[s] = p.lineAt(pos)
+	}
+}
+
+func (p *parser) parseStatement0() (stmt, *sqlError) {
 	t := p.peek()
 	if t.kind != tIdent {
 		return nil, p.errNear()
@@ -242,7 +318,16 @@ func (p *parser) parseStatement() (stmt, *sqlError) {
 		p.i++
 		if p.accept("TRAN") || p.accept("TRANSACTION") {
 			p.acceptTxName()
-			return noopStmt{}, nil
+			if p.accept("WITH") {
+				// WITH MARK ['description']
+				if err := p.expect("MARK"); err != nil {
+					return nil, err
+				}
+				if p.peek().kind == tString {
+					p.i++
+				}
+			}
+			return &tranStmt{op: "BEGIN"}, nil
 		}
 		b := &blockStmt{}
 		for {
@@ -262,10 +347,20 @@ func (p *parser) parseStatement() (stmt, *sqlError) {
 		}
 	case "COMMIT", "ROLLBACK":
 		p.i++
-		if p.accept("TRAN") || p.accept("TRANSACTION") || p.accept("WORK") {
+		op := strings.ToUpper(t.text)
+		if p.accept("TRAN") || p.accept("TRANSACTION") {
 			p.acceptTxName()
+		} else {
+			p.accept("WORK")
 		}
-		return noopStmt{}, nil
+		return &tranStmt{op: op}, nil
+	case "SAVE":
+		p.i++
+		if !p.accept("TRAN") && !p.accept("TRANSACTION") {
+			return nil, p.errNear()
+		}
+		p.acceptTxName()
+		return &tranStmt{op: "SAVE"}, nil
 	case "RETURN":
 		p.i++
 		r := &returnStmt{}
@@ -1574,16 +1669,16 @@ func (p *parser) parsePrimary() (expr, *sqlError) {
 					if err != nil {
 						return nil, err
 					}
-					var style expr
+					c := &castExpr{x: x, to: ts}
 					if p.acceptOp(",") {
-						if style, err = p.parseExpr(); err != nil {
+						if c.style, err = p.parseExpr(); err != nil {
 							return nil, err
 						}
 					}
 					if err := p.expectOp(")"); err != nil {
 						return nil, err
 					}
-					return &castExpr{x: x, to: ts, style: style}, nil
+					return c, nil
 				}
 			}
 			if reserved[strings.ToUpper(t.text)] || isStatementKeyword(t) {

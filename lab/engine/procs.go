@@ -11,6 +11,13 @@ type procArg struct {
 	output  bool
 	varName string // the variable an OUTPUT argument writes back to
 	isDef   bool   // DEFAULT
+
+	// Set by the procedure for an OUTPUT argument of an RPC, which comes
+	// back as a RETURNVALUE: its position in the call, the name of the
+	// formal parameter it bound to, and that parameter's declared type.
+	ordinal  int
+	declName string
+	ty       colType
 }
 
 func (s *Session) execExec(x *execStmt) *sqlError {
@@ -113,6 +120,14 @@ func (s *Session) callProc(parts []string, args []procArg) *sqlError {
 	switch name {
 	case "sp_executesql":
 		return s.spExecuteSQL(args, false)
+	case "sp_prepare":
+		return s.spPrepare(args)
+	case "sp_execute":
+		return s.spExecute(args, false)
+	case "sp_prepexec":
+		return s.spPrepExec(args, false)
+	case "sp_unprepare":
+		return s.spUnprepare(args)
 	case "xp_fileexist":
 		// An extended procedure of master, found from any database.
 		return s.xpFileExist(args)
@@ -166,67 +181,6 @@ func checkArgs(proc string, args []procArg, known ...string) *sqlError {
 		}
 	}
 	return nil
-}
-
-// spExecuteSQL binds the declared parameters and runs the statement.
-func (s *Session) spExecuteSQL(args []procArg, top bool) *sqlError {
-	stmtArg, ok := arg(args, "@stmt", 0)
-	if !ok || stmtArg.v == nil {
-		return errf(214, 16, "Procedure expects parameter '@statement' of type 'ntext/nchar/nvarchar'.")
-	}
-	vars := map[string]*variable{}
-	rest := args[1:]
-	if stmtArg.name != "" {
-		rest = nil
-		for _, a := range args {
-			if a.name != "@stmt" {
-				rest = append(rest, a)
-			}
-		}
-	}
-	var decls []declVar
-	var outs []bool
-	if len(rest) > 0 && (rest[0].name == "" || rest[0].name == "@params") {
-		text := toString(rest[0].v)
-		rest = rest[1:]
-		var err *sqlError
-		decls, outs, err = parseParamDecls(text)
-		if err != nil {
-			return err
-		}
-	}
-	for n, d := range decls {
-		ct, _ := sqlTypeOf(d.ty)
-		vars[d.name] = &variable{ty: ct}
-		_ = outs[n]
-	}
-	for n, a := range rest {
-		name := a.name
-		if name == "" {
-			if n >= len(decls) {
-				return errf(8144, 16, "Procedure or function has too many arguments specified.")
-			}
-			name = decls[n].name
-		}
-		v, ok := vars[name]
-		if !ok {
-			return errf(8145, 16, "%s is not a parameter for procedure sp_executesql.", name)
-		}
-		cv, err := convert(a.v, v.ty)
-		if err != nil {
-			return err
-		}
-		v.v = cv
-	}
-	if top {
-		// Over RPC the statement is the client's: count, hook and log it.
-		saved := s.vars
-		s.vars = vars
-		s.runBatch(toString(stmtArg.v), true)
-		s.vars = saved
-		return nil
-	}
-	return s.nested(toString(stmtArg.v), vars)
 }
 
 // parseParamDecls parses "@p1 int, @p2 nvarchar(10) OUTPUT".

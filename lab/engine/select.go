@@ -357,19 +357,7 @@ func (s *Session) runSelect(sel *selectStmt, outer *evalCtx) (*table, *sqlError)
 func (s *Session) sendTable(t *table, w tds.ResponseWriter) error {
 	cols := make([]tds.Column, len(t.cols))
 	for n, c := range t.cols {
-		size := c.ty.size
-		if c.ty.t == tds.NVarChar || c.ty.t == tds.VarChar {
-			if size == 0 {
-				size = 1
-			}
-			if size > 4000 && c.ty.t == tds.NVarChar || size > 8000 {
-				size = -1
-			}
-		}
-		if c.ty.t == tds.VarBinary && (size == 0 || size > 8000) {
-			size = -1
-		}
-		cols[n] = tds.Column{Name: c.name, Type: c.ty.t, Size: size, Nullable: true}
+		cols[n] = wireColumn(c.name, c.ty)
 	}
 	if err := w.Columns(cols); err != nil {
 		return err
@@ -382,7 +370,7 @@ func (s *Session) sendTable(t *table, w tds.ResponseWriter) error {
 			// A value whose Go type does not match the column (e.g. an
 			// int from CASE in an nvarchar column) is converted first.
 			if ct.t != tds.Variant && v != nil {
-				if x, err := convert(v, colType{t: ct.t}); err == nil {
+				if x, err := convert(v, colType{t: ct.t, scale: ct.scale, size: decimalSize(ct)}); err == nil {
 					cv = x
 				}
 			}

@@ -33,6 +33,17 @@ type Session struct {
 	ctx          context.Context
 	depth        int
 	aborted      bool
+
+	loginDB string // the database the login chose: a connection reset returns to it
+	tx      txState
+	// line is the line, within its batch, of the statement running: the
+	// Line of the messages it sends. lines maps the statements of the
+	// batch being run to theirs.
+	line  int32
+	lines map[stmt]int32
+	// stopBatch: an error that ends the batch was sent (XACT_ABORT ON).
+	stopBatch bool
+	prep      preparedSet
 }
 
 var _ tds.Session = (*Session)(nil)
@@ -40,8 +51,9 @@ var _ tds.Session = (*Session)(nil)
 // Database is the current database.
 func (s *Session) Database() string { return s.db }
 
-// Close releases the session.
-func (s *Session) Close() {}
+// Close releases the session; an open transaction is rolled back, as when
+// a client disconnects from SQL Server.
+func (s *Session) Close() { s.abandonTran(false) }
 
 func (s *Session) login() string {
 	if s.windowsLogin != "" {
@@ -66,6 +78,7 @@ func (s *Session) Batch(ctx context.Context, sql string, w tds.ResponseWriter) {
 	s.inst.cat.Counters.RoundTrips++
 	s.inst.mu.Unlock()
 	s.ctx, s.w, s.aborted = ctx, w, false
+	s.line = 1
 	if strings.TrimSpace(sql) == "" {
 		return
 	}
@@ -73,33 +86,42 @@ func (s *Session) Batch(ctx context.Context, sql string, w tds.ResponseWriter) {
 	s.runBatch(sql, true)
 }
 
-// RPC runs a procedure call (sp_executesql or a procedure by name).
+// RPC runs a procedure call: sp_executesql, the prepared-statement
+// procedures, or a procedure by name. OUTPUT parameters come back as
+// RETURNVALUE tokens after the return status, as SQL Server sends them.
 func (s *Session) RPC(ctx context.Context, proc string, params []tds.Param, w tds.ResponseWriter) {
 	s.inst.mu.Lock()
 	s.inst.cat.Counters.RoundTrips++
 	s.inst.mu.Unlock()
 	s.ctx, s.w, s.aborted = ctx, w, false
 	s.vars = map[string]*variable{}
-	parts := splitProcName(proc)
+	s.line, s.lines, s.stopBatch = 1, nil, false
 	args := make([]procArg, len(params))
 	for n, p := range params {
-		args[n] = procArg{name: strings.ToLower(p.Name), v: p.Value, output: p.Output}
+		args[n] = procArg{name: strings.ToLower(p.Name), v: p.Value, output: p.Output, ordinal: n}
 	}
-	ok := true
-	if strings.EqualFold(parts[len(parts)-1], "sp_executesql") && len(parts) == 1 {
-		if err := s.spExecuteSQL(args, true); err != nil {
-			s.count(proc)
-			s.sendError(err)
-		}
-	} else {
-		ok = s.topStatement("EXEC "+proc, func() *sqlError { return s.callProc(parts, args) })
+	ok := s.rpc(proc, args)
+	if !ok || s.aborted {
+		return
 	}
-	if ok && !s.aborted {
-		status := int32(0)
-		if s.lastErr != 0 {
-			status = 1
+	status := int32(0)
+	if s.lastErr != 0 {
+		status = 1
+	}
+	_ = w.ReturnStatus(status)
+	for _, a := range args {
+		if !a.output {
+			continue
 		}
-		_ = w.ReturnStatus(status)
+		name := a.name
+		if name == "" {
+			name = a.declName
+		}
+		ty := a.ty
+		if ty.t == 0 {
+			ty = typeOfValue(a.v)
+		}
+		_ = w.ReturnValue(a.ordinal, name, wireColumn(name, ty), wireValue(a.v, ty))
 	}
 }
 
@@ -123,7 +145,7 @@ func splitProcName(proc string) []string {
 // runBatch parses and runs one batch; top marks a client batch (whose
 // statements are counted, logged and offered to the hook).
 func (s *Session) runBatch(text string, top bool) {
-	stmts, perr := parseBatch(text)
+	stmts, lines, perr := parseBatchLines(text)
 	if perr != nil {
 		if top {
 			s.count(text)
@@ -131,14 +153,23 @@ func (s *Session) runBatch(text string, top bool) {
 		s.sendError(perr)
 		return
 	}
+	savedLines, savedLine := s.lines, s.line
+	s.lines = lines
+	defer func() { s.lines, s.line = savedLines, savedLine }()
+	s.stopBatch = false
 	for _, st := range stmts {
 		st := st
+		s.line = st.line
 		if top {
 			s.topStatement(st.text, func() *sqlError { return s.exec(st.s) })
+			if s.stopBatch {
+				return
+			}
 		} else {
 			if err := s.safeExec(st.text, func() *sqlError { return s.exec(st.s) }); err != nil {
 				s.sendError(err)
 				if err.abortBatch {
+					s.stopBatch = true
 					return
 				}
 			}
@@ -198,6 +229,9 @@ func (s *Session) topStatement(text string, run func() *sqlError) bool {
 	i.mu.Unlock()
 	if err != nil {
 		s.sendError(err)
+		if err.abortBatch {
+			s.stopBatch = true
+		}
 	}
 	return !s.aborted
 }
@@ -224,14 +258,14 @@ func truncate(s string, n int) string {
 
 func (s *Session) sendError(e *sqlError) {
 	s.lastErr = e.number
-	for _, m := range e.messages(s.inst.opts.Name) {
+	for _, m := range e.messages(s.inst.opts.Name, s.line) {
 		_ = s.w.Error(m)
 	}
 	_ = s.w.Done(-1)
 }
 
 func (s *Session) info(number int32, text string) {
-	_ = s.w.Info(tds.Message{Number: number, Class: 0, State: 1, Text: text, Server: s.inst.opts.Name, Line: 1})
+	_ = s.w.Info(tds.Message{Number: number, Class: 0, State: 1, Text: text, Server: s.inst.opts.Name, Line: max(s.line, 1)})
 }
 
 func (s *Session) done(n int64) {
@@ -246,6 +280,9 @@ func (s *Session) done(n int64) {
 // runNested runs a statement inside IF/BEGIN: its error is reported and the
 // batch goes on, unless the error aborts the batch.
 func (s *Session) runNested(st stmt) *sqlError {
+	if l, ok := s.lines[st]; ok {
+		s.line = l
+	}
 	if err := s.exec(st); err != nil {
 		if err.abortBatch {
 			return err
@@ -255,13 +292,29 @@ func (s *Session) runNested(st stmt) *sqlError {
 	return nil
 }
 
-func (s *Session) exec(st stmt) *sqlError {
+func (s *Session) exec(st stmt) (err *sqlError) {
 	if s.ctx != nil && s.ctx.Err() != nil {
 		return &sqlError{number: 3980, class: 16, state: 1, text: "The request failed to run because the batch is aborted.", abortBatch: true}
 	}
 	s.lastErr = 0
+	if err := s.refuseInTran(st); err != nil {
+		return err
+	}
+	if s.tx.implicitTx && s.tx.count == 0 && startsImplicitTran(st) {
+		s.beginTran()
+	}
+	defer func() {
+		// SET XACT_ABORT ON: a run-time error rolls back the transaction
+		// and ends the batch.
+		if err != nil && s.tx.xactAbort && err.class >= 11 && !err.abortBatch {
+			s.abandonTran(true)
+			err.abortBatch = true
+		}
+	}()
 	ctx := &evalCtx{s: s}
 	switch x := st.(type) {
+	case *tranStmt:
+		return s.execTran(x)
 	case *selectStmt:
 		return s.execSelect(x)
 	case *declareStmt:
@@ -307,8 +360,13 @@ func (s *Session) exec(st stmt) *sqlError {
 		v.v = cv
 		return nil
 	case *setOptStmt:
-		if x.name == "NOCOUNT" {
+		switch x.name {
+		case "NOCOUNT":
 			s.nocount = x.on
+		case "XACT_ABORT":
+			s.tx.xactAbort = x.on
+		case "IMPLICIT_TRANSACTIONS":
+			s.tx.implicitTx = x.on
 		}
 		return nil
 	case *ifStmt:
@@ -453,9 +511,13 @@ func (s *Session) globalVar(name string) (any, *sqlError) {
 	case "@@ERROR":
 		return int64(s.lastErr), nil
 	case "@@TRANCOUNT":
-		return int64(0), nil
+		return int64(s.tx.count), nil
 	case "@@LANGUAGE":
 		return "us_english", nil
+	case "@@MAX_PRECISION":
+		return int64(38), nil
+	case "@@TEXTSIZE":
+		return int64(2147483647), nil
 	case "@@MICROSOFTVERSION":
 		return int64(0x0F0010E2), nil
 	}
@@ -486,6 +548,33 @@ func (i *Instance) serverProperty(name string) any {
 		return p.UpdateLevel
 	case "productmajorversion":
 		return strings.SplitN(p.ProductVersion, ".", 2)[0]
+	case "productminorversion", "productbuild":
+		parts := strings.Split(p.ProductVersion, ".")
+		if len(parts) < 3 {
+			return nil
+		}
+		if strings.EqualFold(strings.TrimSpace(name), "productbuild") {
+			return parts[2]
+		}
+		return parts[1]
+	case "editionid":
+		return editionID(p.Edition, p.EngineEdition)
+	case "collationid":
+		return int64(872468488)
+	case "lcid":
+		return int64(1033)
+	case "comparisonstyle":
+		return int64(196609)
+	case "sqlcharset":
+		return int64(1)
+	case "sqlcharsetname":
+		return "iso_1"
+	case "sqlsortorder":
+		return int64(52)
+	case "sqlsortordername":
+		return "nocase_iso"
+	case "issingleuser", "isfulltextinstalled", "islocaldb", "ispolybaseinstalled", "isadvancedanalyticsinstalled":
+		return int64(0)
 	case "edition":
 		return p.Edition
 	case "engineedition":

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +19,9 @@ import (
 // Decimal columns (LSNs) carry int64. colType says how a value is typed.
 
 type colType struct {
-	t    tds.Type
-	size int // characters, bytes or precision; -1 is MAX; 0 default
+	t     tds.Type
+	size  int // characters, bytes or precision; -1 is MAX; 0 default
+	scale int // decimal only
 }
 
 var (
@@ -53,12 +55,16 @@ func sqlTypeOf(ts typeSpec) (colType, bool) {
 		return tBit, true
 	case "float", "real":
 		return tFloat, true
-	case "decimal", "numeric", "money", "smallmoney":
+	case "decimal", "numeric":
 		p := ts.size
 		if p <= 0 {
 			p = 18
 		}
-		return colType{t: tds.Decimal, size: p}, true
+		return colType{t: tds.Decimal, size: p, scale: min(max(ts.scale, 0), p)}, true
+	case "money":
+		return colType{t: tds.Decimal, size: 19, scale: 4}, true
+	case "smallmoney":
+		return colType{t: tds.Decimal, size: 10, scale: 4}, true
 	case "nvarchar", "nchar", "ntext":
 		return tNVarChar(ts.size), true
 	case "sysname":
@@ -69,8 +75,10 @@ func sqlTypeOf(ts typeSpec) (colType, bool) {
 		return tVarBinary(ts.size), true
 	case "datetime", "smalldatetime", "date", "time":
 		return tDateTime, true
-	case "datetime2", "datetimeoffset":
+	case "datetime2":
 		return colType{t: tds.DateTime2}, true
+	case "datetimeoffset":
+		return colType{t: tds.DateTimeOffset}, true
 	case "uniqueidentifier":
 		return tGUID, true
 	case "sql_variant":
@@ -109,6 +117,8 @@ func typeName(ct colType) string {
 		return "uniqueidentifier"
 	case tds.Variant:
 		return "sql_variant"
+	case tds.DateTimeOffset:
+		return "datetimeoffset"
 	}
 	return "unknown"
 }
@@ -122,6 +132,9 @@ func isNumericType(t tds.Type) bool {
 }
 
 func valueTypeName(v any) string {
+	if x, ok := v.(variantVal); ok {
+		return typeName(x.base)
+	}
 	switch v.(type) {
 	case string:
 		return "nvarchar"
@@ -137,6 +150,8 @@ func valueTypeName(v any) string {
 		return "datetime"
 	case [16]byte:
 		return "uniqueidentifier"
+	case decimalVal:
+		return "numeric"
 	}
 	return "sql_variant"
 }
@@ -149,6 +164,36 @@ func convFail(v any, ct colType) *sqlError {
 func convert(v any, ct colType) (any, *sqlError) {
 	if v == nil {
 		return nil, nil
+	}
+	if ct.t != tds.Variant {
+		v = unwrap(v)
+	}
+	if d, ok := v.(decimalVal); ok && ct.t != tds.Decimal && ct.t != tds.Variant {
+		switch ct.t {
+		case tds.NVarChar, tds.VarChar:
+			v = d.String()
+		case tds.Float:
+			return d.float(), nil
+		case tds.Bit:
+			return d.unscaled.Sign() != 0, nil
+		default:
+			// decimal to an integer type truncates.
+			q := new(big.Int).Quo(d.unscaled, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d.scale)), nil))
+			if !q.IsInt64() {
+				return nil, errf(8115, 16, "Arithmetic overflow error converting numeric to data type %s.", typeName(ct))
+			}
+			v = q.Int64()
+		}
+	}
+	if ct.t == tds.Decimal && (ct.scale > 0 || isDecimal(v)) {
+		r, ok := ratOf(v)
+		if !ok {
+			if _, isStr := v.(string); isStr {
+				return nil, errf(8114, 16, "Error converting data type %s to numeric.", valueTypeName(v))
+			}
+			return nil, errf(529, 16, "Explicit conversion from data type %s to %s is not allowed.", valueTypeName(v), typeName(ct))
+		}
+		return toDecimal(r, ct.size, ct.scale, v)
 	}
 	switch ct.t {
 	case tds.Int, tds.BigInt, tds.SmallInt, tds.TinyInt, tds.Decimal:
@@ -260,7 +305,7 @@ func convert(v any, ct colType) (any, *sqlError) {
 			b = b[:ct.size]
 		}
 		return b, nil
-	case tds.DateTime, tds.DateTime2:
+	case tds.DateTime, tds.DateTime2, tds.DateTimeOffset:
 		switch x := v.(type) {
 		case time.Time:
 			return x, nil
@@ -293,7 +338,7 @@ func convert(v any, ct colType) (any, *sqlError) {
 }
 
 var dateLayouts = []string{
-	"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999 -07:00", "2006-01-02 15:04:05 -07:00", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999",
 	"2006-01-02 15:04", "2006-01-02", "20060102", "1/2/2006", "1/2/2006 15:04:05", "01/02/2006", "Jan 2 2006",
 	"January 2, 2006",
 }
@@ -330,7 +375,7 @@ func guidString(g [16]byte) string {
 
 // toString renders a value the way CAST(x AS nvarchar) would.
 func toString(v any) string {
-	switch x := v.(type) {
+	switch x := unwrap(v).(type) {
 	case nil:
 		return ""
 	case string:
@@ -350,12 +395,16 @@ func toString(v any) string {
 		return x.Format("Jan _2 2006  3:04PM")
 	case [16]byte:
 		return guidString(x)
+	case decimalVal:
+		return x.String()
 	}
 	return fmt.Sprint(v)
 }
 
 func toNumber(v any) (float64, bool) {
-	switch x := v.(type) {
+	switch x := unwrap(v).(type) {
+	case decimalVal:
+		return x.float(), true
 	case int64:
 		return float64(x), true
 	case float64:
@@ -375,6 +424,7 @@ func toNumber(v any) (float64, bool) {
 // compare orders two non-NULL values; strings compare case-insensitively
 // with trailing spaces ignored, like the default SQL Server collation.
 func compare(a, b any) (int, *sqlError) {
+	a, b = unwrap(a), unwrap(b)
 	switch x := a.(type) {
 	case string:
 		if y, ok := b.(string); ok {
@@ -498,6 +548,9 @@ func wireValue(v any, ct colType) any {
 	if v == nil {
 		return nil
 	}
+	if ct.t != tds.Variant {
+		v = unwrap(v)
+	}
 	switch ct.t {
 	case tds.Int, tds.SmallInt, tds.BigInt, tds.TinyInt:
 		switch x := v.(type) {
@@ -507,9 +560,34 @@ func wireValue(v any, ct colType) any {
 			return wireValue(map[bool]int64{false: 0, true: 1}[x], ct)
 		}
 	case tds.Variant:
+		if x, ok := v.(variantVal); ok {
+			return wireVariant(x)
+		}
 		if x, ok := v.(int64); ok && x >= math.MinInt32 && x <= math.MaxInt32 {
 			return int(x)
 		}
+		if x, ok := v.(decimalVal); ok {
+			return x.String()
+		}
+	case tds.Decimal:
+		if x, ok := v.(decimalVal); ok {
+			return x.String()
+		}
 	}
 	return v
+}
+
+func isDecimal(v any) bool {
+	_, ok := v.(decimalVal)
+	return ok
+}
+
+// decimalSize is the precision of a decimal type, 0 for other types: a
+// value converted to fit its column keeps the column's precision and
+// scale, while strings are not cut to the column's length.
+func decimalSize(ct colType) int {
+	if ct.t == tds.Decimal {
+		return ct.size
+	}
+	return 0
 }

@@ -21,21 +21,33 @@ const (
 	TinyInt                          // INTN(1): int, uint8
 	Bit                              // BITN: bool
 	Float                            // FLTN(8): float64
-	Decimal                          // DECIMALN(Size digits, scale 0), e.g. numeric(25,0) LSNs: int64 or a decimal string
+	Decimal                          // DECIMALN(Size digits, Scale): an integer, or a decimal string such as "-12.50"
 	NVarChar                         // NVARCHAR(Size); Size -1 is NVARCHAR(MAX): string
 	VarChar                          // VARCHAR(Size) in the server collation: string
 	VarBinary                        // VARBINARY(Size); Size -1 is VARBINARY(MAX): []byte
 	DateTime                         // DATETIMEN(8): time.Time
 	DateTime2                        // DATETIME2(7): time.Time
 	UniqueIdentifier                 // GUID: [16]byte in SQL Server byte order
-	Variant                          // sql_variant; the base type follows the Go value: int/int64 → int or bigint, string → nvarchar, bool → bit, time.Time → datetime
+	Variant                          // sql_variant; the base type follows the Go value: int/int64 → int or bigint, string → nvarchar, bool → bit, time.Time → datetime; a VariantValue names it
+	DateTimeOffset                   // DATETIMEOFFSETN(7): time.Time, its zone's offset is sent
 )
+
+// VariantValue is a sql_variant value whose base type is given rather than
+// guessed from the Go value: SERVERPROPERTY('ProductVersion') is an
+// nvarchar(128), SERVERPROPERTY('EditionID') a bigint. Base may be Int,
+// BigInt, SmallInt, TinyInt, Bit, Float, Decimal, NVarChar, VarChar,
+// VarBinary or DateTime.
+type VariantValue struct {
+	Base  Column
+	Value any
+}
 
 // Column describes one column of a result set.
 type Column struct {
 	Name     string
 	Type     Type
 	Size     int // characters for NVarChar/VarChar, bytes for VarBinary, precision for Decimal; -1 is MAX; 0 picks a sensible default
+	Scale    int // digits after the decimal point (Decimal only)
 	Nullable bool
 }
 
@@ -70,6 +82,15 @@ type ResponseWriter interface {
 	Error(m Message) error
 	// ReturnStatus sends a stored procedure's return status (RPC only).
 	ReturnStatus(status int32) error
+	// ReturnValue sends an RPC OUTPUT parameter (a RETURNVALUE token):
+	// ordinal is its position in the call, name its name with the @.
+	// SQL Server sends them after the return status; so must the Session.
+	ReturnValue(ordinal int, name string, col Column, value any) error
+	// Transaction reports that a transaction began or ended (ENVCHANGE 8,
+	// 9 or 10). SQL Server sends it when the outermost transaction of the
+	// session begins or ends, whether T-SQL or a transaction manager
+	// request started it; clients send the descriptor back in ALL_HEADERS.
+	Transaction(change TxChange, descriptor uint64) error
 	// Flush sends what is buffered now, as non-final packets, so that the
 	// client sees progress messages while a long statement still runs.
 	Flush() error
@@ -77,6 +98,16 @@ type ResponseWriter interface {
 	// (fault injection: "drop the connection on the Nth statement").
 	Abort()
 }
+
+// TxChange is the kind of a transaction ENVCHANGE.
+type TxChange int
+
+// Transaction changes (ENVCHANGE types 8, 9, 10).
+const (
+	TxBegin TxChange = iota + 1
+	TxCommit
+	TxRollback
+)
 
 // Param is one parameter of an RPC call.
 type Param struct {
@@ -138,6 +169,45 @@ type Session interface {
 	Database() string
 	// Close releases the session when the connection ends.
 	Close()
+}
+
+// TMKind is the request type of a transaction manager request.
+type TMKind int
+
+// Transaction manager requests (MS-TDS 2.2.7.x, packet type 0x0E).
+const (
+	TMBegin    TMKind = 5 // TM_BEGIN_XACT
+	TMCommit   TMKind = 7 // TM_COMMIT_XACT
+	TMRollback TMKind = 8 // TM_ROLLBACK_XACT
+	TMSave     TMKind = 9 // TM_SAVE_XACT
+)
+
+// TMRequest is a transaction manager request: what a driver sends for
+// BeginTx, Commit and Rollback instead of T-SQL.
+type TMRequest struct {
+	Kind      TMKind
+	Name      string // transaction or savepoint name; may be empty
+	Isolation byte   // TM_BEGIN_XACT: 0 unchanged, 1 read uncommitted ... 5 snapshot
+	// BeginNew: a commit or rollback that starts a new transaction at once
+	// (fBeginXact), with NewName and NewIsolation.
+	BeginNew     bool
+	NewName      string
+	NewIsolation byte
+}
+
+// Transactor may be implemented by a Session to answer transaction manager
+// requests; without it they are refused with an error.
+type Transactor interface {
+	Transact(ctx context.Context, req TMRequest, w ResponseWriter)
+}
+
+// Resetter may be implemented by a Session: ResetSession is called when the
+// client asks for a connection reset (a pooled connection being reused), so
+// session state returns to its login values: database, SET options, an
+// open transaction rolled back unless keepTransaction
+// (RESETCONNECTIONSKIPTRAN).
+type Resetter interface {
+	ResetSession(keepTransaction bool)
 }
 
 // Handler admits logins.

@@ -184,7 +184,7 @@ func (c *conn) handle(r request) bool {
 	var prefix []byte
 	if m.status&(statusReset|statusResetSkipTx) != 0 {
 		if rs, ok := c.sess.(Resetter); ok {
-			rs.ResetSession()
+			rs.ResetSession(m.status&statusResetSkipTx != 0)
 		}
 		prefix = append(prefix, tokEnvChange, 3, 0, 18, 0, 0)
 	}
@@ -221,10 +221,7 @@ func (c *conn) handle(r request) bool {
 		}
 		return true
 	default: // pktTransMgr
-		// Transactions would need the engine's help to mean anything; say
-		// so rather than pretend to commit or roll back.
-		return c.errorReply(prefix, Message{Number: 50000, State: 1, Class: 16,
-			Text: "Transactions (BEGIN TRANSACTION through the driver) are not supported by this server."})
+		return c.transact(r.ctx, m.body, prefix)
 	}
 }
 
@@ -239,13 +236,6 @@ func (c *conn) errorReply(prefix []byte, m Message) bool {
 	}
 	b := appendMessage(prefix, tokError, m)
 	return c.writeReply(append(b, c.done(doneToken(tokDone, doneError, 0, 0))...), true) == nil
-}
-
-// Resetter may be implemented by a Session: ResetSession is called when the
-// client asks for a connection reset (a pooled connection being reused), so
-// session state such as the current database returns to its login values.
-type Resetter interface {
-	ResetSession()
 }
 
 // handshake runs the TLS handshake of TDS 8.0 (strict clients), PRELOGIN

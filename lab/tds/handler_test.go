@@ -19,6 +19,8 @@ type testHandler struct {
 	closed   int
 	release  chan struct{} // "progress" waits on it between messages
 	attnSeen chan struct{} // "slow" reports its cancellation here
+	tms      []TMRequest
+	resets   []bool
 }
 
 func newTestHandler() *testHandler {
@@ -39,6 +41,7 @@ func (h *testHandler) Login(ctx context.Context, req LoginRequest) (Session, *Me
 type testSession struct {
 	h  *testHandler
 	db string
+	tx int
 }
 
 func (s *testSession) Database() string { return s.db }
@@ -201,6 +204,42 @@ func (s *testSession) RPC(ctx context.Context, proc string, params []Param, w Re
 	w.Columns(cols)
 	w.Row(vals...)
 	w.Done(1)
+	// OUTPUT parameters come back doubled (ints) or as sent, after the
+	// return status.
+	w.ReturnStatus(0)
+	for i, p := range params {
+		if !p.Output || i < 2 {
+			continue
+		}
+		v := p.Value
+		if n, ok := v.(int64); ok {
+			v = 2 * n
+		}
+		w.ReturnValue(i, p.Name, cols[i-2], v)
+	}
+}
+
+// Transact answers transaction manager requests with the ENVCHANGEs, so
+// the client's BeginTx/Commit/Rollback see a transaction come and go.
+func (s *testSession) Transact(ctx context.Context, req TMRequest, w ResponseWriter) {
+	s.h.mu.Lock()
+	s.h.tms = append(s.h.tms, req)
+	s.h.mu.Unlock()
+	switch req.Kind {
+	case TMBegin:
+		s.tx++
+		w.Transaction(TxBegin, uint64(s.tx))
+	case TMCommit:
+		w.Transaction(TxCommit, uint64(s.tx))
+	case TMRollback:
+		w.Transaction(TxRollback, uint64(s.tx))
+	}
+}
+
+func (s *testSession) ResetSession(keepTransaction bool) {
+	s.h.mu.Lock()
+	s.h.resets = append(s.h.resets, keepTransaction)
+	s.h.mu.Unlock()
 }
 
 // startServer serves h on a free loopback port until the test ends.

@@ -209,6 +209,23 @@ func FuzzServer(f *testing.F) {
 	f.Add(byte(1), seedBatch)
 	f.Add(byte(1), seedRPC)
 	f.Add(byte(1), []byte("garbage that is not a packet"))
+	// Transaction manager requests: begin with a name, commit that begins
+	// a new one, an unknown kind; a batch that resets the connection.
+	hdr := batchBody("")[:22]
+	tmBegin := append(append([]byte{}, hdr...), 5, 0, 2, 4)
+	tmBegin = appendUCS2(tmBegin, "t1")
+	tmCommit := append(append([]byte{}, hdr...), 7, 0, 0, 1, 2, 0)
+	f.Add(byte(1), append(packet(pktTransMgr, statusEOM, tmBegin), packet(pktTransMgr, statusEOM, tmCommit)...))
+	f.Add(byte(1), packet(pktTransMgr, statusEOM, append(append([]byte{}, hdr...), 6, 0)))
+	f.Add(byte(1), packet(pktBatch, statusEOM|statusResetSkipTx, batchBody("select 1")))
+	// An RPC with an OUTPUT parameter (status 1): a RETURNVALUE comes back.
+	out := append(append([]byte{}, rpc...), 2, '@', 0, 'o', 0, 1, tyIntN, 8, 8, 5, 0, 0, 0, 0, 0, 0, 0)
+	f.Add(byte(1), packet(pktRPC, statusEOM, out))
+	// A TDS 7.1 login, then a batch and an RPC without ALL_HEADERS.
+	l71 := login7Body("sa", "pw", "")
+	binary.LittleEndian.PutUint32(l71[l7TDSVersion:], tds71)
+	f.Add(byte(0), append(append(packet(pktLogin7, statusEOM, l71),
+		packet(pktBatch, statusEOM, appendUCS2(nil, "alltypes"))...), packet(pktRPC, statusEOM, rpc[22:])...))
 	f.Fuzz(func(t *testing.T, mode byte, data []byte) {
 		var c net.Conn
 		if mode%2 == 1 {

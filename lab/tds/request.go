@@ -219,6 +219,9 @@ func readValue(r *reader, typ byte) (any, error) {
 			return append([]byte{}, b...), nil
 		}
 	}
+	if typ == tyNText || typ == tyText || typ == tyImage {
+		return readLegacyValue(r, typ)
+	}
 	return nil, errUnsupported{fmt.Sprintf("parameter type 0x%02X is not supported", typ)}
 }
 

@@ -128,6 +128,8 @@ func TestDownlevelTypes(t *testing.T) {
 		{tds72, Column{Type: NVarChar, Size: -1}, append([]byte{tyNVarChar, 0xFF, 0xFF}, collation[:]...)},
 		{tds72, Column{Type: DateTime2}, append([]byte{tyNVarChar, 54, 0}, collation[:]...)},
 		{tds73A, Column{Type: DateTime2}, []byte{tyDateTime2N, 7}},
+		{tds72, Column{Type: DateTimeOffset}, append([]byte{tyNVarChar, 68, 0}, collation[:]...)},
+		{tds73A, Column{Type: DateTimeOffset}, []byte{tyDTOffsetN, 7}},
 		{tds74, Column{Type: VarBinary, Size: -1}, []byte{tyBigVarBin, 0xFF, 0xFF}},
 	} {
 		c := &conn{version: tc.version}
@@ -150,6 +152,13 @@ func TestDownlevelTypes(t *testing.T) {
 	}
 	if _, err := c.appendColValue(nil, col, 42); err == nil {
 		t.Error("an int for an ntext column was accepted")
+	}
+	col = c.downlevel(Column{Name: "d", Type: DateTimeOffset})
+	ts := time.Date(2024, 5, 6, 7, 8, 9, 0, time.FixedZone("", 2*3600))
+	got, err = c.appendColValue(nil, col, ts)
+	s := "2024-05-06 07:08:09.0000000 +02:00"
+	if want := appendUCS2([]byte{byte(2 * len(s)), 0}, s); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("datetimeoffset at 7.1: %x, %v; want %q", got, err, s)
 	}
 }
 

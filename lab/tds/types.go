@@ -2,9 +2,11 @@ package tds
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,13 +58,16 @@ const (
 // the metadata always describes values the client can hold.
 func normalize(c Column) (Column, error) {
 	switch c.Type {
-	case Int, BigInt, SmallInt, TinyInt, Bit, Float, DateTime, DateTime2, UniqueIdentifier, Variant:
+	case Int, BigInt, SmallInt, TinyInt, Bit, Float, DateTime, DateTime2, DateTimeOffset, UniqueIdentifier, Variant:
 	case Decimal:
 		if c.Size == 0 {
 			c.Size = 18
 		}
 		if c.Size < 1 || c.Size > 38 {
 			return c, fmt.Errorf("tds: column %q: decimal precision %d out of range 1..38", c.Name, c.Size)
+		}
+		if c.Scale < 0 || c.Scale > c.Size {
+			return c, fmt.Errorf("tds: column %q: decimal scale %d out of range 0..%d", c.Name, c.Scale, c.Size)
 		}
 	case NVarChar:
 		if c.Size == 0 {
@@ -116,7 +121,7 @@ func appendTypeInfo(dst []byte, c Column) []byte {
 	case Float:
 		return append(dst, tyFltN, 8)
 	case Decimal:
-		return append(dst, tyDecimalN, byte(decimalBytes(c.Size)), byte(c.Size), 0)
+		return append(dst, tyDecimalN, byte(decimalBytes(c.Size)), byte(c.Size), byte(c.Scale))
 	case NVarChar:
 		dst = append(dst, tyNVarChar)
 		if c.Size < 0 {
@@ -143,6 +148,8 @@ func appendTypeInfo(dst []byte, c Column) []byte {
 		return append(dst, tyDateTimeN, 8)
 	case DateTime2:
 		return append(dst, tyDateTime2N, 7)
+	case DateTimeOffset:
+		return append(dst, tyDTOffsetN, 7)
 	case UniqueIdentifier:
 		return append(dst, tyGUID, 16)
 	case Variant:
@@ -193,26 +200,16 @@ func appendValue(dst []byte, c Column, v any) ([]byte, error) {
 		dst = append(dst, 8)
 		return appendU64(dst, math.Float64bits(f)), nil
 	case Decimal:
-		mag, neg, err := decimalValue(v)
+		mag, neg, err := decimalValue(v, c.Scale)
 		if err != nil {
 			return dst, fmt.Errorf("tds: column %q: %w", c.Name, err)
 		}
 		if len(mag.String()) > c.Size {
-			return dst, fmt.Errorf("tds: column %q: value %s exceeds decimal(%d,0)", c.Name, mag.String(), c.Size)
+			return dst, fmt.Errorf("tds: column %q: value %s exceeds decimal(%d,%d)", c.Name, toString(v), c.Size, c.Scale)
 		}
 		size := decimalBytes(c.Size)
 		dst = append(dst, byte(size))
-		if neg {
-			dst = append(dst, 0)
-		} else {
-			dst = append(dst, 1)
-		}
-		le := make([]byte, size-1)
-		be := mag.Bytes()
-		for i := range be {
-			le[i] = be[len(be)-1-i]
-		}
-		return append(dst, le...), nil
+		return appendDecimalMagnitude(dst, mag, neg, size-1), nil
 	case NVarChar:
 		s, ok := v.(string)
 		if !ok {
@@ -255,6 +252,16 @@ func appendValue(dst []byte, c Column, v any) ([]byte, error) {
 			return bad()
 		}
 		b, err := encodeDateTime2(t)
+		if err != nil {
+			return dst, fmt.Errorf("tds: column %q: %w", c.Name, err)
+		}
+		return append(append(dst, byte(len(b))), b...), nil
+	case DateTimeOffset:
+		t, ok := v.(time.Time)
+		if !ok {
+			return bad()
+		}
+		b, err := encodeDateTimeOffset(t)
 		if err != nil {
 			return dst, fmt.Errorf("tds: column %q: %w", c.Name, err)
 		}
@@ -373,30 +380,55 @@ func toInt64(v any) (int64, bool) {
 	return 0, false
 }
 
-// decimalValue accepts an integer or a string of decimal digits (scale 0).
-func decimalValue(v any) (mag *big.Int, neg bool, err error) {
+// decimalValue returns the unscaled magnitude of an integer or a decimal
+// string at the given scale: "12.5" at scale 2 is 1250. A fraction longer
+// than the scale is an error (SQL Server rounds when it converts; the
+// Session must do that, the wire cannot).
+func decimalValue(v any, scale int) (mag *big.Int, neg bool, err error) {
+	var t string
 	if n, ok := toInt64(v); ok {
-		mag = big.NewInt(n)
+		t = strconv.FormatInt(n, 10)
 	} else if s, ok := v.(string); ok {
-		t := strings.TrimSpace(s)
-		if i := strings.IndexByte(t, '.'); i >= 0 {
-			// "123.000" is fine: only a non-zero fraction cannot be sent at scale 0.
-			if strings.Trim(t[i+1:], "0") != "" {
-				return nil, false, fmt.Errorf("decimal %q has a fraction but scale is 0", s)
-			}
-			t = t[:i]
-		}
-		if mag, ok = new(big.Int).SetString(t, 10); !ok {
-			return nil, false, fmt.Errorf("invalid decimal %q", s)
-		}
+		t = strings.TrimSpace(s)
 	} else {
 		return nil, false, fmt.Errorf("cannot send Go value of type %T as decimal", v)
 	}
-	if mag.Sign() < 0 {
-		return new(big.Int).Neg(mag), true, nil
+	whole, frac, _ := strings.Cut(t, ".")
+	if trimmed := strings.TrimRight(frac, "0"); len(trimmed) > scale {
+		return nil, false, fmt.Errorf("decimal %q has more than %d digits after the point", t, scale)
+	}
+	frac += strings.Repeat("0", scale)
+	frac = frac[:scale]
+	if whole == "" || whole == "-" || whole == "+" {
+		whole += "0"
+	}
+	mag, ok := new(big.Int).SetString(whole+frac, 10)
+	if !ok {
+		return nil, false, fmt.Errorf("invalid decimal %q", t)
+	}
+	if mag.Sign() < 0 || strings.HasPrefix(whole, "-") {
+		return new(big.Int).Abs(mag), mag.Sign() != 0 || strings.HasPrefix(whole, "-"), nil
 	}
 	return mag, false, nil
 }
+
+// appendDecimalMagnitude appends the sign byte (1 positive, 0 negative)
+// and the magnitude little-endian in n bytes.
+func appendDecimalMagnitude(dst []byte, mag *big.Int, neg bool, n int) []byte {
+	if neg && mag.Sign() != 0 {
+		dst = append(dst, 0)
+	} else {
+		dst = append(dst, 1)
+	}
+	le := make([]byte, n)
+	be := mag.Bytes()
+	for i := range be {
+		le[i] = be[len(be)-1-i]
+	}
+	return append(dst, le...)
+}
+
+func toString(v any) string { return fmt.Sprint(v) }
 
 func encodeCP1252(s string) []byte {
 	b, err := charmap.Windows1252.NewEncoder().String(s)
@@ -466,10 +498,95 @@ func encodeDateTime2(t time.Time) ([]byte, error) {
 	return b, nil
 }
 
+// encodeDateTimeOffset encodes DATETIMEOFFSET(7): the UTC time of day and
+// date as DATETIME2(7) does, then the offset in minutes.
+func encodeDateTimeOffset(t time.Time) ([]byte, error) {
+	_, off := t.Zone()
+	if off%60 != 0 || off < -14*3600 || off > 14*3600 {
+		return nil, fmt.Errorf("datetimeoffset: zone offset %ds is not whole minutes within ±14:00", off)
+	}
+	b, err := encodeDateTime2(t.UTC())
+	if err != nil {
+		return nil, err
+	}
+	return binary.LittleEndian.AppendUint16(b, uint16(int16(off/60))), nil
+}
+
+// encodeVariantAs encodes a sql_variant of a given base type.
+func encodeVariantAs(vv VariantValue) ([]byte, error) {
+	c, err := normalize(vv.Base)
+	if err != nil {
+		return nil, err
+	}
+	if vv.Value == nil {
+		return nil, errors.New("a VariantValue's value must not be nil (send nil for NULL)")
+	}
+	if c.Size < 0 {
+		return nil, fmt.Errorf("sql_variant cannot hold %s(max)", typeName(c.Type))
+	}
+	switch c.Type {
+	case Int, BigInt, SmallInt, TinyInt:
+		b, err := appendIntN(nil, c, mustInt(vv.Value))
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := toInt64(vv.Value); !ok {
+			return nil, fmt.Errorf("cannot send Go value of type %T as %s", vv.Value, typeName(c.Type))
+		}
+		tys := map[Type]byte{Int: tyInt4, BigInt: tyInt8, SmallInt: tyInt2, TinyInt: tyInt1}
+		return append([]byte{tys[c.Type], 0}, b[1:]...), nil
+	case Decimal:
+		mag, neg, err := decimalValue(vv.Value, c.Scale)
+		if err != nil {
+			return nil, err
+		}
+		if len(mag.String()) > c.Size {
+			return nil, fmt.Errorf("value %v exceeds decimal(%d,%d)", vv.Value, c.Size, c.Scale)
+		}
+		b := []byte{tyDecimalN, 2, byte(c.Size), byte(c.Scale)}
+		return appendDecimalMagnitude(b, mag, neg, decimalBytes(c.Size)-1), nil
+	case NVarChar, VarChar:
+		s, ok := vv.Value.(string)
+		if !ok {
+			return nil, fmt.Errorf("cannot send Go value of type %T as %s", vv.Value, typeName(c.Type))
+		}
+		var data []byte
+		var ty byte = tyNVarChar
+		maxLen := 2 * c.Size
+		if c.Type == VarChar {
+			data, ty, maxLen = encodeCP1252(s), tyBigVarChr, c.Size
+		} else {
+			data = appendUCS2(nil, s)
+		}
+		if len(data) > maxLen {
+			return nil, fmt.Errorf("sql_variant %s(%d) cannot hold %d bytes", typeName(c.Type), c.Size, len(data))
+		}
+		b := append([]byte{ty, 7}, collation[:]...)
+		b = appendU16(b, uint16(maxLen))
+		return append(b, data...), nil
+	case VarBinary:
+		x, ok := vv.Value.([]byte)
+		if !ok || len(x) > c.Size {
+			return nil, fmt.Errorf("sql_variant varbinary(%d) cannot hold %T of %d bytes", c.Size, vv.Value, len(x))
+		}
+		return append(appendU16([]byte{tyBigVarBin, 2}, uint16(c.Size)), x...), nil
+	case Bit, Float, DateTime:
+		return encodeVariant(vv.Value)
+	}
+	return nil, fmt.Errorf("sql_variant cannot have base type %s", typeName(c.Type))
+}
+
+func mustInt(v any) int64 {
+	n, _ := toInt64(v)
+	return n
+}
+
 // encodeVariant encodes a sql_variant value after its length: base type,
 // property byte count, properties, data.
 func encodeVariant(v any) ([]byte, error) {
 	switch x := v.(type) {
+	case VariantValue:
+		return encodeVariantAs(x)
 	case int32:
 		return binary.LittleEndian.AppendUint32([]byte{tyInt4, 0}, uint32(x)), nil
 	case bool:
@@ -539,6 +656,8 @@ func typeName(t Type) string {
 		return "uniqueidentifier"
 	case Variant:
 		return "sql_variant"
+	case DateTimeOffset:
+		return "datetimeoffset"
 	}
 	return fmt.Sprintf("type(%d)", int(t))
 }

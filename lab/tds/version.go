@@ -106,6 +106,7 @@ const (
 	legacyText                         // text for varchar(max)
 	legacyImage                        // image for varbinary(max)
 	legacyDateTime2                    // nvarchar(27) for datetime2 before 7.3
+	legacyDTOffset                     // nvarchar(34) for datetimeoffset before 7.3
 )
 
 const (
@@ -116,7 +117,7 @@ const (
 
 // downlevel maps a normalized column to what a client of this version can
 // read, as SQL Server does: (max) types become text, ntext and image before
-// 7.2 (no PLP), and datetime2 becomes a string before 7.3.
+// 7.2 (no PLP), and datetime2 and datetimeoffset become strings before 7.3.
 func (c *conn) downlevel(col Column) Column {
 	if c.version == 0 || c.version >= tds73A {
 		return col
@@ -124,6 +125,8 @@ func (c *conn) downlevel(col Column) Column {
 	switch {
 	case col.Type == DateTime2:
 		col.Type = legacyDateTime2
+	case col.Type == DateTimeOffset:
+		col.Type = legacyDTOffset
 	case c.version >= tds72:
 	case col.Size >= 0:
 	case col.Type == NVarChar:
@@ -154,9 +157,13 @@ func (c *conn) appendColTypeInfo(dst []byte, col Column) []byte {
 		dst = append(dst, tyImage)
 		dst = appendU32(dst, 0x7FFFFFFF)
 		return appendU16(dst, 0)
-	case legacyDateTime2:
+	case legacyDateTime2, legacyDTOffset:
+		n := 27
+		if col.Type == legacyDTOffset {
+			n = 34
+		}
 		dst = append(dst, tyNVarChar)
-		dst = appendU16(dst, 2*27)
+		dst = appendU16(dst, uint16(2*n))
 		return append(dst, collation[:]...)
 	}
 	return appendTypeInfo(dst, col)
@@ -200,17 +207,50 @@ func (c *conn) appendColValue(dst []byte, col Column, v any) ([]byte, error) {
 		dst = append(dst, dummyTimestamp[:]...)
 		dst = appendU32(dst, uint32(len(b)))
 		return append(dst, b...), nil
-	case legacyDateTime2:
+	case legacyDateTime2, legacyDTOffset:
 		if v == nil {
 			return appendU16(dst, 0xFFFF), nil
 		}
+		layout, name := "2006-01-02 15:04:05.0000000", "datetime2"
+		if col.Type == legacyDTOffset {
+			layout, name = layout+" -07:00", "datetimeoffset"
+		}
 		t, ok := v.(time.Time)
 		if !ok {
-			return dst, fmt.Errorf("tds: column %q (datetime2): cannot send Go value of type %T", col.Name, v)
+			return dst, fmt.Errorf("tds: column %q (%s): cannot send Go value of type %T", col.Name, name, v)
 		}
-		s := t.Format("2006-01-02 15:04:05.0000000")
+		s := t.Format(layout)
 		dst = appendU16(dst, uint16(2*utf16Len(s)))
 		return appendUCS2(dst, s), nil
 	}
 	return appendValue(dst, col, v)
+}
+
+// readLegacyValue reads an ntext, text or image parameter, which clients
+// before 7.2 send for (max) values: TYPE_INFO (a 4-byte max length, the
+// collation for text types, no table name in a parameter), then a 4-byte
+// length (0xFFFFFFFF is NULL) and the data.
+func readLegacyValue(r *reader, typ byte) (any, error) {
+	r.u32()
+	if typ != tyImage {
+		r.bytes(5)
+	}
+	n := r.u32()
+	if r.err != nil || n == 0xFFFFFFFF {
+		return nil, r.err
+	}
+	b := r.bytes(int(n))
+	if r.err != nil {
+		return nil, r.err
+	}
+	switch typ {
+	case tyNText:
+		if len(b)%2 != 0 {
+			return nil, errShort
+		}
+		return decodeUCS2(b), nil
+	case tyText:
+		return decodeCP1252(b), nil
+	}
+	return append([]byte{}, b...), nil
 }
