@@ -232,11 +232,12 @@ type handler struct{ i *Instance }
 func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, *tds.Message) {
 	i := h.i
 	fail := &tds.Message{Number: 18456, State: 1, Class: 14, Text: fmt.Sprintf("Login failed for user '%s'.", req.User), Server: i.opts.Name, Line: 1}
-	if !strings.EqualFold(req.User, i.opts.Login) || req.Password != i.opts.Password {
-		return nil, fail
-	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	principal := i.cat.loginFor(req.User, req.Password)
+	if principal == "" && (!strings.EqualFold(req.User, i.opts.Login) || req.Password != i.opts.Password) {
+		return nil, fail
+	}
 	if !i.running {
 		return nil, fail
 	}
@@ -251,7 +252,7 @@ func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, 
 	}
 	i.cat.Counters.Logins++
 	i.nextSPID++
-	return &Session{inst: i, db: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}, nil
+	return &Session{inst: i, db: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}, principal: principal}, nil
 }
 
 // NewSession opens a session without a login (tests and in-process callers).

@@ -31,6 +31,8 @@ type Session struct {
 	ctx      context.Context
 	depth    int
 	aborted  bool
+	// principal is the login of the session ("" is the lab's own).
+	principal string
 }
 
 var _ tds.Session = (*Session)(nil)
@@ -42,6 +44,9 @@ func (s *Session) Database() string { return s.db }
 func (s *Session) Close() {}
 
 func (s *Session) login() string {
+	if s.principal != "" {
+		return s.principal
+	}
 	if s.inst.opts.Login == "" {
 		return "sa"
 	}
@@ -258,6 +263,9 @@ func (s *Session) exec(st stmt) *sqlError {
 		return &sqlError{number: 3980, class: 16, state: 1, text: "The request failed to run because the batch is aborted.", abortBatch: true}
 	}
 	s.lastErr = 0
+	if err := s.denied(st); err != nil {
+		return err
+	}
 	ctx := &evalCtx{s: s}
 	switch x := st.(type) {
 	case *selectStmt:
@@ -372,6 +380,10 @@ func (s *Session) exec(st stmt) *sqlError {
 		return s.execEndpoint(x)
 	case *dropEndpointStmt:
 		return s.execDropEndpoint(x)
+	case *dbaStmt:
+		return s.execDBA(x)
+	case *dbaAlterDBStmt:
+		return s.execAlterDBA(x)
 	}
 	return errf(102, 15, "Incorrect syntax near '%T'.", st)
 }
@@ -494,7 +506,7 @@ func (i *Instance) serverProperty(name string) any {
 	case "instancename":
 		return nil
 	case "isclustered":
-		return int64(0)
+		return b2i(p.Clustered)
 	case "collation":
 		return "SQL_Latin1_General_CP1_CI_AS"
 	case "isintegratedsecurityonly":
