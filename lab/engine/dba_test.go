@@ -168,12 +168,12 @@ func TestNonSysadminLogin(t *testing.T) {
 		t.Errorf("reader: %v", r.sets[0].rows[0])
 	}
 	for q, want := range map[string][]int32{
-		"ALTER DATABASE [sales] SET RECOVERY FULL":                        {5011, 5069},
+		"ALTER DATABASE [sales] SET RECOVERY FULL":                         {5011, 5069},
 		"BACKUP DATABASE [sales] TO DISK = N'/var/opt/mssql/backup/x.bak'": {262, 3013},
 		"CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Xx-123456789'":       {15247},
-		"DBCC TRACEON(1800, -1)":                                          {2571},
-		"SELECT value_name FROM sys.dm_server_registry":                   {300, 297},
-		"CREATE DATABASE [x]":                                             {262},
+		"DBCC TRACEON(1800, -1)":                                           {2571},
+		"SELECT value_name FROM sys.dm_server_registry":                    {300, 297},
+		"CREATE DATABASE [x]":                                              {262},
 	} {
 		if r := run(t, s, q); !slices.Equal(r.errNumbers(), want) {
 			t.Errorf("%s: errors %v, want %v", q, r.errNumbers(), want)

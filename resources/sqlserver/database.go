@@ -49,13 +49,10 @@ func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 			Subject:  &rng,
 		}}
 	}
-	if d.State != "" && d.State != "ONLINE" {
-		return resources.Change{}, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Database is not online",
-			Detail:   fmt.Sprintf("%s: database %s is %s; it must be ONLINE to be prepared for the link.", db.Addr(), QuoteIdent(d.Name), d.State),
-			Subject:  &rng,
-		}}
+	d.Filestream, d.MemoryOptimized = o.filegroups(name)
+	diags := eligibility(req, db, d, o)
+	if hasErrors(diags) {
+		return resources.Change{}, diags
 	}
 	lastFull := rfc3339(d.LastFullBackup)
 	ch := resources.Change{
@@ -66,18 +63,9 @@ func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 		Before:  map[string]any{"name": d.Name, "recovery_model": d.RecoveryModel, "last_full_backup": lastFull},
 		After:   map[string]any{"name": d.Name, "recovery_model": "FULL", "last_full_backup": lastFull},
 	}
-	var diags hcl.Diagnostics
 	var why []string
 	recovery := d.RecoveryModel != "FULL"
 	if recovery {
-		if d.ReadOnly {
-			return resources.Change{}, hcl.Diagnostics{{
-				Severity: hcl.DiagError,
-				Summary:  "Database is read-only",
-				Detail:   fmt.Sprintf("%s: database %s is read-only; its recovery model (%s) cannot be set to FULL.", db.Addr(), QuoteIdent(d.Name), d.RecoveryModel),
-				Subject:  &rng,
-			}}
-		}
 		ch.Steps = append(ch.Steps, resources.Step{Kind: "tsql", On: s.Addr(), Text: RecoveryFullSQL(d.Name)})
 		why = append(why, fmt.Sprintf("recovery model %s → FULL", d.RecoveryModel))
 	}

@@ -51,6 +51,13 @@ func refreshBatch(s *Server) string {
 	if check := DirectoryCheckSQL(0, dirs); check != "" {
 		batch += check + "\n"
 	}
+	var names []string
+	for _, d := range s.Databases {
+		names = append(names, d.DatabaseName)
+	}
+	if check := FilegroupCheckSQL(names); check != "" {
+		batch += check + "\n"
+	}
 	return batch
 }
 
@@ -74,7 +81,8 @@ func refreshStatements() []refreshStatement {
 		switch {
 		case strings.Contains(text, "symmetric_keys"):
 			kind = KindMasterKey
-		case strings.Contains(text, "sys.databases"), strings.Contains(text, "msdb.dbo.backupset"):
+		case strings.Contains(text, "sys.databases"), strings.Contains(text, "msdb.dbo.backupset"),
+			strings.Contains(text, "sys.master_files"), strings.Contains(text, "sys.database_mirroring"):
 			kind = KindDatabase
 		}
 		out = append(out, refreshStatement{kind, text})
@@ -131,6 +139,8 @@ type Observed struct {
 
 	server  *Server // the target's configuration, for Summary
 	support string  // the support matrix's verdict
+
+	dbaObserved // what the DBA checks read (eligibility.go)
 }
 
 // DatabaseState is one row of sys.databases with its backup history.
@@ -148,6 +158,8 @@ type DatabaseState struct {
 	// LastCopyOnlyBackup is the newest COPY_ONLY full backup (which starts
 	// no log chain); zero if none. Only the refresh batch reads it.
 	LastCopyOnlyBackup time.Time
+
+	dbaDatabaseState // what makes it ineligible for the link (eligibility.go)
 }
 
 // Database finds a database by name: exactly, else ignoring case (the
@@ -188,6 +200,9 @@ func parseSets(sets []resultSet) (*Observed, error) {
 	seen := map[string]bool{}
 	backups, copyOnly := map[string]time.Time{}, map[string]time.Time{}
 	for _, rs := range sets {
+		if o.parseDBASet(rs) {
+			continue
+		}
 		switch {
 		case rs.col("banner") >= 0:
 			seen["properties"] = true
@@ -257,6 +272,7 @@ func parseSets(sets []resultSet) (*Observed, error) {
 	if !seen["properties"] {
 		return nil, fmt.Errorf("the refresh batch returned no server properties")
 	}
+	o.mergeDBA()
 	o.readDatabases = seen["databases"]
 	o.FlagsRunning = host.SortedFlags(o.FlagsRunning)
 	return o, nil
@@ -280,6 +296,7 @@ func databaseRows(rs resultSet) []DatabaseState {
 		if lsn >= 0 {
 			d.LogChain = r[lsn] != nil
 		}
+		dbaColumns(rs, r, &d)
 		out = append(out, d)
 	}
 	return out
