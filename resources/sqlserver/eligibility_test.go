@@ -56,8 +56,12 @@ func TestDatabaseEligibility(t *testing.T) {
 		{"memory-optimized, tier unknown", func(_ *DatabaseState, o *Observed) { o.fgTypes = map[string][]string{"sales": {"FX"}} },
 			hcl.DiagWarning, "Database uses In-Memory OLTP", "only a Business Critical managed instance"},
 		{"TDE without a tde_certificate", func(d *DatabaseState, _ *Observed) { d.Encrypted = true }, hcl.DiagWarning, "Database is TDE-protected", "Add a tde_certificate block"},
-		{"TDE with one for it", func(d *DatabaseState, o *Observed) { d.Encrypted, o.tdeCertificates = true, map[string]bool{"sales": true} }, 0, "", ""},
-		{"TDE with one for another", func(d *DatabaseState, o *Observed) { d.Encrypted, o.tdeCertificates = true, map[string]bool{"payroll": true} },
+		{"TDE with one for it", func(d *DatabaseState, o *Observed) {
+			d.Encrypted, o.tdeCertificates = true, map[string]bool{"sales": true}
+		}, 0, "", ""},
+		{"TDE with one for another", func(d *DatabaseState, o *Observed) {
+			d.Encrypted, o.tdeCertificates = true, map[string]bool{"payroll": true}
+		},
 			hcl.DiagWarning, "Database is TDE-protected", ""},
 		{"TDE with one for all", func(d *DatabaseState, o *Observed) { d.Encrypted, o.tdeAll = true, true }, 0, "", ""},
 	} {
@@ -109,7 +113,9 @@ func TestDatabaseEligibilityByLinkTarget(t *testing.T) {
 		{"other collation", LinkTarget{Collation: "Latin1_General_100_CI_AS_SC_UTF8"}, "SQL_Latin1_General_CP1_CI_AS", "", hcl.DiagWarning, "Collation differs from the managed instance's"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			LinkTargetFor = func(_ resources.DiffRequest, db *Database) (LinkTarget, bool) { return tc.target, db.DatabaseName == "sales" }
+			LinkTargetFor = func(_ resources.DiffRequest, db *Database) (LinkTarget, bool) {
+				return tc.target, db.DatabaseName == "sales"
+			}
 			_, diags := salesDiff(t, func(d *DatabaseState, o *Observed) {
 				d.Collation = tc.collation
 				if tc.fg != "" {
@@ -184,9 +190,9 @@ func TestHadrOffRefusedWhileGroupsExist(t *testing.T) {
 func TestWindowsClientEditionRefused(t *testing.T) {
 	for banner, want := range map[string]string{
 		"Microsoft SQL Server 2019 (RTM-CU20) (KB5024276) - 15.0.4312.2 (X64)\n\tApr  1 2023 12:10:46\n\tCopyright (C) 2019 Microsoft Corporation\n\tDeveloper Edition (64-bit) on Windows 10 Pro 10.0 <X64> (Build 19045: ) (Hypervisor)\n": "Windows 10 Pro",
-		"Microsoft SQL Server 2022 (RTM) - 16.0.1000.6 (X64)\n\tDeveloper Edition (64-bit) on Windows 11 Enterprise 10.0 <X64> (Build 22631: )":                                                                                 "Windows 11 Enterprise",
-		"Microsoft SQL Server 2022 (RTM) - 16.0.1000.6 (X64)\n\tDeveloper Edition (64-bit) on Windows Server 2022 Standard 10.0 <X64> (Build 20348: ) (Hypervisor)":                                                           "",
-		"Microsoft SQL Server 2019 (RTM-CU22) (KB5027702) - 15.0.4322.2 (X64)\n\tDeveloper Edition (64-bit) on Linux (Ubuntu 20.04.6 LTS) <X64>":                                                                             "",
+		"Microsoft SQL Server 2022 (RTM) - 16.0.1000.6 (X64)\n\tDeveloper Edition (64-bit) on Windows 11 Enterprise 10.0 <X64> (Build 22631: )":                                                                                              "Windows 11 Enterprise",
+		"Microsoft SQL Server 2022 (RTM) - 16.0.1000.6 (X64)\n\tDeveloper Edition (64-bit) on Windows Server 2022 Standard 10.0 <X64> (Build 20348: ) (Hypervisor)":                                                                          "",
+		"Microsoft SQL Server 2019 (RTM-CU22) (KB5027702) - 15.0.4322.2 (X64)\n\tDeveloper Edition (64-bit) on Linux (Ubuntu 20.04.6 LTS) <X64>":                                                                                             "",
 	} {
 		if got := windowsClient(banner); got != want {
 			t.Errorf("windowsClient(%q) = %q, want %q", banner[strings.LastIndex(banner, " on "):], got, want)
