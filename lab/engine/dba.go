@@ -358,6 +358,22 @@ func (p *parser) parseAlterDBA() (stmt, bool, *sqlError) {
 // SET RECOVERY.
 func (p *parser) parseAlterDatabaseDBA(db string) (stmt, *sqlError) {
 	x := &dbaAlterDBStmt{db: db}
+	if p.accept("REMOVE") {
+		switch {
+		case p.accept("FILE"):
+			x.option = "REMOVE FILE"
+		case p.accept("FILEGROUP"):
+			x.option = "REMOVE FILEGROUP"
+		default:
+			return nil, p.errNear()
+		}
+		n, err := p.ident()
+		if err != nil {
+			return nil, err
+		}
+		x.arg = n
+		return x, nil
+	}
 	if p.accept("ADD") {
 		switch {
 		case p.accept("LOG"):
@@ -459,6 +475,20 @@ func (p *parser) parseAlterDatabaseDBA(db string) (stmt, *sqlError) {
 			return nil, syntaxNear(on.raw)
 		}
 		x.on = on.is("ON")
+	case "PARTNER":
+		// SET PARTNER = N'TCP://host:5022' | SET PARTNER OFF
+		if p.accept("OFF") {
+			return x, nil
+		}
+		if err := p.expectOp("="); err != nil {
+			return nil, err
+		}
+		v, err := p.stringLit()
+		if err != nil {
+			return nil, err
+		}
+		x.arg, x.on = v, true
+		return x, nil
 	case "HADR":
 		// SET HADR AVAILABILITY GROUP = [ag] | SET HADR OFF
 		if p.accept("OFF") {
@@ -798,6 +828,49 @@ func (s *Session) execAlterDBA(x *dbaAlterDBStmt) *sqlError {
 			}
 		}
 		d.ExtraFiles = append(d.ExtraFiles, f)
+	case "PARTNER":
+		// The lab keeps only the catalogue row: a real partner needs a
+		// mirror database restored WITH NORECOVERY on another instance.
+		if !x.on {
+			if d.MirroringGUID == nil {
+				return errf(1416, 16, "Database \"%s\" is not configured for database mirroring.", d.Name)
+			}
+			d.MirroringGUID = nil
+			break
+		}
+		if d.Recovery != "FULL" {
+			return errf(1465, 16, "Database \"%s\" database is not in full recovery mode on each of the server instances. The full recovery model is required for a database to participate in database mirroring or in an availability group.", d.Name)
+		}
+		g := [16]byte(uuid.New())
+		d.MirroringGUID = &g
+	case "REMOVE FILE":
+		k := -1
+		for n, f := range d.ExtraFiles {
+			if equalFold(f.Name, x.arg) {
+				k = n
+			}
+		}
+		if k < 0 {
+			return errf(5009, 16, "One or more files listed in the statement could not be found or could not be initialized.")
+		}
+		d.ExtraFiles = append(d.ExtraFiles[:k], d.ExtraFiles[k+1:]...)
+	case "REMOVE FILEGROUP":
+		g := d.filegroup(x.arg)
+		if g == nil {
+			return errf(5035, 16, "Filegroup '%s' cannot be found in %s.", x.arg, d.Name)
+		}
+		for _, f := range d.ExtraFiles {
+			if equalFold(f.Filegroup, g.Name) {
+				return errf(5042, 16, "The filegroup '%s' cannot be removed because it is not empty.", g.Name)
+			}
+		}
+		var keep []*filegroup
+		for _, e := range d.Filegroups {
+			if e != g {
+				keep = append(keep, e)
+			}
+		}
+		d.Filegroups = keep
 	case "ADD FILEGROUP":
 		if d.filegroup(x.arg) != nil {
 			return errf(1712, 16, "The filegroup '%s' already exists in this database.", x.arg)

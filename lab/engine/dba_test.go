@@ -196,3 +196,31 @@ func TestClusteredProfile(t *testing.T) {
 		t.Errorf("IsClustered %v", r.sets[0].rows[0][0])
 	}
 }
+
+func TestMirroringAndRemovingFiles(t *testing.T) {
+	l := newLab(t, DefaultProfile, "")
+	s := l.session(t)
+	mustRun(t, s, "CREATE DATABASE [app]; ALTER DATABASE [app] SET RECOVERY SIMPLE;")
+	if r := run(t, s, "ALTER DATABASE [app] SET PARTNER = N'TCP://mirror:5022'"); !slices.Equal(r.errNumbers(), []int32{1465}) {
+		t.Errorf("mirroring in SIMPLE: %v", r.errNumbers())
+	}
+	mustRun(t, s, "ALTER DATABASE [app] SET RECOVERY FULL; ALTER DATABASE [app] SET PARTNER = N'TCP://mirror:5022';")
+	r := mustRun(t, s, "SELECT database_id FROM sys.database_mirroring WHERE mirroring_guid IS NOT NULL;")
+	if len(r.sets[0].rows) != 1 {
+		t.Errorf("mirrored %v", r.sets[0].rows)
+	}
+	mustRun(t, s, "ALTER DATABASE [app] SET PARTNER OFF;")
+	if r := run(t, s, "ALTER DATABASE [app] SET PARTNER OFF"); !slices.Equal(r.errNumbers(), []int32{1416}) {
+		t.Errorf("partner off twice: %v", r.errNumbers())
+	}
+	mustRun(t, s, `ALTER DATABASE [app] ADD FILEGROUP [fs] CONTAINS FILESTREAM;
+ALTER DATABASE [app] ADD FILE (NAME = app_fs, FILENAME = N'/x/app_fs') TO FILEGROUP [fs];`)
+	if r := run(t, s, "ALTER DATABASE [app] REMOVE FILEGROUP [fs]"); !slices.Equal(r.errNumbers(), []int32{5042}) {
+		t.Errorf("remove a filegroup with files: %v", r.errNumbers())
+	}
+	mustRun(t, s, "ALTER DATABASE [app] REMOVE FILE [app_fs]; ALTER DATABASE [app] REMOVE FILEGROUP [fs];")
+	r = mustRun(t, s, "SELECT COUNT(*) FROM [app].sys.filegroups;")
+	if fmt.Sprint(r.sets[0].rows[0][0]) != "1" {
+		t.Errorf("filegroups left %v", r.sets[0].rows)
+	}
+}

@@ -59,6 +59,12 @@ var profiles = []Profile{
 		Banner: "Microsoft SQL Server 2022 (RTM-CU13) (KB5036432) - 16.0.4125.3 (X64)\n\tMay  1 2024 15:05:56\n\tCopyright (C) 2022 Microsoft Corporation\n\tEnterprise Edition: Core-based Licensing (64-bit) on Windows Server 2022 Datacenter 10.0 <X64> (Build 20348: ) (Hypervisor)\n",
 	},
 	{
+		// A Windows client edition, which the link does not support as a host.
+		Name: "2022-cu13-windows11", Kind: "sqlserver", OS: "windows",
+		ProductVersion: "16.0.4125.3", ProductLevel: "RTM", UpdateLevel: "CU13", Edition: "Developer Edition (64-bit)", EngineEdition: 3,
+		Banner: "Microsoft SQL Server 2022 (RTM-CU13) (KB5036432) - 16.0.4125.3 (X64)\n\tMay  1 2024 15:05:56\n\tCopyright (C) 2022 Microsoft Corporation\n\tDeveloper Edition (64-bit) on Windows 11 Pro 10.0 <X64> (Build 22631: ) (Hypervisor)\n",
+	},
+	{
 		// A failover cluster instance: restarted through its cluster role.
 		Name: "2019-cu22-linux-fci", Kind: "sqlserver", OS: "linux", Clustered: true,
 		ProductVersion: "15.0.4322.2", ProductLevel: "RTM", UpdateLevel: "CU22", Edition: "Enterprise Edition: Core-based Licensing (64-bit)", EngineEdition: 3,
