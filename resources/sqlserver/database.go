@@ -97,6 +97,11 @@ func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 			why = append(why, reason)
 		}
 	}
+	optWhy, optDiags := diffOptions(db, d, o, &ch)
+	if optDiags.HasErrors() {
+		return resources.Change{}, append(diags, optDiags...)
+	}
+	why = append(why, optWhy...)
 	if len(ch.Steps) > 0 {
 		ch.Action = resources.Update
 	}
@@ -208,6 +213,9 @@ func (databaseImpl) Apply(ctx context.Context, req resources.ApplyRequest) (reso
 		} else {
 			attrs["last_full_backup"] = rfc3339(i.now())
 		}
+	}
+	if err := i.applyOptions(ctx, ch, d.Name, attrs); err != nil {
+		return resources.Result{}, err
 	}
 	return resources.Result{Attributes: attrs}, nil
 }

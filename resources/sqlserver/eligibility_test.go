@@ -251,3 +251,62 @@ func TestParseDBASets(t *testing.T) {
 		t.Errorf("hr filegroups %v %v", fs, mem)
 	}
 }
+
+func TestDatabaseOptions(t *testing.T) {
+	yes, no := true, false
+	for _, tc := range []struct {
+		name        string
+		version     string
+		adr, broker *bool
+		have        func(d *DatabaseState)
+		steps       []string
+		reason      string
+		err         string
+	}{
+		{"unset: left alone", "15.0.4322.2", nil, nil, func(d *DatabaseState) { d.Broker = false }, nil, "", ""},
+		{"ADR on", "15.0.4322.2", &yes, nil, func(*DatabaseState) {}, []string{"ALTER DATABASE [sales] SET ACCELERATED_DATABASE_RECOVERY = ON;"}, "accelerated database recovery enabled", ""},
+		{"ADR already on", "15.0.4322.2", &yes, nil, func(d *DatabaseState) { d.ADR, d.ADRKnown = true, true }, nil, "", ""},
+		{"ADR on 2017", "14.0.3490.10", &yes, nil, func(*DatabaseState) {}, nil, "", "needs SQL Server 2019 or later"},
+		{"ADR off on 2017 is nothing to do", "14.0.3490.10", &no, nil, func(*DatabaseState) {}, nil, "", ""},
+		{"broker on", "15.0.4322.2", nil, &yes, func(*DatabaseState) {}, []string{"ALTER DATABASE [sales] SET ENABLE_BROKER WITH NO_WAIT;"}, "needs exclusive access to the database", ""},
+		{"broker already on", "15.0.4322.2", nil, &yes, func(d *DatabaseState) { d.Broker = true }, nil, "", ""},
+		{"broker off", "15.0.4322.2", nil, &no, func(d *DatabaseState) { d.Broker = true }, []string{"ALTER DATABASE [sales] SET DISABLE_BROKER WITH NO_WAIT;"}, "Service Broker disabled", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sql01()
+			o := freshObserved()
+			o.ProductVersion = tc.version
+			d := o.Databases["payroll"] // FULL; only a backup to plan
+			d.LogChain, d.LastFullBackup = true, backupTime
+			tc.have(&d)
+			o.Databases["payroll"] = d
+			var db *Database
+			for _, x := range s.Databases {
+				if x.DatabaseName == "payroll" {
+					db = x
+				}
+			}
+			db.ADR, db.ServiceBroker = tc.adr, tc.broker
+			ch, diags := databaseImpl{}.Diff(resources.DiffRequest{Config: db, Target: &Instance{s: s}, Observed: o})
+			if tc.err != "" {
+				if !diags.HasErrors() || !strings.Contains(diags[0].Detail, tc.err) {
+					t.Fatalf("diagnostics %v", diags)
+				}
+				return
+			}
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			var got []string
+			for _, st := range ch.Steps {
+				got = append(got, strings.ReplaceAll(st.Text, "payroll", "sales"))
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.steps, "\n") || !strings.Contains(ch.Reason, tc.reason) {
+				t.Errorf("steps %q reason %q", got, ch.Reason)
+			}
+			if (len(tc.steps) > 0) != (ch.Action == resources.Update) {
+				t.Errorf("action %v", ch.Action)
+			}
+		})
+	}
+}

@@ -32,6 +32,10 @@ func TestStatementsGolden(t *testing.T) {
 		{"backup-batch.sql", BackupBatchSQL("sales", BackupFile("/var/opt/mssql/backup", "sales", "linux", backupTime), true, true, true)},
 		{"backup-batch-full-already.sql", BackupBatchSQL("payroll", BackupFile("/var/opt/mssql/backup", "payroll", "linux", backupTime), false, true, true)},
 		{"refresh-with-directories.sql", refreshBatch(sql01())},
+		{"adr-on.sql", ADRSQL("sales", true)},
+		{"adr-off.sql", ADRSQL("sales", false)},
+		{"broker-enable.sql", BrokerSQL("sales", true)},
+		{"broker-disable.sql", BrokerSQL("sales", false)},
 		{"filegroup-check-quoted.sql", FilegroupCheckSQL([]string{"it's ]odd", "sales", "it's ]odd"})},
 	}
 	for _, tt := range tests {
