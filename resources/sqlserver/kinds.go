@@ -273,7 +273,7 @@ var databaseKind = &resources.Kind{
 	Schema: &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{serverAttr, {Name: "name"}, {Name: "recovery_model"},
 			{Name: "accelerated_database_recovery"}, {Name: "service_broker"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "backup"}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "backup"}},
 	},
 	Decode:     decodeDatabase,
 	TargetAttr: "server", TargetType: KindServer,
