@@ -234,7 +234,7 @@ func CheckSupport(s *Server, o *Observed) hcl.Diagnostics {
 			Subject:  &rng,
 		})
 	}
-	if o.NoSystemd {
+	if o.NoSystemd && !o.Clustered { // a cluster instance has its own message
 		subj := s.Host.DeclRange
 		if subj.Filename == "" {
 			subj = s.DeclRange
