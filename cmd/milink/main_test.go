@@ -85,6 +85,9 @@ func TestScripts(t *testing.T) {
 		// (CI), when it must run.
 		// [kdc]: the MIT KDC is installed (krb5-kdc, krb5-admin-server,
 		// krb5-user), or MILINK_REQUIRE_KDC says it must be.
+		// [systemd]: this machine runs systemd as its init system (a
+		// container usually does not), which decides whether the default
+		// restart command can work here.
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "sshd":
@@ -93,6 +96,9 @@ func TestScripts(t *testing.T) {
 			case "kdc":
 				_, err := os.Stat("/usr/sbin/krb5kdc")
 				return err == nil || os.Getenv("MILINK_REQUIRE_KDC") != "", nil
+			case "systemd":
+				fi, err := os.Stat("/run/systemd/system")
+				return err == nil && fi.IsDir(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

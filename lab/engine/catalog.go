@@ -28,6 +28,7 @@ type catalog struct {
 	Counters     Counters         `json:"counters"`
 	Created      time.Time        `json:"created"`
 	Extra        map[string]int64 `json:"extra,omitempty"`
+	dbaCatalog                    // logins, availability groups (dba.go)
 }
 
 type database struct {
@@ -42,6 +43,7 @@ type database struct {
 	// backup in FULL/BULK_LOGGED); switching to SIMPLE clears it.
 	LastLogBackupLSN *int64 `json:"last_log_backup_lsn,omitempty"`
 	Pages            int64  `json:"pages"`
+	dbaDatabase             // the states the DBA checks read (dba.go)
 }
 
 type secretHash struct {

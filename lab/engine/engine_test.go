@@ -453,7 +453,7 @@ func TestEndpointPortBusyAndRestart(t *testing.T) {
 
 func TestProfiles(t *testing.T) {
 	ps := Profiles()
-	want := []string{"2016-azure-connect-windows", "2016-sp3-windows", "2019-cu15-linux", "2019-cu20-windows", "2019-cu22-linux", "2022-cu13-windows", "2022-rtm-linux", "managed-instance"}
+	want := []string{"2016-azure-connect-windows", "2016-sp3-windows", "2019-cu15-linux", "2019-cu20-windows", "2019-cu22-linux", "2019-cu22-linux-fci", "2022-cu13-windows", "2022-cu13-windows11", "2022-rtm-linux", "managed-instance"}
 	if len(ps) != len(want) {
 		t.Fatalf("profiles = %d", len(ps))
 	}
@@ -480,14 +480,14 @@ func TestRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := mustRun(t, l.session(t), refreshSQL(t))
-	if v := r.col(t, 4, "value_data"); len(v) != 2 || v[1] != "-T1800" {
+	if v := r.col(t, 8, "value_data"); len(v) != 2 || v[1] != "-T1800" {
 		t.Errorf("registry = %v", v)
 	}
 }
 
 func TestCompatibilityLevelPerProfile(t *testing.T) {
 	want := map[string]int64{"2016-sp3-windows": 130, "2016-azure-connect-windows": 130, "2019-cu15-linux": 150,
-		"2019-cu20-windows": 150, "2019-cu22-linux": 150, "2022-rtm-linux": 160, "2022-cu13-windows": 160, "managed-instance": 160}
+		"2019-cu20-windows": 150, "2019-cu22-linux": 150, "2019-cu22-linux-fci": 150, "2022-rtm-linux": 160, "2022-cu13-windows": 160, "2022-cu13-windows11": 160, "managed-instance": 160}
 	for _, p := range Profiles() {
 		w, ok := want[p.Name]
 		if !ok {

@@ -732,7 +732,9 @@ func (c *evalCtx) evalFunc(f *funcExpr) (any, *sqlError) {
 		return "milink-lab", nil
 	case "APP_NAME":
 		return "", nil
-	case "IS_SRVROLEMEMBER", "IS_MEMBER", "HAS_DBACCESS":
+	case "IS_SRVROLEMEMBER":
+		return s.isSrvRoleMember(args), nil
+	case "IS_MEMBER", "HAS_DBACCESS":
 		return int64(1), nil
 	case "SCOPE_IDENTITY", "@@IDENTITY":
 		return nil, nil

@@ -242,17 +242,22 @@ type handler struct{ i *Instance }
 func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, *tds.Message) {
 	i := h.i
 	fail := &tds.Message{Number: 18456, State: 1, Class: 14, Text: fmt.Sprintf("Login failed for user '%s'.", req.User), Server: i.opts.Name, Line: 1}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	var principal string
 	if req.Integrated {
 		// Windows proved who the client is; SQL Server still needs a
 		// login for that account.
 		if !slices.ContainsFunc(i.opts.WindowsLogins, func(l string) bool { return strings.EqualFold(l, req.User) }) {
 			return nil, fail
 		}
-	} else if !strings.EqualFold(req.User, i.opts.Login) || req.Password != i.opts.Password {
-		return nil, fail
+		principal = req.User
+	} else {
+		principal = i.cat.loginFor(req.User, req.Password)
+		if principal == "" && (!strings.EqualFold(req.User, i.opts.Login) || req.Password != i.opts.Password) {
+			return nil, fail
+		}
 	}
-	i.mu.Lock()
-	defer i.mu.Unlock()
 	if !i.running {
 		return nil, fail
 	}
@@ -267,10 +272,7 @@ func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, 
 	}
 	i.cat.Counters.Logins++
 	i.nextSPID++
-	sess := &Session{inst: i, db: db, loginDB: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
-	if req.Integrated {
-		sess.windowsLogin = req.User
-	}
+	sess := &Session{inst: i, db: db, loginDB: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}, principal: principal}
 	return sess, nil
 }
 

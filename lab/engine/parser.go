@@ -721,6 +721,9 @@ func (p *parser) parseCreate() (stmt, *sqlError) {
 	case p.accept("ENDPOINT"):
 		return p.parseEndpoint(false)
 	}
+	if x, ok, err := p.parseCreateDBA(); ok {
+		return x, err
+	}
 	return nil, p.errNear()
 }
 
@@ -778,6 +781,9 @@ func (p *parser) parseAlter() (stmt, *sqlError) {
 		if err != nil {
 			return nil, err
 		}
+		if !p.peek().is("SET") || !p.peekN(1).is("RECOVERY") {
+			return p.parseAlterDatabaseDBA(db)
+		}
 		if err := p.expectSeq("SET", "RECOVERY"); err != nil {
 			return nil, err
 		}
@@ -800,6 +806,9 @@ func (p *parser) parseAlter() (stmt, *sqlError) {
 		return &alterDBStmt{db: db, recovery: model}, nil
 	case p.accept("ENDPOINT"):
 		return p.parseEndpoint(true)
+	}
+	if x, ok, err := p.parseAlterDBA(); ok {
+		return x, err
 	}
 	return nil, p.errNear()
 }
@@ -824,6 +833,9 @@ func (p *parser) parseDrop() (stmt, *sqlError) {
 			return nil, err
 		}
 		return &dropEndpointStmt{name: n}, nil
+	}
+	if x, ok, err := p.parseDropDBA(); ok {
+		return x, err
 	}
 	return nil, p.errNear()
 }

@@ -14,6 +14,7 @@ type Profile struct {
 	EngineEdition    int    // 3 (Enterprise/Developer/Evaluation), 2 Standard, 8 managed instance
 	Banner           string // @@VERSION, lines joined by "\n\t"
 	AzureConnectPack bool   // OBJECT_ID(N'master.sys.sp_certificate_add_issuer') is not NULL
+	Clustered        bool   // a failover cluster instance (SERVERPROPERTY('IsClustered') = 1)
 }
 
 // DefaultProfile is the profile of the lab's default SQL Server.
@@ -56,6 +57,18 @@ var profiles = []Profile{
 		Name: "2022-cu13-windows", Kind: "sqlserver", OS: "windows",
 		ProductVersion: "16.0.4125.3", ProductLevel: "RTM", UpdateLevel: "CU13", Edition: "Enterprise Edition: Core-based Licensing (64-bit)", EngineEdition: 3,
 		Banner: "Microsoft SQL Server 2022 (RTM-CU13) (KB5036432) - 16.0.4125.3 (X64)\n\tMay  1 2024 15:05:56\n\tCopyright (C) 2022 Microsoft Corporation\n\tEnterprise Edition: Core-based Licensing (64-bit) on Windows Server 2022 Datacenter 10.0 <X64> (Build 20348: ) (Hypervisor)\n",
+	},
+	{
+		// A Windows client edition, which the link does not support as a host.
+		Name: "2022-cu13-windows11", Kind: "sqlserver", OS: "windows",
+		ProductVersion: "16.0.4125.3", ProductLevel: "RTM", UpdateLevel: "CU13", Edition: "Developer Edition (64-bit)", EngineEdition: 3,
+		Banner: "Microsoft SQL Server 2022 (RTM-CU13) (KB5036432) - 16.0.4125.3 (X64)\n\tMay  1 2024 15:05:56\n\tCopyright (C) 2022 Microsoft Corporation\n\tDeveloper Edition (64-bit) on Windows 11 Pro 10.0 <X64> (Build 22631: ) (Hypervisor)\n",
+	},
+	{
+		// A failover cluster instance: restarted through its cluster role.
+		Name: "2019-cu22-linux-fci", Kind: "sqlserver", OS: "linux", Clustered: true,
+		ProductVersion: "15.0.4322.2", ProductLevel: "RTM", UpdateLevel: "CU22", Edition: "Enterprise Edition: Core-based Licensing (64-bit)", EngineEdition: 3,
+		Banner: "Microsoft SQL Server 2019 (RTM-CU22) (KB5027702) - 15.0.4322.2 (X64)\n\tJul 27 2023 18:11:00\n\tCopyright (C) 2019 Microsoft Corporation\n\tEnterprise Edition: Core-based Licensing (64-bit) on Linux (Red Hat Enterprise Linux 8.6 (Ootpa)) <X64>",
 	},
 	{
 		Name: "managed-instance", Kind: "managed_instance", OS: "windows",

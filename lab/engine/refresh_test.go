@@ -25,8 +25,8 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 	s := l.session(t)
 	r := mustRun(t, s, refreshSQL(t))
 	// No flag is enabled, so DBCC TRACESTATUS(-1) sends no result set.
-	if len(r.sets) != 5 {
-		t.Fatalf("want 5 result sets, got %d", len(r.sets))
+	if len(r.sets) != 9 {
+		t.Fatalf("want 9 result sets, got %d", len(r.sets))
 	}
 	// 1: server properties.
 	s0 := r.sets[0]
@@ -75,14 +75,35 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 			t.Errorf("db %v last_log_backup_lsn = %v, want NULL", names[n], v)
 		}
 	}
-	// 5 (4): full backups by database and is_copy_only: only inventory's
+	// The DBA checks' columns: every database multi-user, one log file,
+	// none mirrored; accelerated database recovery off (2019).
+	for _, v := range r.col(t, 2, "user_access_desc") {
+		if v != "MULTI_USER" {
+			t.Errorf("user_access_desc = %v", v)
+		}
+	}
+	if adr := r.col(t, 3, "is_accelerated_database_recovery_on"); len(adr) != 7 || adr[4] != false {
+		t.Errorf("adr = %v", adr)
+	}
+	for _, v := range r.col(t, 4, "log_files") {
+		if v != 1 {
+			t.Errorf("log files = %v", v)
+		}
+	}
+	if rows := r.sets[5].rows; len(rows) != 0 {
+		t.Errorf("mirrored = %v", rows)
+	}
+	if rows := r.sets[7].rows; len(rows) != 0 {
+		t.Errorf("availability groups = %v", rows)
+	}
+	// Full backups by database and is_copy_only: only inventory's
 	// COPY_ONLY one.
-	if rows := r.sets[3].rows; len(rows) != 1 || rows[0][0] != "inventory" || rows[0][1] != true {
+	if rows := r.sets[6].rows; len(rows) != 1 || rows[0][0] != "inventory" || rows[0][1] != true {
 		t.Errorf("backups = %v", rows)
 	}
 	// 6 (5): registry empty on Linux.
-	if len(r.sets[4].rows) != 0 {
-		t.Errorf("registry = %v", r.sets[4].rows)
+	if len(r.sets[8].rows) != 0 || r.sets[8].cols[0].Name != "registry_key" {
+		t.Errorf("registry = %v", r.sets[8].rows)
 	}
 
 	// After changes: HADR and flags at restart, a master key, FULL + backup.
@@ -107,8 +128,8 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 	if got := r.col(t, 0, "hadr_manager_status")[0]; got != 1 {
 		t.Errorf("hadr manager = %v", got)
 	}
-	if len(r.sets) != 6 {
-		t.Fatalf("with flags enabled: want 6 result sets, got %d", len(r.sets))
+	if len(r.sets) != 10 {
+		t.Fatalf("with flags enabled: want 10 result sets, got %d", len(r.sets))
 	}
 	if c := r.sets[1].cols; len(c) != 4 || c[0].Type != tds.SmallInt {
 		t.Errorf("tracestatus columns = %+v", c)
@@ -131,7 +152,7 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 		t.Errorf("lsn column = %+v", r.sets[3].cols[5])
 	}
 	var got []string
-	for _, row := range r.sets[4].rows {
+	for _, row := range r.sets[7].rows {
 		got = append(got, fmt.Sprintf("%v/%v", row[0], row[1]))
 	}
 	sort.Strings(got)

@@ -17,22 +17,20 @@ type variable struct {
 
 // Session is one connection to the instance. Calls never overlap.
 type Session struct {
-	inst *Instance
-	// windowsLogin is the Windows login of an integrated session.
-	windowsLogin string
-	db           string
-	spid         int
-	vars         map[string]*variable
-	flags        map[int]bool // session trace flags
-	nocount      bool
-	mkOpen       bool // OPEN MASTER KEY in this session
-	rowcount     int64
-	lastErr      int32
-	changed      bool // the current statement changed the catalogue or configuration
-	w            tds.ResponseWriter
-	ctx          context.Context
-	depth        int
-	aborted      bool
+	inst     *Instance
+	db       string
+	spid     int
+	vars     map[string]*variable
+	flags    map[int]bool // session trace flags
+	nocount  bool
+	mkOpen   bool // OPEN MASTER KEY in this session
+	rowcount int64
+	lastErr  int32
+	changed  bool // the current statement changed the catalogue or configuration
+	w        tds.ResponseWriter
+	ctx      context.Context
+	depth    int
+	aborted  bool
 
 	loginDB string // the database the login chose: a connection reset returns to it
 	tx      txState
@@ -44,6 +42,9 @@ type Session struct {
 	// stopBatch: an error that ends the batch was sent (XACT_ABORT ON).
 	stopBatch bool
 	prep      preparedSet
+	// principal is the login of the session ("" is the lab's own): a
+	// SQL login, or a Windows or Entra login the server authenticated.
+	principal string
 }
 
 var _ tds.Session = (*Session)(nil)
@@ -56,8 +57,8 @@ func (s *Session) Database() string { return s.db }
 func (s *Session) Close() { s.abandonTran(false) }
 
 func (s *Session) login() string {
-	if s.windowsLogin != "" {
-		return s.windowsLogin
+	if s.principal != "" {
+		return s.principal
 	}
 	if s.inst.opts.Login == "" {
 		return "sa"
@@ -297,6 +298,9 @@ func (s *Session) exec(st stmt) (err *sqlError) {
 		return &sqlError{number: 3980, class: 16, state: 1, text: "The request failed to run because the batch is aborted.", abortBatch: true}
 	}
 	s.lastErr = 0
+	if err := s.denied(st); err != nil {
+		return err
+	}
 	if err := s.refuseInTran(st); err != nil {
 		return err
 	}
@@ -432,6 +436,10 @@ func (s *Session) exec(st stmt) (err *sqlError) {
 		return s.execEndpoint(x)
 	case *dropEndpointStmt:
 		return s.execDropEndpoint(x)
+	case *dbaStmt:
+		return s.execDBA(x)
+	case *dbaAlterDBStmt:
+		return s.execAlterDBA(x)
 	}
 	return errf(102, 15, "Incorrect syntax near '%T'.", st)
 }
@@ -599,7 +607,7 @@ func (i *Instance) serverProperty(name string) any {
 		}
 		return i.opts.InstanceName
 	case "isclustered":
-		return int64(0)
+		return b2i(p.Clustered)
 	case "collation":
 		return "SQL_Latin1_General_CP1_CI_AS"
 	case "isintegratedsecurityonly":

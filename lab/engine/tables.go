@@ -61,11 +61,13 @@ func (s *Session) lookupTable(parts []string) (*table, *sqlError) {
 		t.cols = cols("name", tNVarChar(128), "database_id", tInt, "create_date", tDateTime, "compatibility_level", tTinyInt,
 			"is_read_only", tBit, "state", tTinyInt, "state_desc", tNVarChar(60), "recovery_model", tTinyInt,
 			"recovery_model_desc", tNVarChar(60), "is_encrypted", tBit, "is_master_key_encrypted_by_server", tBit)
+		t.cols = append(t.cols, databaseDBAColumns(i.opts.Profile)...)
 		compat := i.opts.Profile.compatibilityLevel()
 		for _, x := range c.Databases {
 			rm := map[string]int64{"FULL": 1, "BULK_LOGGED": 2, "SIMPLE": 3}[x.Recovery]
-			t.rows = append(t.rows, []any{x.Name, int64(x.ID), x.Created, compat, x.ReadOnly, int64(0), x.State, rm, x.Recovery,
-				x.Encrypted, x.ID == 1 && c.MasterKey != nil && c.MasterKey.ServiceKey})
+			row := []any{x.Name, int64(x.ID), x.Created, compat, x.ReadOnly, int64(0), x.State, rm, x.Recovery,
+				x.Encrypted, x.ID == 1 && c.MasterKey != nil && c.MasterKey.ServiceKey}
+			t.rows = append(t.rows, append(row, c.dbaRow(i.opts.Profile, x)...))
 		}
 	case "sys.database_recovery_status":
 		t.cols = cols("database_id", tInt, "database_guid", tGUID, "family_guid", tGUID, "last_log_backup_lsn", tLSN,
@@ -148,6 +150,9 @@ func (s *Session) lookupTable(parts []string) (*table, *sqlError) {
 			t.rows = append(t.rows, []any{e.Name, int64(e.ID), "DATABASE_MIRRORING", e.State, int64(e.Port), false, ip})
 		}
 	case "sys.dm_server_registry":
+		if !s.isSysadminLocked() {
+			return nil, viewServerStateDenied()
+		}
 		t.cols = cols("registry_key", tNVarChar(256), "value_name", tNVarChar(256), "value_data", tVariant)
 		reg := i.startup.Registry
 		if rr, ok := i.opts.Host.(RegistryReader); ok && len(reg) > 0 {
@@ -236,6 +241,9 @@ func (s *Session) lookupTable(parts []string) (*table, *sqlError) {
 			t.rows = append(t.rows, []any{int64(1), a.JobID, a.Requested, st, sp})
 		}
 	default:
+		if dt, ok, err := s.lookupDBATable(schema+"."+name, d); ok || err != nil {
+			return dt, err
+		}
 		return nil, invalid
 	}
 	return t, nil

@@ -47,6 +47,23 @@ func (l *Linux) DetectTool(ctx context.Context) (bool, error) {
 	return fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0, nil
 }
 
+// systemdMarker exists while systemd runs as the init system (what
+// sd_booted(3) tests); containers usually have none, so systemctl fails
+// there.
+const systemdMarker = "/run/systemd/system"
+
+// Systemd reports whether the host runs systemd.
+func (l *Linux) Systemd(ctx context.Context) (bool, error) {
+	fi, err := l.transport().Stat(ctx, systemdMarker)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking for systemd (%s): %w", systemdMarker, err)
+	}
+	return fi.IsDir(), nil
+}
+
 // ToolPresent is DetectTool without a context, an error counting as
 // absent. Transitional: callers move to DetectTool, which a transport over
 // a network needs (a context to give up, an error that is not "absent").

@@ -79,13 +79,46 @@ func (w *Windows) HadrScript(on bool) string {
 	if w.instanceName() != "MSSQLSERVER" {
 		server = `"$env:COMPUTERNAME\` + w.Instance + `"`
 	}
+	// Without the SqlServer module, HADR_Enabled is written directly, but
+	// never to enable Always On on SQL Server 2016 (MSSQL13): there only
+	// Enable-SqlAlwaysOn checks that the computer is a failover cluster
+	// node, and a value the server cannot honour would be found only
+	// after the restart.
+	refuse2016 := ""
+	if on {
+		refuse2016 = `} elseif ($instanceId -like 'MSSQL13.*') {
+    throw "Enabling Always On on SQL Server 2016 needs Enable-SqlAlwaysOn (Install-Module SqlServer), which checks that $env:COMPUTERNAME is a failover cluster node"
+`
+	}
 	return w.prelude() + fmt.Sprintf(`if (Get-Command -Name %[1]s -ErrorAction SilentlyContinue) {
     %[1]s -ServerInstance %[2]s -NoServiceRestart -Force
-} else {
+%[4]s} else {
     if (-not (Test-Path -LiteralPath "$root\HADR")) { New-Item -Path "$root\HADR" | Out-Null }
     Set-ItemProperty -LiteralPath "$root\HADR" -Name 'HADR_Enabled' -Value %[3]s -Type DWord
 }
-`, cmdlet, server, boolDigit(on))
+`, cmdlet, server, boolDigit(on), refuse2016)
+}
+
+// ClusterNodeScript prints True when this computer is a Windows Server
+// Failover Cluster node (its cluster service, ClusSvc, is running), else
+// False. SQL Server 2016 enables Always On only there.
+func (w *Windows) ClusterNodeScript() string {
+	return `$ErrorActionPreference = 'Stop'
+$svc = Get-Service -Name 'ClusSvc' -ErrorAction SilentlyContinue
+if ($svc -and $svc.Status -eq 'Running') { 'True' } else { 'False' }
+`
+}
+
+// ClusterNode runs ClusterNodeScript on the host.
+func (w *Windows) ClusterNode(ctx context.Context) (bool, error) {
+	out, err := transportOf(w.Transport, w.Runner).Exec(ctx, Command{Argv: PowerShellArgv(w.ClusterNodeScript())})
+	if err != nil {
+		if msg := trimOutput(out.Stderr); msg != "" {
+			return false, fmt.Errorf("powershell.exe (looking for the cluster service): %w: %s", err, msg)
+		}
+		return false, fmt.Errorf("powershell.exe (looking for the cluster service): %w", err)
+	}
+	return strings.TrimSpace(string(out.Stdout)) == "True", nil
 }
 
 // TraceFlagsScript adds startup flags on as new SQLArgN values (-T, upper

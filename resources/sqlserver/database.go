@@ -49,13 +49,10 @@ func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 			Subject:  &rng,
 		}}
 	}
-	if d.State != "" && d.State != "ONLINE" {
-		return resources.Change{}, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Database is not online",
-			Detail:   fmt.Sprintf("%s: database %s is %s; it must be ONLINE to be prepared for the link.", db.Addr(), QuoteIdent(d.Name), d.State),
-			Subject:  &rng,
-		}}
+	d.Filestream, d.MemoryOptimized = o.filegroups(name)
+	diags := eligibility(req, db, d, o)
+	if hasErrors(diags) {
+		return resources.Change{}, diags
 	}
 	lastFull := rfc3339(d.LastFullBackup)
 	ch := resources.Change{
@@ -66,18 +63,9 @@ func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 		Before:  map[string]any{"name": d.Name, "recovery_model": d.RecoveryModel, "last_full_backup": lastFull},
 		After:   map[string]any{"name": d.Name, "recovery_model": "FULL", "last_full_backup": lastFull},
 	}
-	var diags hcl.Diagnostics
 	var why []string
 	recovery := d.RecoveryModel != "FULL"
 	if recovery {
-		if d.ReadOnly {
-			return resources.Change{}, hcl.Diagnostics{{
-				Severity: hcl.DiagError,
-				Summary:  "Database is read-only",
-				Detail:   fmt.Sprintf("%s: database %s is read-only; its recovery model (%s) cannot be set to FULL.", db.Addr(), QuoteIdent(d.Name), d.RecoveryModel),
-				Subject:  &rng,
-			}}
-		}
 		ch.Steps = append(ch.Steps, resources.Step{Kind: "tsql", On: s.Addr(), Text: RecoveryFullSQL(d.Name)})
 		why = append(why, fmt.Sprintf("recovery model %s → FULL", d.RecoveryModel))
 	}
@@ -109,6 +97,11 @@ func (databaseImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 			why = append(why, reason)
 		}
 	}
+	optWhy, optDiags := diffOptions(db, d, o, &ch)
+	if optDiags.HasErrors() {
+		return resources.Change{}, append(diags, optDiags...)
+	}
+	why = append(why, optWhy...)
 	if len(ch.Steps) > 0 {
 		ch.Action = resources.Update
 	}
@@ -220,6 +213,9 @@ func (databaseImpl) Apply(ctx context.Context, req resources.ApplyRequest) (reso
 		} else {
 			attrs["last_full_backup"] = rfc3339(i.now())
 		}
+	}
+	if err := i.applyOptions(ctx, ch, d.Name, attrs); err != nil {
+		return resources.Result{}, err
 	}
 	return resources.Result{Attributes: attrs}, nil
 }

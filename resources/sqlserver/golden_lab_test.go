@@ -48,6 +48,11 @@ var goldenLabCases = map[string]goldenLabCase{
 	"master-key-add-password.plan.sql": {setup: []string{
 		"USE [master]; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Setup-Str0ng-Passw0rd!';",
 	}},
+	// The quoted name must reach the lab intact for the dynamic SELECT to
+	// run on that database's sys.filegroups.
+	"filegroup-check-quoted.sql": {setup: []string{
+		"CREATE DATABASE [it's ]]odd]; ALTER DATABASE [it's ]]odd] ADD FILEGROUP [fs] CONTAINS FILESTREAM;",
+	}},
 	// The golden exercises quoting of ] and ' in a name the lab's seed does
 	// not have (the lab has no CREATE DATABASE). The lab must parse it and
 	// answer 911 naming the database exactly as the unquoted name, proving

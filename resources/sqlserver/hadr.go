@@ -20,6 +20,9 @@ func (hadrImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 	o := req.Observed.(*Observed)
 	i := req.Target.(*Instance)
 	s := i.s
+	if d := hadrOffRefusal(h, o); d != nil {
+		return resources.Change{}, hcl.Diagnostics{d}
+	}
 	linux, windows := hostDrivers(s, nil)
 	ch := resources.Change{
 		Address: h.Addr(),
@@ -53,21 +56,24 @@ func (hadrImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 			}
 		}
 	}
-	var diags hcl.Diagnostics
-	if ch.Action == resources.Update && h.Enabled && strings.HasPrefix(o.ProductVersion, "13.") {
+	if ch.Action == resources.Update && h.Enabled && strings.HasPrefix(o.ProductVersion, "13.") && !o.Clustered && !o.ClusterNode {
 		// Configuration Manager says "This computer is not a node in a
-		// failover cluster." on 2016 outside a WSFC; the registry value
-		// would be set, and the verify after the restart would fail.
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagWarning,
+		// failover cluster." on 2016 outside a WSFC: enabling would fail,
+		// or (written straight into the registry) leave a setting the
+		// server cannot honour, found only after the restart.
+		why := "the host is not a node of one"
+		if o.ClusterNodeErr != "" {
+			why = "milink could not confirm that the host is a node of one (" + o.ClusterNodeErr + ")"
+		}
+		return resources.Change{}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
 			Summary:  "SQL Server 2016 needs a failover cluster node for Always On",
 			Detail: fmt.Sprintf("%s: SQL Server 2016 can enable Always On availability groups only on a Windows Server Failover Cluster node "+
-				"(the procedure's \"prepare SQL Server 2016 prerequisites\"); make this host a WSFC node before applying, "+
-				"or the verification after the restart will fail.", h.Addr()),
+				"(the procedure's \"prepare SQL Server 2016 prerequisites\"), and %s. Add the host to a failover cluster (Install-WindowsFeature Failover-Clustering, then New-Cluster or Add-ClusterNode) and plan again.", h.Addr(), why),
 			Subject: h.DeclRange.Ptr(),
-		})
+		}}
 	}
-	return ch, diags
+	return ch, nil
 }
 
 // byEarlierApply reports whether the state shows that milink itself

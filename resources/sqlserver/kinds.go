@@ -337,8 +337,9 @@ var databaseKind = &resources.Kind{
 	Type: KindDatabase,
 	Role: resources.RoleResource,
 	Schema: &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{serverAttr, {Name: "name"}, {Name: "recovery_model"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "backup"}},
+		Attributes: []hcl.AttributeSchema{serverAttr, {Name: "name"}, {Name: "recovery_model"},
+			{Name: "accelerated_database_recovery"}, {Name: "service_broker"}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "backup"}},
 	},
 	Decode:     decodeDatabase,
 	TargetAttr: "server", TargetType: KindServer,
@@ -383,6 +384,12 @@ func decodeDatabase(b *lang.Body, blk resources.BlockInfo) any {
 			"The managed instance link needs databases in the FULL recovery model; %s is not accepted.", b.Quote("recovery_model", d.RecoveryModel))
 	}
 	d.RecoveryModel = "FULL"
+	for name, dst := range map[string]**bool{"accelerated_database_recovery": &d.ADR, "service_broker": &d.ServiceBroker} {
+		if b.Attr(name) != nil && !b.Unknown(name) {
+			v := b.Bool(name, false)
+			*dst = &v
+		}
+	}
 	backups := b.Blocks("backup")
 	for i, blk := range backups {
 		if i > 0 {

@@ -54,6 +54,13 @@ func refreshBatch(s *Server) string {
 	if s.readTDE {
 		batch += tdeReadSQL
 	}
+	var names []string
+	for _, d := range s.Databases {
+		names = append(names, d.DatabaseName)
+	}
+	if check := FilegroupCheckSQL(names); check != "" {
+		batch += check + "\n"
+	}
 	return batch
 }
 
@@ -77,7 +84,8 @@ func refreshStatements() []refreshStatement {
 		switch {
 		case strings.Contains(text, "symmetric_keys"):
 			kind = KindMasterKey
-		case strings.Contains(text, "sys.databases"), strings.Contains(text, "msdb.dbo.backupset"):
+		case strings.Contains(text, "sys.databases"), strings.Contains(text, "msdb.dbo.backupset"),
+			strings.Contains(text, "sys.master_files"), strings.Contains(text, "sys.database_mirroring"):
 			kind = KindDatabase
 		}
 		out = append(out, refreshStatement{kind, text})
@@ -140,6 +148,8 @@ type Observed struct {
 	// encryption is what the login negotiated, for Summary.
 	encryption string
 	support    string // the support matrix's verdict
+
+	dbaObserved // what the DBA checks read (eligibility.go)
 }
 
 // DatabaseState is one row of sys.databases with its backup history.
@@ -157,6 +167,8 @@ type DatabaseState struct {
 	// LastCopyOnlyBackup is the newest COPY_ONLY full backup (which starts
 	// no log chain); zero if none. Only the refresh batch reads it.
 	LastCopyOnlyBackup time.Time
+
+	dbaDatabaseState // what makes it ineligible for the link (eligibility.go)
 }
 
 // Database finds a database by name: exactly, else ignoring case (the
@@ -197,6 +209,9 @@ func parseSets(sets []resultSet) (*Observed, error) {
 	seen := map[string]bool{}
 	backups, copyOnly := map[string]time.Time{}, map[string]time.Time{}
 	for _, rs := range sets {
+		if o.parseDBASet(rs) {
+			continue
+		}
 		switch {
 		case rs.col("tde_database") >= 0:
 			if o.tde == nil {
@@ -271,6 +286,7 @@ func parseSets(sets []resultSet) (*Observed, error) {
 	if !seen["properties"] {
 		return nil, fmt.Errorf("the refresh batch returned no server properties")
 	}
+	o.mergeDBA()
 	o.readDatabases = seen["databases"]
 	o.FlagsRunning = host.SortedFlags(o.FlagsRunning)
 	return o, nil
@@ -294,6 +310,7 @@ func databaseRows(rs resultSet) []DatabaseState {
 		if lsn >= 0 {
 			d.LogChain = r[lsn] != nil
 		}
+		dbaColumns(rs, r, &d)
 		out = append(out, d)
 	}
 	return out

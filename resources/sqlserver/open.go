@@ -481,6 +481,7 @@ func (i *Instance) refresh(ctx context.Context) (*Observed, error) {
 		return nil, fmt.Errorf("%s: reading the startup settings: %w", i.s.Addr(), err)
 	}
 	o.HadrConfigured, o.FlagsConfigured = st.Hadr, st.TraceFlags
+	i.probeHost(ctx, o)
 	i.log.Debug("refreshed", "version", o.ProductVersion, "hadr_running", o.HadrRunning, "flags_running", o.FlagsRunning)
 	return o, nil
 }

@@ -32,6 +32,11 @@ func TestStatementsGolden(t *testing.T) {
 		{"backup-batch.sql", BackupBatchSQL("sales", BackupFile("/var/opt/mssql/backup", "sales", "linux", backupTime), true, true, true)},
 		{"backup-batch-full-already.sql", BackupBatchSQL("payroll", BackupFile("/var/opt/mssql/backup", "payroll", "linux", backupTime), false, true, true)},
 		{"refresh-with-directories.sql", refreshBatch(sql01())},
+		{"adr-on.sql", ADRSQL("sales", true)},
+		{"adr-off.sql", ADRSQL("sales", false)},
+		{"broker-enable.sql", BrokerSQL("sales", true)},
+		{"broker-disable.sql", BrokerSQL("sales", false)},
+		{"filegroup-check-quoted.sql", FilegroupCheckSQL([]string{"it's ]odd", "sales", "it's ]odd"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -54,7 +59,11 @@ func TestRefreshBatchByKind(t *testing.T) {
 	for _, d := range full.Databases { // without backups: no directory check
 		d.Backup = nil
 	}
-	if got := refreshBatch(full); got != refreshSQL {
+	var names []string
+	for _, d := range full.Databases {
+		names = append(names, d.DatabaseName)
+	}
+	if got := refreshBatch(full); got != refreshSQL+FilegroupCheckSQL(names)+"\n" {
 		t.Errorf("every kind: the batch is not refresh.sql:\n%s", got)
 	}
 	bare := sql01()

@@ -234,6 +234,28 @@ func CheckSupport(s *Server, o *Observed) hcl.Diagnostics {
 			Subject:  &rng,
 		})
 	}
+	if o.NoSystemd && !o.Clustered { // a cluster instance has its own message
+		subj := s.Host.DeclRange
+		if subj.Filename == "" {
+			subj = s.DeclRange
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "The host has no systemd: a restart command is required",
+			Detail: fmt.Sprintf("%s: the host does not run systemd (no /run/systemd/system), as in a container, so the default restart (systemctl restart mssql-server) would fail after the settings were changed. Set host.restart_command to what restarts SQL Server there, for example [\"docker\", \"restart\", \"mssql\"] run where the container is managed, or set restart = \"never\" and restart it yourself.",
+				s.Addr()),
+			Subject: &subj,
+		})
+	}
+	if client := windowsClient(o.Banner); client != "" {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "A Windows client edition is not a supported host",
+			Detail: fmt.Sprintf("%s: SQL Server runs on %s, a client edition of Windows; the link needs SQL Server on Windows Server (or Linux), where Always On availability groups are supported.",
+				s.Addr(), client),
+			Subject: &rng,
+		})
+	}
 	if o.NotSysadmin {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
@@ -260,6 +282,29 @@ func CheckSupport(s *Server, o *Observed) hcl.Diagnostics {
 		})
 	}
 	return diags
+}
+
+// windowsClient names the client edition of Windows the banner's last
+// line reports ("Windows 10 Pro"), or "" for Windows Server and Linux.
+func windowsClient(banner string) string {
+	_, after, ok := strings.Cut(banner, " on Windows ")
+	if !ok {
+		return ""
+	}
+	os := "Windows " + strings.TrimSpace(strings.SplitN(after, "<", 2)[0])
+	if strings.HasPrefix(os, "Windows Server") {
+		return ""
+	}
+	for _, v := range []string{"Windows 10 ", "Windows 11 ", "Windows 8", "Windows 7 "} {
+		if strings.HasPrefix(os, v) {
+			// "Windows 10 Pro 10.0": the edition without the version number.
+			if k := strings.LastIndex(os, " "); k > 0 && strings.Count(os[k:], ".") > 0 {
+				os = os[:k]
+			}
+			return os
+		}
+	}
+	return ""
 }
 
 func firstLine(s string) string {

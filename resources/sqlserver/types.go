@@ -163,6 +163,10 @@ type Database struct {
 	Address       string
 	DatabaseName  string // the database on the server, default the block's label
 	RecoveryModel string // "FULL" (the only value the link accepts)
+	// ADR and ServiceBroker are optional settings; nil leaves them as
+	// they are (dboptions.go).
+	ADR           *bool
+	ServiceBroker *bool
 	Backup        *Backup
 	DeclRange     hcl.Range
 }
