@@ -64,7 +64,10 @@ type Options struct {
 	// WindowsLogins are the Windows logins (DOMAIN\user, sysadmins) a
 	// login authenticated by the server's SSPI acceptor may be.
 	WindowsLogins []string
-	Seed          string // "sql01", "managed-instance" or ""; used only for a new catalogue
+	// EntraLogins are the Microsoft Entra logins a federated login (a
+	// token the server's FedAuth validated) may be.
+	EntraLogins []string
+	Seed        string // "sql01", "managed-instance" or ""; used only for a new catalogue
 	// Databases are user databases a new catalogue has besides the seed's
 	// (SIMPLE recovery, ONLINE, never backed up), for benchmarks of many
 	// databases. A name the seed has already is skipped.
@@ -239,7 +242,11 @@ type handler struct{ i *Instance }
 func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, *tds.Message) {
 	i := h.i
 	fail := &tds.Message{Number: 18456, State: 1, Class: 14, Text: fmt.Sprintf("Login failed for user '%s'.", req.User), Server: i.opts.Name, Line: 1}
-	if req.Integrated {
+	if req.Federated {
+		if !slices.ContainsFunc(i.opts.EntraLogins, func(l string) bool { return strings.EqualFold(l, req.User) }) {
+			return nil, fail
+		}
+	} else if req.Integrated {
 		// Windows proved who the client is; SQL Server still needs a
 		// login for that account.
 		if !slices.ContainsFunc(i.opts.WindowsLogins, func(l string) bool { return strings.EqualFold(l, req.User) }) {
@@ -265,8 +272,8 @@ func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, 
 	i.cat.Counters.Logins++
 	i.nextSPID++
 	sess := &Session{inst: i, db: db, spid: i.nextSPID, vars: map[string]*variable{}, flags: map[int]bool{}}
-	if req.Integrated {
-		sess.windowsLogin = req.User
+	if req.Integrated || req.Federated {
+		sess.windowsLogin = req.User // an external login: Windows or Entra
 	}
 	return sess, nil
 }
