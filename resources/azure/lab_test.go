@@ -160,3 +160,27 @@ func TestLabWrongSecret(t *testing.T) {
 }
 
 func resourcesEnv() resources.Env { return resources.Env{} }
+
+// TestLabManagedInstanceEntra: the managed instance's TDS connection
+// logs in with a Microsoft Entra token from the azure settings' own
+// credential (the lab's application, mi01's Entra admin).
+func TestLabManagedInstanceEntra(t *testing.T) {
+	l := startLab(t)
+	m, _ := labInstance(t, l, "")
+	m.c.User, m.c.Password, m.c.Entra = "", "", true
+	ctx := context.Background()
+	if _, diags := m.Refresh(ctx, nil); diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	db, err := m.sqlDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var who string
+	if err := db.QueryRowContext(ctx, "SELECT SUSER_SNAME()").Scan(&who); err != nil || who != "milink-lab" {
+		t.Fatalf("SUSER_SNAME() over Entra: %q, %v", who, err)
+	}
+	if has, err := m.HasCertificate(ctx, make([]byte, 20)); err != nil || has {
+		t.Errorf("HasCertificate over Entra: %v, %v", has, err)
+	}
+}
