@@ -70,6 +70,10 @@ type InstanceConfig struct {
 	// WindowsLogins are the Windows logins the server has (sysadmins).
 	SSPI          tds.SSPI
 	WindowsLogins []string
+	// FedAuth accepts Microsoft Entra tokens; EntraLogins are the logins
+	// they may prove (sysadmins). Nil refuses federated logins.
+	FedAuth     tds.FedAuth
+	EntraLogins []string
 }
 
 // Instance is one simulated server: an engine instance behind a TDS server
@@ -211,6 +215,7 @@ func OpenInstance(cfg InstanceConfig) (*Instance, error) {
 
 		InstanceName:  cfg.InstanceName,
 		WindowsLogins: cfg.WindowsLogins,
+		EntraLogins:   cfg.EntraLogins,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
@@ -352,6 +357,7 @@ func (in *Instance) startLocked() error {
 		Version:      tdsVersion(in.cfg.Profile.ProductVersion),
 		LoginLatency: in.latency, // the latency fault: logins too, see Faults.Latency
 		SSPI:         in.cfg.SSPI,
+		FedAuth:      in.cfg.FedAuth,
 	}
 	if in.cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(in.cfg.CertFile, in.cfg.KeyFile)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/milink/milink/lab/arm"
 	"github.com/milink/milink/lab/engine"
+	"github.com/milink/milink/lab/tds"
 )
 
 // Defaults of a lab.
@@ -331,6 +332,19 @@ func Open(cfg Config) (*Lab, error) {
 		specs[0].SSPI, specs[0].WindowsLogins = acc, logins
 		l.file.WindowsAuth = cfg.WindowsAuth
 	}
+	// mi01 takes Microsoft Entra tokens from the lab's Entra (opened
+	// below), for its admin, the lab's application.
+	specs[1].FedAuth = fedAuthFunc(func(token string) (string, *tds.Message) {
+		if l.azure == nil {
+			return "", sqlTokenRefusal(arm.ErrSQLTokenInvalid)
+		}
+		user, err := l.azure.ValidateSQLToken(token)
+		if err != nil {
+			return "", sqlTokenRefusal(err)
+		}
+		return user, nil
+	})
+	specs[1].EntraLogins = []string{arm.SQLAdmin}
 	for _, s := range specs {
 		s.Port = cfg.Port
 		s.Dir = filepath.Join(dir, s.Name)
@@ -480,4 +494,19 @@ func (l *Lab) Status() Status {
 		st.Azure = &a
 	}
 	return st
+}
+
+// fedAuthFunc is a tds.FedAuth.
+type fedAuthFunc func(token string) (string, *tds.Message)
+
+func (f fedAuthFunc) Validate(token string) (string, *tds.Message) { return f(token) }
+
+// sqlTokenRefusal is SQL Server's refusal of a federated login: 18456 for
+// the token-identified principal, with the reason.
+func sqlTokenRefusal(err error) *tds.Message {
+	text := "Login failed for user '<token-identified principal>'."
+	if errors.Is(err, arm.ErrSQLTokenExpired) {
+		text += " Token is expired."
+	}
+	return &tds.Message{Number: 18456, State: 1, Class: 14, Text: text}
 }

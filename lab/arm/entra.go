@@ -315,9 +315,59 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tenant string, bo
 // the trailing slash; "https://management.core.windows.net//.default" asks
 // for the one with it).
 func knownAudience(a string) bool {
+	return armAudience(a) || sqlAudience(a)
+}
+
+// armAudience: the audiences Resource Manager accepts.
+func armAudience(a string) bool {
 	switch strings.TrimSuffix(a, "/") {
 	case "https://management.core.windows.net", "https://management.azure.com":
 		return true
 	}
 	return false
+}
+
+// SQLAudience is Azure SQL's application ID URI: clients log in to a
+// managed instance with a token for SQLAudience + "/.default".
+const SQLAudience = "https://database.windows.net/"
+
+func sqlAudience(a string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(SQLAudience, "/")
+}
+
+// SQLAdmin is the Microsoft Entra admin of the lab's managed instance:
+// the lab's application, under this name (SUSER_SNAME()).
+const SQLAdmin = "milink-lab"
+
+// Why a federated login's token was refused (18456).
+var (
+	ErrSQLTokenExpired  = errors.New("token is expired")
+	ErrSQLTokenAudience = errors.New("the token's audience is not Azure SQL (https://database.windows.net/)")
+	ErrSQLTokenInvalid  = errors.New("the token is not valid")
+	ErrSQLUnknownLogin  = errors.New("the principal has no login on the server")
+)
+
+// ValidateSQLToken checks an access token a client presents to the
+// managed instance: signed by the lab's Entra, for Azure SQL, of the lab's
+// tenant, not expired. It returns the login of the principal (the lab's
+// application is the instance's Entra admin).
+func (s *Server) ValidateSQLToken(tok string) (string, error) {
+	c, err := s.verifyJWT(tok)
+	if err != nil {
+		return "", ErrSQLTokenInvalid
+	}
+	s.mu.Lock()
+	tenant, client := s.st.TenantID, s.st.ClientID
+	s.mu.Unlock()
+	switch {
+	case !sqlAudience(c.Aud):
+		return "", ErrSQLTokenAudience
+	case c.TID != tenant:
+		return "", ErrSQLTokenInvalid
+	case time.Unix(c.Exp, 0).Before(s.cfg.Now()):
+		return "", ErrSQLTokenExpired
+	case c.AppID != client:
+		return "", ErrSQLUnknownLogin
+	}
+	return SQLAdmin, nil
 }

@@ -204,7 +204,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) *armError 
 		challenge("The access token is not yet valid.")
 		return armErr(http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token is not yet valid.")
 	}
-	if !knownAudience(c.Aud) {
+	if !armAudience(c.Aud) {
 		challenge("The access token has been obtained for wrong audience or resource.")
 		return armErr(http.StatusUnauthorized, "InvalidAuthenticationTokenAudience",
 			"The access token has been obtained for wrong audience or resource '%s'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'.", c.Aud)

@@ -64,7 +64,10 @@ type Options struct {
 	// WindowsLogins are the Windows logins (DOMAIN\user, sysadmins) a
 	// login authenticated by the server's SSPI acceptor may be.
 	WindowsLogins []string
-	Seed          string // "sql01", "managed-instance" or ""; used only for a new catalogue
+	// EntraLogins are the Microsoft Entra logins a federated login (a
+	// token the server's FedAuth validated) may be.
+	EntraLogins []string
+	Seed        string // "sql01", "managed-instance" or ""; used only for a new catalogue
 	// Databases are user databases a new catalogue has besides the seed's
 	// (SIMPLE recovery, ONLINE, never backed up), for benchmarks of many
 	// databases. A name the seed has already is skipped.
@@ -245,7 +248,14 @@ func (h handler) Login(ctx context.Context, req tds.LoginRequest) (tds.Session, 
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	var principal string
-	if req.Integrated {
+	if req.Federated {
+		// Microsoft Entra proved who the client is (the token): it still
+		// needs a login.
+		if !slices.ContainsFunc(i.opts.EntraLogins, func(l string) bool { return strings.EqualFold(l, req.User) }) {
+			return nil, fail
+		}
+		principal = req.User
+	} else if req.Integrated {
 		// Windows proved who the client is; SQL Server still needs a
 		// login for that account.
 		if !slices.ContainsFunc(i.opts.WindowsLogins, func(l string) bool { return strings.EqualFold(l, req.User) }) {

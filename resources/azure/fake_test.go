@@ -161,6 +161,17 @@ func (w *world) transport() policy.Transporter {
 				resp.SetTerminalResponse(http.StatusOK, armnetwork.SecurityRulesClientCreateOrUpdateResponse{SecurityRule: p}, nil)
 				return
 			},
+			Get: func(_ context.Context, _, nsg, name string, _ *armnetwork.SecurityRulesClientGetOptions) (resp azfake.Responder[armnetwork.SecurityRulesClientGetResponse], errResp azfake.ErrorResponder) {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				r, ok := w.nsgs[nsg][name]
+				if !ok {
+					errResp.SetResponseError(http.StatusNotFound, "NotFound")
+					return
+				}
+				resp.SetResponse(http.StatusOK, armnetwork.SecurityRulesClientGetResponse{SecurityRule: *r}, nil)
+				return
+			},
 			BeginDelete: func(_ context.Context, _, nsg, name string, _ *armnetwork.SecurityRulesClientBeginDeleteOptions) (resp azfake.PollerResponder[armnetwork.SecurityRulesClientDeleteResponse], errResp azfake.ErrorResponder) {
 				w.mu.Lock()
 				defer w.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v6"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/sql/armsql"
@@ -368,7 +369,7 @@ func (m *ManagedInstance) sqlDB() (*sql.DB, error) {
 	if m.db != nil {
 		return m.db, nil
 	}
-	if m.c.User == "" {
+	if m.c.User == "" && !m.c.Entra {
 		return nil, fmt.Errorf("%s: no authentication block: milink cannot log in to the managed instance", m.c.Address)
 	}
 	host := m.c.SQLAddress
@@ -385,7 +386,20 @@ func (m *ManagedInstance) sqlDB() (*sql.DB, error) {
 		Auth: sqlserver.Auth{Method: "sql", User: m.c.User, Password: m.c.Password}, Encrypt: m.c.Encrypt,
 		TrustServerCertificate: m.c.TrustServerCertificate, ConnectTimeout: time.Duration(m.c.ConnectTimeoutSeconds) * time.Second,
 	}
-	connector, err := mssql.NewConnector(sqlserver.DSN(s))
+	var connector *mssql.Connector
+	var err error
+	if m.c.Entra {
+		s.Auth = sqlserver.Auth{Method: "entra"}
+		connector, err = mssql.NewConnectorWithAccessTokenProvider(sqlserver.DSN(s), func(ctx context.Context) (string, error) {
+			tok, err := m.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{sqlserver.SQLScope}})
+			if err != nil {
+				return "", fmt.Errorf("a Microsoft Entra token for Azure SQL: %s", m.c.Azure.redact(err.Error()))
+			}
+			return tok.Token, nil
+		})
+	} else {
+		connector, err = mssql.NewConnector(sqlserver.DSN(s))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", m.c.Address, m.redactSQL(err.Error()))
 	}

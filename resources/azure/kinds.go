@@ -168,8 +168,11 @@ type Config struct {
 	Encrypt                string
 	TrustServerCertificate bool
 	User, Password         string
-	ConnectTimeoutSeconds  int
-	DeclRange              hcl.Range
+	// Entra logs in with a Microsoft Entra token from the azure
+	// settings' credential (authentication { method = "entra" }).
+	Entra                 bool
+	ConnectTimeoutSeconds int
+	DeclRange             hcl.Range
 }
 
 // ID is the managed instance's resource ID.
@@ -221,13 +224,19 @@ func decodeManagedInstance(b *lang.Body, blk resources.BlockInfo) any {
 	}
 	if len(auths) > 0 {
 		ab := b.Sub(auths[0], miAuthSchema)
-		method := ab.OneOf("method", "sql", "sql", "entra")
-		if method != "sql" {
-			ab.Errorf(ab.Attr("method"), "Authentication method not yet supported",
-				"Only \"sql\" (SQL authentication, with user and password) is supported for a managed instance so far.")
+		if ab.OneOf("method", "sql", "sql", "entra") == "entra" {
+			// The token comes from the azure settings' credential, the
+			// one Resource Manager is called with.
+			c.Entra = true
+			for _, name := range []string{"user", "password"} {
+				if a := ab.Attr(name); a != nil {
+					ab.Errorf(a, "Argument not valid with Microsoft Entra", "%q applies to SQL authentication; with method = \"entra\" milink logs in with a token from the azure settings' credential.", name)
+				}
+			}
+		} else {
+			c.User = ab.Required("user", false, "for SQL authentication")
+			c.Password = ab.Required("password", true, "for SQL authentication")
 		}
-		c.User = ab.Required("user", false, "for SQL authentication")
-		c.Password = ab.Required("password", true, "for SQL authentication")
 	}
 	return c
 }

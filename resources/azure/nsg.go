@@ -589,6 +589,18 @@ func (nsgRuleImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resou
 		return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
 	}
 	if ch.Action == resources.Delete {
+		// Only milink's rule: one someone replaced by a rule of their own
+		// under the same name (or made the managed instance's) stays.
+		got, err := net.rules.Get(ctx, rid.ResourceGroupName, rid.Name, name, nil)
+		if isStatus(err, http.StatusNotFound) {
+			return resources.Result{}, nil
+		}
+		if err != nil {
+			return resources.Result{}, armError(ch.Address, "reading rule "+name, m.c.Azure, err)
+		}
+		if r := ruleFromSDK(&got.SecurityRule); !r.owned() || strings.HasPrefix(strings.ToLower(name), miRulePrefix) {
+			return resources.Result{}, fmt.Errorf("%s: the rule %s in %s is no longer milink's (its description does not start with %q); not deleting it: remove it from the state with milink state rm", ch.Address, name, nsgName(nsgID), descriptionPrefix)
+		}
 		poller, err := net.rules.BeginDelete(ctx, rid.ResourceGroupName, rid.Name, name, nil)
 		if err == nil {
 			_, err = poller.PollUntilDone(ctx, &runtimePollOptions)
@@ -654,7 +666,7 @@ func (nsgRuleImpl) PlanDelete(prior resources.Prior, target resources.Target) re
 	return resources.Change{
 		Before: prior.Attributes,
 		Steps: []resources.Step{{Kind: "api", On: target.Address(),
-			Text: fmt.Sprintf("DELETE %s/securityRules/%s?api-version=%s", nsgID, name, networkAPIVersion)}},
+			Text: fmt.Sprintf("GET %[1]s/securityRules/%[2]s?api-version=%[3]s\nDELETE %[1]s/securityRules/%[2]s?api-version=%[3]s (when its description is still milink's)", nsgID, name, networkAPIVersion)}},
 		Reason: "no longer in the configuration; milink created it, and deletes only it",
 	}
 }

@@ -256,3 +256,31 @@ func TestNSGRuleOnNamedNSG(t *testing.T) {
 		t.Errorf("ports %v, want 5022 toward SQL Server", p)
 	}
 }
+
+func TestNSGRuleDeleteOnlyMilinks(t *testing.T) {
+	w := newWorld()
+	m, _ := openTest(t, w)
+	state := apply(t, m, mustPlan(t, m, linkIn()))
+	// Someone replaced milink's rule by one of their own, same name.
+	w.mu.Lock()
+	w.nsgs["nsg-mi"]["milink-link_in"].Properties.Description = strPtr("ours now")
+	w.mu.Unlock()
+	del := nsgRuleImpl{}.PlanDelete(resources.Prior{Attributes: state["nsg_rule.link_in"]}, m)
+	del.Address, del.Action = "nsg_rule.link_in", resources.Delete
+	_, err := nsgRuleImpl{}.Apply(context.Background(), resources.ApplyRequest{Change: del, Target: m})
+	if err == nil || !strings.Contains(err.Error(), "no longer milink's") {
+		t.Fatalf("deleting a rule that is no longer milink's: %v", err)
+	}
+	if _, ok := w.nsgs["nsg-mi"]["milink-link_in"]; !ok {
+		t.Error("the rule was deleted")
+	}
+}
+
+func mustPlan(t *testing.T, m *ManagedInstance, rules ...*RuleConfig) []resources.Change {
+	t.Helper()
+	chs, diags := planRules(t, m, nil, rules...)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return chs
+}

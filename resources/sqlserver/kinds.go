@@ -54,7 +54,8 @@ var serverKind = &resources.Kind{
 var authSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "method"}, {Name: "user"}, {Name: "password"},
 		{Name: "protocol"}, {Name: "domain"}, {Name: "realm"}, {Name: "krb5_conf"}, {Name: "keytab"},
-		{Name: "credential_cache"}, {Name: "spn"}},
+		{Name: "credential_cache"}, {Name: "spn"},
+		{Name: "access_token"}, {Name: "tenant_id"}, {Name: "client_id"}, {Name: "client_secret"}, {Name: "authority"}, {Name: "ca_file"}},
 }
 
 var hostSchema = &hcl.BodySchema{
@@ -124,22 +125,25 @@ func decodeServer(b *lang.Body, blk resources.BlockInfo) any {
 
 func decodeAuth(b *lang.Body) Auth {
 	a := Auth{Method: b.OneOf("method", "sql", "sql", "windows", "entra")}
-	if a.Method == "windows" {
-		return decodeWindowsAuth(b, a)
-	}
-	for _, name := range windowsOnly {
-		if attr := b.Attr(name); attr != nil {
-			b.Errorf(attr, "Argument only for Windows authentication", "%q applies to method = \"windows\".", name)
+	if a.Method != "windows" {
+		for _, name := range windowsOnly {
+			if attr := b.Attr(name); attr != nil {
+				b.Errorf(attr, "Argument only for Windows authentication", "%q applies to method = \"windows\".", name)
+			}
 		}
 	}
-	if a.Method != "sql" {
-		// Reserved: validate says so, on the attribute, so that CI
-		// catches it before anything connects.
-		b.Errorf(b.Attr("method"), "Authentication method not yet supported",
-			"The %q authentication method is not yet supported; only \"sql\" (SQL Server authentication, with user and password) is.", a.Method)
-		a.User = b.Str("user", "", false)
-		a.Password = b.Str("password", "", true)
-		return a
+	if a.Method != "entra" {
+		for _, name := range entraOnly {
+			if attr := b.Attr(name); attr != nil {
+				b.Errorf(attr, "Argument only for Microsoft Entra authentication", "%q applies to method = \"entra\".", name)
+			}
+		}
+	}
+	switch a.Method {
+	case "windows":
+		return decodeWindowsAuth(b, a)
+	case "entra":
+		return decodeEntraAuth(b, a)
 	}
 	a.User = b.Required("user", false, "for SQL authentication")
 	a.Password = b.Required("password", true, "for SQL authentication")
@@ -194,6 +198,36 @@ func decodeHost(server *lang.Body, blk *hcl.Block, instance, address string) Hos
 
 // absPath reads a path on a Linux host, which must be absolute: a relative
 // one would be resolved against wherever milink happens to run.
+// entraOnly are the authentication attributes of method = "entra".
+var entraOnly = []string{"access_token", "tenant_id", "client_id", "client_secret", "authority", "ca_file"}
+
+// decodeEntraAuth reads Microsoft Entra authentication: an access token,
+// a service principal's secret, or the DefaultAzureCredential chain.
+func decodeEntraAuth(b *lang.Body, a Auth) Auth {
+	e := &a.Entra
+	e.AccessToken = b.Str("access_token", "", true)
+	e.TenantID = b.Str("tenant_id", "", false)
+	e.ClientID = b.Str("client_id", "", false)
+	e.ClientSecret = b.Str("client_secret", "", true)
+	e.Authority = b.Str("authority", "", false)
+	e.CAFile = b.Str("ca_file", "", false)
+	for _, name := range []string{"user", "password"} {
+		if attr := b.Attr(name); attr != nil {
+			b.Errorf(attr, "Argument not valid with Microsoft Entra", "%q applies to SQL authentication; Entra logs in with a token (access_token, client_secret, or the DefaultAzureCredential chain).", name)
+		}
+	}
+	if b.Unknown("client_secret") || b.Unknown("client_id") || b.Unknown("tenant_id") || b.Unknown("access_token") {
+		return a
+	}
+	if b.Attr("access_token") != nil && b.Attr("client_secret") != nil {
+		b.Errorf(b.Attr("client_secret"), "Access token and client secret", "Give an access token or a client secret, not both.")
+	}
+	if e.ClientSecret != "" && (e.ClientID == "" || e.TenantID == "") {
+		b.Errorf(b.Attr("client_secret"), "Incomplete client credentials", "A client secret needs client_id and tenant_id.")
+	}
+	return a
+}
+
 // windowsOnly are the authentication attributes of method = "windows".
 var windowsOnly = []string{"protocol", "domain", "realm", "krb5_conf", "keytab", "credential_cache", "spn"}
 

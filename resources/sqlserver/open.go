@@ -79,7 +79,7 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 		log = hclog.NewNullLogger()
 	}
 	switch s.Auth.Method {
-	case "", "sql", "windows":
+	case "", "sql", "windows", "entra":
 	default:
 		return nil, fmt.Errorf("%s: authentication method %q is not yet supported (use \"sql\" or \"windows\")", s.Addr(), s.Auth.Method)
 	}
@@ -89,7 +89,17 @@ func Open(ctx context.Context, s *Server, log hclog.Logger) (*Instance, error) {
 		return nil, fmt.Errorf("%s: host transport %q is not supported (use \"local\" or \"ssh\")", s.Addr(), s.Host.Transport)
 	}
 	dsn := DSN(s)
-	connector, err := mssql.NewConnector(dsn)
+	var connector *mssql.Connector
+	var err error
+	if s.Auth.Method == "entra" {
+		var tokens func(context.Context) (string, error)
+		if tokens, err = EntraTokenProvider(s.Auth.Entra); err != nil {
+			return nil, redact(s, fmt.Errorf("%s: %w", s.Addr(), err))
+		}
+		connector, err = mssql.NewConnectorWithAccessTokenProvider(dsn, tokens)
+	} else {
+		connector, err = mssql.NewConnector(dsn)
+	}
 	if err != nil {
 		return nil, redact(s, fmt.Errorf("%s: %w", s.Addr(), err))
 	}
@@ -174,8 +184,11 @@ func DSN(s *Server) string {
 	}
 	q.Set("dial timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)))
 	user := url.UserPassword(s.Auth.User, s.Auth.Password)
-	if s.Auth.Method == "windows" {
+	switch s.Auth.Method {
+	case "windows":
 		user = windowsAuthParams(s.Auth, q)
+	case "entra":
+		user = nil // the token says who
 	}
 	u := &url.URL{
 		Scheme:   "sqlserver",
@@ -315,6 +328,11 @@ func connectProblem(s *Server, err error, timeout time.Duration) string {
 			return reason
 		}
 	}
+	if s.Auth.Method == "entra" {
+		if reason := entraProblem(s, err); reason != "" {
+			return reason
+		}
+	}
 	reason := connectReasonText(s, err, timeout)
 	if hint := tlsHint(s, err); hint != "" {
 		reason += ". " + hint
@@ -424,7 +442,7 @@ func redact(s *Server, err error) error {
 		return nil
 	}
 	msg := err.Error()
-	secrets := []string{s.Auth.Password}
+	secrets := []string{s.Auth.Password, s.Auth.Entra.AccessToken, s.Auth.Entra.ClientSecret}
 	if s.MasterKey != nil {
 		secrets = append(secrets, s.MasterKey.Password)
 	}

@@ -95,6 +95,19 @@ type Auth struct {
 	// (default $KRB5CCNAME: kinit's tickets), SPN (default
 	// MSSQLSvc/ADDRESS:PORT, or MSSQLSvc/ADDRESS:INSTANCE).
 	Realm, Krb5Conf, Keytab, CredentialCache, SPN string
+	// Entra is Microsoft Entra authentication (method = "entra").
+	Entra EntraAuth
+}
+
+// EntraAuth says how milink gets a Microsoft Entra access token for Azure
+// SQL: a given token (AccessToken, sensitive), a service principal's
+// secret (TenantID, ClientID, ClientSecret), or else azidentity's
+// DefaultAzureCredential chain (environment, workload identity, managed
+// identity, Azure CLI). Authority and CAFile point it at another Entra
+// (a sovereign cloud, the lab's).
+type EntraAuth struct {
+	AccessToken, TenantID, ClientID, ClientSecret string
+	Authority, CAFile                             string
 }
 
 // Host is how milink reaches the machine SQL Server runs on.
