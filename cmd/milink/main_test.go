@@ -20,22 +20,50 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/milink/milink/examples"
+	"github.com/milink/milink/internal/azurite"
 	"github.com/milink/milink/internal/testkind"
 )
 
 // cmdExample writes examples/NAME's configuration into the work directory.
 func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 || args[0] != "lab" {
-		ts.Fatalf("usage: example lab")
+	if len(args) < 1 || len(args) > 2 || args[0] != "lab" {
+		ts.Fatalf("usage: example lab [DIR]")
 	}
-	ts.Check(examples.WriteLab(ts.MkAbs(".")))
+	dir := "."
+	if len(args) == 2 {
+		dir = args[1]
+		ts.Check(os.MkdirAll(ts.MkAbs(dir), 0o755))
+	}
+	ts.Check(examples.WriteLab(ts.MkAbs(dir)))
+}
+
+// cmdAzurite starts the test binary's Azurite (once) and a new container
+// for the script, and sets MILINK_VAR_state_endpoint, _container and
+// _access_key for a backend block that uses those variables.
+func cmdAzurite(ts *testscript.TestScript, neg bool, args []string) {
+	srv, err := azurite.Start()
+	ts.Check(err)
+	name, err := srv.NewContainer()
+	ts.Check(err)
+	ts.Setenv("MILINK_VAR_state_endpoint", srv.Endpoint)
+	ts.Setenv("MILINK_VAR_state_container", name)
+	ts.Setenv("MILINK_VAR_state_access_key", azurite.Key)
+}
+
+// stopAzurite stops the shared Azurite after the tests.
+type stopAzurite struct{ m *testing.M }
+
+func (s stopAzurite) Run() int {
+	code := s.m.Run()
+	azurite.Stop()
+	return code
 }
 
 // The end-to-end tests run the real milink binary (this test binary,
 // re-executed under the name "milink") against a real lab started by the
 // script itself, through the real go-mssqldb client.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(stopAzurite{m}, map[string]func(){
 		// The test binary's milink also knows the test kinds (files in a
 		// directory, which milink creates and deletes), to test deletion
 		// end to end before a real kind that deletes exists.
@@ -70,6 +98,11 @@ func TestScripts(t *testing.T) {
 		// script needing it is skipped, unless MILINK_REQUIRE_SSHD is set
 		// (CI), when it must run.
 		Condition: func(cond string) (bool, error) {
+			if cond == "azurite" {
+				// Installed, or required by MILINK_REQUIRE_AZURITE (CI):
+				// then a missing Azurite fails the script.
+				return azurite.Available(), nil
+			}
 			if cond != "sshd" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
@@ -80,6 +113,7 @@ func TestScripts(t *testing.T) {
 			"sql":     cmdSQL,
 			"example": cmdExample,
 			"sshd":    cmdSSHD,
+			"azurite": cmdAzurite,
 		},
 	})
 }

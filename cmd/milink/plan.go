@@ -29,7 +29,7 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	if w == nil {
 		return code
 	}
-	st, lk, code := w.lock(ctx, "plan")
+	ctx, st, lk, code := w.lock(ctx, "plan")
 	if st == nil {
 		return code
 	}
@@ -90,7 +90,7 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	if w == nil {
 		return code
 	}
-	st, lk, code := w.lock(ctx, "apply")
+	ctx, st, lk, code := w.lock(ctx, "apply")
 	if st == nil {
 		return code
 	}
@@ -134,7 +134,7 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	v.applying()
 	err := plan.ApplyWith(ctx, p, w.cfg, st, w.backend, sess, v, plan.ApplyOptions{Parallelism: a.parallelism})
 	if err != nil {
-		v.failed(p, st, err, ctx.Err() != nil)
+		v.failed(p, st, err, interrupted(ctx))
 		return exitError
 	}
 	v.complete(p, st)

@@ -86,21 +86,42 @@ func moduleRoot() (string, error) {
 // Call Stop from TestMain.
 func Shared(tb testing.TB) *Server {
 	tb.Helper()
+	s, err := Start()
+	if err != nil {
+		if Missing(err) {
+			if os.Getenv(RequireEnv) == "1" {
+				tb.Fatalf("%s=1 but Azurite is missing: %v (install it: npm ci --prefix tools/azurite)", RequireEnv, err)
+			}
+			tb.Skipf("Azurite is not installed (npm ci --prefix tools/azurite): %v", err)
+		}
+		tb.Fatalf("starting Azurite: %v", err)
+	}
+	return s
+}
+
+// Start returns the test binary's Azurite, starting it on first use.
+func Start() (*Server, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if shared == nil && started == nil {
 		shared, started = start()
 	}
-	if started != nil {
-		if errors.Is(started, exec.ErrNotFound) || errors.Is(started, os.ErrNotExist) {
-			if os.Getenv(RequireEnv) == "1" {
-				tb.Fatalf("%s=1 but Azurite is missing: %v (install it: npm ci --prefix tools/azurite)", RequireEnv, started)
-			}
-			tb.Skipf("Azurite is not installed (npm ci --prefix tools/azurite): %v", started)
-		}
-		tb.Fatalf("starting Azurite: %v", started)
+	return shared, started
+}
+
+// Missing reports whether err from Start means Azurite is not installed.
+func Missing(err error) bool {
+	return errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist)
+}
+
+// Available reports whether Azurite can be started here: installed, or
+// required (so that a test needing it fails rather than skips).
+func Available() bool {
+	if os.Getenv(RequireEnv) == "1" {
+		return true
 	}
-	return shared
+	_, err := Find()
+	return err == nil
 }
 
 // Stop stops the shared Azurite, if it was started, and removes its data.
@@ -169,19 +190,28 @@ func freePort() (int, error) {
 // Container creates a new, uniquely named container and returns its name.
 func (s *Server) Container(tb testing.TB) string {
 	tb.Helper()
-	name := fmt.Sprintf("t%d-%d", os.Getpid(), seq.Add(1))
-	cred, err := container.NewSharedKeyCredential(Account, Key)
+	name, err := s.NewContainer()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return name
+}
+
+// NewContainer creates a new, uniquely named container.
+func (s *Server) NewContainer() (string, error) {
+	name := fmt.Sprintf("t%d-%d", os.Getpid(), seq.Add(1))
+	cred, err := container.NewSharedKeyCredential(Account, Key)
+	if err != nil {
+		return "", err
+	}
 	c, err := container.NewClientWithSharedKeyCredential(s.Endpoint+"/"+name, cred, nil)
 	if err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.Create(ctx, nil); err != nil {
-		tb.Fatalf("creating container %s: %v", name, err)
+		return "", fmt.Errorf("creating container %s: %w", name, err)
 	}
-	return name
+	return name, nil
 }
