@@ -133,7 +133,10 @@ func TestBlobGoldenCalls(t *testing.T) {
 	var s *State
 	step("Lock (a new state)", func() (err error) { lk, err = bk.Lock(ctx, "apply", 0); return })
 	step("Load", func() (err error) { s, err = bk.Load(ctx); return })
-	step("Save", func() error { s.Set(Resource{Address: "hadr.sql01", Kind: "hadr", Attributes: map[string]any{}}); return bk.Save(ctx, s) })
+	step("Save", func() error {
+		s.Set(Resource{Address: "hadr.sql01", Kind: "hadr", Attributes: map[string]any{}})
+		return bk.Save(ctx, s)
+	})
 	step("Record", func() error {
 		s.Set(Resource{Address: "database.sales", Kind: "database", Attributes: map[string]any{}})
 		return bk.Record(ctx, s, "database.sales")
