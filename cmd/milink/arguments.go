@@ -151,5 +151,6 @@ func parseValidate(g *globals, args []string) (*validateArgs, bool, int) {
 	// Variables without a value are unknown here, so that CI can validate
 	// without secrets; what is given is checked.
 	a.allowUnset = true
+	a.noBackend = true
 	return a, true, 0
 }

@@ -59,6 +59,9 @@ type common struct {
 	withState      bool // -state, -lock-timeout and -parallelism were registered
 	// allowUnset loads without every variable (validate).
 	allowUnset bool
+	// noBackend: the command touches no state (validate), so the backend
+	// block is checked but not opened, and may use variables not given.
+	noBackend bool
 }
 
 func (c *common) register(fs *flag.FlagSet, withState bool) {
@@ -120,6 +123,9 @@ func (g *globals) openWorkspace(opts *common) (*workspace, int) {
 		return nil, exitError
 	}
 	w.cfg = cfg
+	if opts.noBackend {
+		return w, exitOK
+	}
 	ws := opts.workspace
 	if ws == "" {
 		ws = "default"
