@@ -216,6 +216,7 @@ func (l *loader) load(vars Vars) *Config {
 		}
 	}
 	l.decodeBlocks(cfg, kinds)
+	cfg.Backend = l.decodeBackend(blocks["backend"])
 	for _, s := range cfg.sink.Secrets() {
 		l.addSecret(s)
 	}
@@ -301,6 +302,7 @@ func (l *loader) rootSchema() *hcl.BodySchema {
 	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "locals"},
+		{Type: "backend", LabelNames: []string{"type"}},
 	}}
 	for _, t := range l.reg.Types() {
 		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t, LabelNames: []string{"name"}})
@@ -319,7 +321,7 @@ func (l *loader) suggestBlocks(diags hcl.Diagnostics) hcl.Diagnostics {
 			continue
 		}
 		typ := string(f.Bytes[d.Subject.Start.Byte:d.Subject.End.Byte])
-		if s := suggest(typ, append([]string{"variable", "locals"}, l.reg.Types()...)); s != "" {
+		if s := suggest(typ, append([]string{"variable", "locals", "backend"}, l.reg.Types()...)); s != "" {
 			d.Detail += fmt.Sprintf(" Did you mean %q?", s)
 		}
 	}

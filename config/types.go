@@ -29,6 +29,8 @@ type Config struct {
 	// variable value (milink validate): unknown values stand in for the
 	// missing ones, so it can be checked but never planned.
 	Validation bool
+	// Backend is the backend block; nil for the local state file.
+	Backend *Backend
 
 	ctx  *hcl.EvalContext // var, local, path and the functions
 	sink *lang.Sink

@@ -483,3 +483,23 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// Replace writes s as the state file, as it is (state push); the journal
+// ends, the previous file is kept as PATH.backup.
+func (l *local) Replace(ctx context.Context, s *State) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := Encode(s)
+	if err != nil {
+		return fmt.Errorf("writing state %s: %w", l.path, err)
+	}
+	if err := l.writeState(data, s.Lineage, s.Serial); err != nil {
+		return fmt.Errorf("writing state %s: %w", l.path, err)
+	}
+	return nil
+}
+
+func (l *local) Location() string { return l.path }

@@ -319,8 +319,8 @@ func migrateV1(data []byte, rs []Resource, field string) error {
 	return nil
 }
 
-// Backend stores and locks a state. Implementations: NewLocal (a file);
-// an Azure Blob backend is planned behind the same interface.
+// Backend stores and locks a state. Implementations: NewLocal (a file),
+// NewBlob (Azure Blob Storage, blob.go).
 type Backend interface {
 	// Load reads the state. A state that was never written is New()
 	// (serial 0); a corrupt one is an error naming where it is.
@@ -348,6 +348,48 @@ type Backend interface {
 	// by a live process cannot be broken; there ForceUnlock refuses, and
 	// only removes the record a killed holder left.
 	ForceUnlock(ctx context.Context, id string) error
+	// Replace stores s as it is, serial and lineage included, keeping the
+	// previous version as every write does: for state push, whose rules
+	// (CheckPush) the caller applies while holding the lock.
+	Replace(ctx context.Context, s *State) error
+	// Location names where the state is (a path, a URL), for messages.
+	Location() string
+}
+
+// CheckPush applies the rules of state push: next may replace cur only if
+// it is of the same lineage and not older, unless force. It returns the
+// state to write: next with the serial it must carry, above cur's so that
+// a plan saved against cur is stale afterwards. same is true when next is
+// cur already (nothing to write).
+func CheckPush(cur, next *State, force bool) (out *State, same bool, err error) {
+	if err := Validate(next); err != nil {
+		return nil, false, fmt.Errorf("refusing to push: %w", err)
+	}
+	c := *next
+	c.Resources = append([]Resource(nil), next.Resources...)
+	if cur == nil || cur.Serial == 0 {
+		return &c, false, nil
+	}
+	if !force {
+		if next.Lineage != cur.Lineage {
+			return nil, false, fmt.Errorf("refusing to push: the file has lineage %s, the stored state %s (a different state); -force replaces it", next.Lineage, cur.Lineage)
+		}
+		if next.Serial < cur.Serial {
+			return nil, false, fmt.Errorf("refusing to push: the file is at serial %d, older than the stored state's %d; -force replaces it", next.Serial, cur.Serial)
+		}
+	}
+	a, errA := Encode(cur)
+	b, errB := Encode(next)
+	if errA == nil && errB == nil && string(a) == string(b) {
+		return &c, true, nil
+	}
+	if !force && next.Serial == cur.Serial {
+		return nil, false, fmt.Errorf("refusing to push: the file and the stored state are both at serial %d but differ; -force replaces it", cur.Serial)
+	}
+	if c.Serial <= cur.Serial {
+		c.Serial = cur.Serial + 1
+	}
+	return &c, false, nil
 }
 
 // Lock is a held state lock.

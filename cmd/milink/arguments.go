@@ -96,6 +96,7 @@ type showArgs struct {
 	noColor   bool
 	verbose   bool
 	statePath string
+	workspace string
 	planFile  string // the saved plan to show, when fromFile
 	fromFile  bool   // else the state
 }
@@ -107,6 +108,7 @@ func parseShow(g *globals, args []string) (*showArgs, bool, int) {
 	fs.BoolVar(&a.noColor, "no-color", false, "Never use colour.")
 	fs.BoolVar(&a.verbose, "verbose", false, "Show the exact T-SQL and commands of every step.")
 	fs.StringVar(&a.statePath, "state", "", "Path of the state file (default DIR/milink.state.json).")
+	fs.StringVar(&a.workspace, "workspace", "", "Show this workspace's state (default: $MILINK_WORKSPACE, else default).")
 	settle := g.reportJSON(args)
 	if ok, code := fs.parse(args); !ok {
 		return nil, false, code
@@ -149,5 +151,6 @@ func parseValidate(g *globals, args []string) (*validateArgs, bool, int) {
 	// Variables without a value are unknown here, so that CI can validate
 	// without secrets; what is given is checked.
 	a.allowUnset = true
+	a.noBackend = true
 	return a, true, 0
 }

@@ -3,8 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/milink/milink/config"
 	"github.com/milink/milink/plan"
@@ -34,7 +35,11 @@ func cmdShow(ctx context.Context, g *globals, args []string) int {
 		}
 		return exitOK
 	}
-	st, err := g.backend(a.statePath).Load(ctx)
+	b, code := g.stateOnly(a.statePath, a.workspace)
+	if b == nil {
+		return code
+	}
+	st, err := b.Load(ctx)
 	if err != nil {
 		return g.errorf("%v", err)
 	}
@@ -44,23 +49,26 @@ func cmdShow(ctx context.Context, g *globals, args []string) int {
 	return exitOK
 }
 
-func (g *globals) backend(path string) state.Backend {
-	if path == "" {
-		path = filepath.Join(g.dir(), "milink.state.json")
-	}
-	return state.NewLocal(path)
-}
-
-const stateHelp = `state <list | show ADDRESS> [options]
+const stateHelp = `state <list | show ADDRESS | pull | push FILE> [options]
 
   list           List the addresses milink manages.
   show ADDRESS   Show one object's recorded attributes (secrets appear only
-                 as (sensitive)).`
+                 as (sensitive)).
+  pull           Print the state document (JSON), from wherever it lives.
+  push FILE      Replace the stored state with FILE (a document from pull),
+                 under the lock. Refused if FILE is of another lineage or
+                 older than the stored state, unless -force.
+
+The state is the configuration's backend (a backend "azurerm" block) or the
+local file; -workspace (or MILINK_WORKSPACE) selects a workspace's state.`
 
 func cmdState(ctx context.Context, g *globals, args []string) int {
 	fs := newFlags(g, "state", stateHelp)
 	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
+	workspace := fs.String("workspace", "", "Use this workspace's state (default: $MILINK_WORKSPACE, else default).")
 	noColor := fs.Bool("no-color", false, "Never use colour.")
+	force := fs.Bool("force", false, "push: replace even a state of another lineage or a newer serial.")
+	lockTimeout := fs.Duration("lock-timeout", 0, "push: how long to wait for the state lock, e.g. 30s.")
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
@@ -75,14 +83,41 @@ func cmdState(ctx context.Context, g *globals, args []string) int {
 		return code
 	}
 	rest = fs.Args()
-	if sub != "list" && sub != "show" {
-		return g.errorf("unknown state subcommand %q (want list or show)", sub)
+	switch sub {
+	case "list", "show", "pull", "push":
+	default:
+		return g.errorf("unknown state subcommand %q (want list, show, pull or push)", sub)
 	}
-	st, err := g.backend(*statePath).Load(ctx)
+	if *lockTimeout < 0 {
+		return g.errorf("-lock-timeout must not be negative (got %s)", *lockTimeout)
+	}
+	b, code := g.stateOnly(*statePath, *workspace)
+	if b == nil {
+		return code
+	}
+	if sub == "push" {
+		if len(rest) != 1 {
+			return g.errorf("state push needs exactly one file: milink state push FILE")
+		}
+		return statePush(ctx, g, b, rest[0], *force, *lockTimeout)
+	}
+	st, err := b.Load(ctx)
 	if err != nil {
 		return g.errorf("%v", err)
 	}
 	switch sub {
+	case "pull":
+		if len(rest) > 0 {
+			return g.errorf("state pull takes no arguments (got %q)", rest[0])
+		}
+		data, err := state.Encode(st)
+		if err != nil {
+			return g.errorf("%v", err)
+		}
+		if _, err := g.io.out.Write(data); err != nil {
+			return g.errorf("%v", err)
+		}
+		return exitOK
 	case "list":
 		if len(rest) > 0 {
 			return g.errorf("state list takes no arguments (got %q)", rest[0])
@@ -165,13 +200,16 @@ A local state's lock is held by the operating system for as long as the
 milink holding it runs, and released when it ends, even by kill -9: no
 command is needed after a crash, and a lock a running milink holds is never
 broken. force-unlock removes the lock record (who, where, when) that a
-milink which died left behind, given the ID the refused command printed;
-a remote state backend, where a lock outlives its holder, breaks the lock
-itself.`
+milink which died left behind, given the ID the refused command printed.
+
+On Azure Blob Storage (backend "azurerm") the lock is a lease that a killed
+milink stops renewing, so it expires by itself within a minute; force-unlock
+breaks it at once, but only when LOCK_ID is the ID of the lock held.`
 
 func cmdForceUnlock(ctx context.Context, g *globals, args []string) int {
 	fs := newFlags(g, "force-unlock", unlockHelp)
 	statePath := fs.String("state", "", "Path of the state file (default DIR/milink.state.json).")
+	workspace := fs.String("workspace", "", "Unlock this workspace's state (default: $MILINK_WORKSPACE, else default).")
 	if ok, code := fs.parse(args); !ok {
 		return code
 	}
@@ -181,10 +219,14 @@ func cmdForceUnlock(ctx context.Context, g *globals, args []string) int {
 	if fs.NArg() != 1 {
 		return g.errorf("force-unlock needs the lock ID, which the command refused the lock printed: milink force-unlock ID")
 	}
-	if err := g.backend(*statePath).ForceUnlock(ctx, fs.Arg(0)); err != nil {
+	b, code := g.stateOnly(*statePath, *workspace)
+	if b == nil {
+		return code
+	}
+	if err := b.ForceUnlock(ctx, fs.Arg(0)); err != nil {
 		return g.errorf("%v", err)
 	}
-	fmt.Fprintln(g.io.out, "The lock record was released.")
+	fmt.Fprintf(g.io.out, "Lock %s on %s was released.\n", fs.Arg(0), b.Location())
 	return exitOK
 }
 
@@ -205,4 +247,43 @@ func blockCount(cfg *config.Config) string {
 		return "no blocks"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// statePush replaces the stored state with the document in file, under
+// the lock, by the rules of state.CheckPush.
+func statePush(ctx context.Context, g *globals, b state.Backend, file string, force bool, timeout time.Duration) int {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return g.errorf("state push: %v", err)
+	}
+	next, err := state.Decode(data, file)
+	if err != nil {
+		return g.errorf("state push: %v", err)
+	}
+	waiting := state.WithProgress(ctx, func(msg string) { fmt.Fprintln(g.io.err, msg) })
+	lk, err := b.Lock(waiting, "push", timeout)
+	if err != nil {
+		return g.errorf("%v", err)
+	}
+	defer lk.Unlock()
+	cur, err := b.Load(ctx)
+	if err != nil {
+		return g.errorf("%v", err)
+	}
+	out, same, err := state.CheckPush(cur, next, force)
+	if err != nil {
+		return g.errorf("%v", err)
+	}
+	if same {
+		fmt.Fprintf(g.io.out, "%s already holds this state (serial %d); nothing was written.\n", b.Location(), cur.Serial)
+		return exitOK
+	}
+	if err := b.Replace(ctx, out); err != nil {
+		return g.errorf("%v", err)
+	}
+	if err := lk.Unlock(); err != nil {
+		return g.errorf("%v", err)
+	}
+	fmt.Fprintf(g.io.out, "Pushed %s to %s: lineage %s, serial %d.\n", file, b.Location(), out.Lineage, out.Serial)
+	return exitOK
 }

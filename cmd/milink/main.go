@@ -80,8 +80,8 @@ func commands() []command {
 		{"validate", "Check the configuration without connecting to anything", cmdValidate},
 		{"fmt", "Rewrite configuration files in the canonical format", cmdFmt},
 		{"graph", "Print the dependency graph (DOT), of the configuration or a saved plan", cmdGraph},
-		{"state", "Inspect the state (list, show)", cmdState},
-		{"force-unlock", "Clear the lock record a milink that died left behind", cmdForceUnlock},
+		{"state", "Inspect, pull or push the state (list, show, pull, push)", cmdState},
+		{"force-unlock", "Release the lock a milink that died left behind", cmdForceUnlock},
 		{"lab", "Run the built-in lab: a simulated SQL Server and managed instance", cmdLab},
 		{"version", "Print the milink version", cmdVersion},
 	}

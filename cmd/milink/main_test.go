@@ -20,16 +20,22 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/milink/milink/examples"
+	"github.com/milink/milink/internal/azurite"
 	"github.com/milink/milink/internal/testkind"
 )
 
 // cmdExample writes examples/NAME's configuration into the work directory.
 func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 {
-		ts.Fatalf("usage: example lab|NAME")
+	if len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: example lab [DIR] | example NAME")
 	}
 	if args[0] == "lab" {
-		ts.Check(examples.WriteLab(ts.MkAbs(".")))
+		dir := "."
+		if len(args) == 2 {
+			dir = args[1]
+			ts.Check(os.MkdirAll(ts.MkAbs(dir), 0o755))
+		}
+		ts.Check(examples.WriteLab(ts.MkAbs(dir)))
 		return
 	}
 	// Another example of the repository, as a user copies it.
@@ -45,11 +51,33 @@ func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// cmdAzurite starts the test binary's Azurite (once) and a new container
+// for the script, and sets MILINK_VAR_state_endpoint, _container and
+// _access_key for a backend block that uses those variables.
+func cmdAzurite(ts *testscript.TestScript, neg bool, args []string) {
+	srv, err := azurite.Start()
+	ts.Check(err)
+	name, err := srv.NewContainer()
+	ts.Check(err)
+	ts.Setenv("MILINK_VAR_state_endpoint", srv.Endpoint)
+	ts.Setenv("MILINK_VAR_state_container", name)
+	ts.Setenv("MILINK_VAR_state_access_key", azurite.Key)
+}
+
+// stopAzurite stops the shared Azurite after the tests.
+type stopAzurite struct{ m *testing.M }
+
+func (s stopAzurite) Run() int {
+	code := s.m.Run()
+	azurite.Stop()
+	return code
+}
+
 // The end-to-end tests run the real milink binary (this test binary,
 // re-executed under the name "milink") against a real lab started by the
 // script itself, through the real go-mssqldb client.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(stopAzurite{m}, map[string]func(){
 		// The test binary's milink also knows the test kinds (files in a
 		// directory, which milink creates and deletes), to test deletion
 		// end to end before a real kind that deletes exists.
@@ -99,6 +127,10 @@ func TestScripts(t *testing.T) {
 			case "systemd":
 				fi, err := os.Stat("/run/systemd/system")
 				return err == nil && fi.IsDir(), nil
+			case "azurite":
+				// Installed, or required by MILINK_REQUIRE_AZURITE (CI):
+				// then a missing Azurite fails the script.
+				return azurite.Available(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -108,6 +140,7 @@ func TestScripts(t *testing.T) {
 			"sshd":    cmdSSHD,
 			"kdc":     cmdKDC,
 			"listen":  cmdListen,
+			"azurite": cmdAzurite,
 		},
 	})
 }

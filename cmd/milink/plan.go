@@ -30,7 +30,7 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 	if w == nil {
 		return code
 	}
-	st, lk, code := w.lock(ctx, "plan")
+	ctx, st, lk, code := w.lock(ctx, "plan")
 	if st == nil {
 		return code
 	}
@@ -91,7 +91,7 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	if w == nil {
 		return code
 	}
-	st, lk, code := w.lock(ctx, "apply")
+	ctx, st, lk, code := w.lock(ctx, "apply")
 	if st == nil {
 		return code
 	}
@@ -138,7 +138,7 @@ func cmdApply(ctx context.Context, g *globals, args []string) int {
 	cctx := checks.WithKnowledge(ctx, checks.KnownPaths(checkBlocks(w.cfg), p.Changes, false))
 	err := plan.ApplyWith(cctx, p, w.cfg, st, w.backend, sess, v, plan.ApplyOptions{Parallelism: a.parallelism})
 	if err != nil {
-		v.failed(p, st, err, ctx.Err() != nil)
+		v.failed(p, st, err, interrupted(ctx))
 		if failed, other := splitCheckErrors(err); len(failed) > 0 && len(other) == 0 {
 			return exitCheckFailed // everything applied; a check did not pass
 		}

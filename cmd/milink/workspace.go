@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -54,11 +53,15 @@ type common struct {
 	noColor        bool
 	verbose        bool
 	statePath      string
+	workspace      string // -workspace, then MILINK_WORKSPACE; checked by check
 	lockTimeout    time.Duration
 	parallelism    int
 	withState      bool // -state, -lock-timeout and -parallelism were registered
 	// allowUnset loads without every variable (validate).
 	allowUnset bool
+	// noBackend: the command touches no state (validate), so the backend
+	// block is checked but not opened, and may use variables not given.
+	noBackend bool
 }
 
 func (c *common) register(fs *flag.FlagSet, withState bool) {
@@ -69,6 +72,7 @@ func (c *common) register(fs *flag.FlagSet, withState bool) {
 	c.withState = withState
 	if withState {
 		fs.StringVar(&c.statePath, "state", "", "Path of the state file (default DIR/milink.state.json).")
+		fs.StringVar(&c.workspace, "workspace", "", "Use this workspace's state, independent of the others (default: $MILINK_WORKSPACE, else default).")
 		fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "How long to wait for the state lock, e.g. 30s (default: fail at once).")
 		fs.IntVar(&c.parallelism, "parallelism", 128, "How many instances to read or change at once.")
 	}
@@ -87,6 +91,11 @@ func (c *common) check(g *globals) (bool, int) {
 	if c.lockTimeout < 0 {
 		return false, g.errorf("-lock-timeout must not be negative (got %s); 0 fails at once when the state is locked", c.lockTimeout)
 	}
+	ws, err := g.workspaceName(c.workspace)
+	if err != nil {
+		return false, g.errorf("%v", err)
+	}
+	c.workspace = ws
 	return true, 0
 }
 
@@ -114,11 +123,18 @@ func (g *globals) openWorkspace(opts *common) (*workspace, int) {
 		return nil, exitError
 	}
 	w.cfg = cfg
-	path := opts.statePath
-	if path == "" {
-		path = filepath.Join(g.dir(), "milink.state.json")
+	if opts.noBackend {
+		return w, exitOK
 	}
-	w.backend = state.NewLocal(path)
+	ws := opts.workspace
+	if ws == "" {
+		ws = "default"
+	}
+	b, err := g.openBackend(cfg.Backend, opts.statePath, ws)
+	if err != nil {
+		return nil, g.errorf("%v", err)
+	}
+	w.backend = b
 	return w, exitOK
 }
 
@@ -139,20 +155,36 @@ func (w *workspace) diagnostics(diags hcl.Diagnostics) {
 	}
 }
 
-// lock takes the state lock for an operation and loads the state.
-func (w *workspace) lock(ctx context.Context, op string) (*state.State, state.Lock, int) {
+// lock takes the state lock for an operation and loads the state. The
+// context it returns ends if the lock is lost (a remote lease that could
+// not be renewed); use it for the work done under the lock. Unlock the
+// returned lock in any case.
+func (w *workspace) lock(ctx context.Context, op string) (context.Context, *state.State, state.Lock, int) {
 	waiting := state.WithProgress(ctx, func(msg string) { fmt.Fprintln(w.g.io.err, msg) })
 	lk, err := w.backend.Lock(waiting, op, w.opts.lockTimeout)
 	if err != nil {
-		return nil, nil, w.g.errorf("%v", err)
+		return ctx, nil, nil, w.g.errorf("%v", err)
 	}
+	ctx, stop := watchLock(ctx, lk)
+	lk = &watchedLock{Lock: lk, stop: stop}
 	st, err := w.backend.Load(ctx)
 	if err != nil {
 		_ = lk.Unlock()
-		return nil, nil, w.g.errorf("%v", err)
+		return ctx, nil, nil, w.g.errorf("%v", err)
 	}
 	st.MilinkVersion = version
-	return st, lk, exitOK
+	return ctx, st, lk, exitOK
+}
+
+// watchedLock ends the watch of its lock when unlocked.
+type watchedLock struct {
+	state.Lock
+	stop func()
+}
+
+func (l *watchedLock) Unlock() error {
+	l.stop()
+	return l.Lock.Unlock()
 }
 
 // redact scrubs the configuration's secrets from a text, as its JSON
