@@ -74,7 +74,7 @@ func cmdCheck(ctx context.Context, g *globals, args []string) int {
 	if w == nil {
 		return code
 	}
-	st, lk, code := w.lock(ctx, "check")
+	ctx, st, lk, code := w.lock(ctx, "check")
 	if st == nil {
 		return code
 	}
