@@ -16,7 +16,12 @@ const fakeLabJSON = `{"servers": [
   {"name": "sql01", "kind": "sqlserver", "address": "127.0.0.2", "port": 14333, "user": "sa", "password": "LabPassw0rd!!",
    "mssql_conf": "/lab/sql01/mssql.conf", "restart_command": ["milink", "lab", "restart", "sql01"],
    "backup_directory": "/lab/sql01/backup", "profile": "2022"}
-]}`
+],
+ "azure": {"resource_manager": "https://127.0.0.1:4443/", "audience": "https://management.core.windows.net/",
+   "authority": "https://127.0.0.1:4443/", "ca_file": "/lab/azure/ca.pem", "tenant_id": "t", "client_id": "c",
+   "client_secret": "Lab-Client-Secret-1", "subscription_id": "00000000-0000-0000-0000-000000000001",
+   "resource_group": "milink-lab", "managed_instance": "mi01"}
+}`
 
 // copyExample copies examples/NAME into a temporary directory; the lab gets
 // a fake .milink-lab/lab.json.
