@@ -20,7 +20,12 @@ const fakeLabJSON = `{"servers": [
    "backup_directory": "/lab/sql01/backup", "profile": "2022",
    "certificate": "/lab/sql01/tls/cert.pem", "certificate_key": "/lab/sql01/tls/key.pem", "force_encryption": false, "tds8": true,
    "host_firewall": true, "firewall_command_prefix": ["nsenter", "--target", "4242", "--user", "--net", "--preserve-credentials", "--"]}
-]}`
+],
+ "azure": {"resource_manager": "https://127.0.0.1:4443/", "audience": "https://management.core.windows.net/",
+   "authority": "https://127.0.0.1:4443/", "ca_file": "/lab/azure/ca.pem", "tenant_id": "t", "client_id": "c",
+   "client_secret": "Lab-Client-Secret-1", "subscription_id": "00000000-0000-0000-0000-000000000001",
+   "resource_group": "milink-lab", "managed_instance": "mi01"}
+}`
 
 // copyExample copies examples/NAME into a temporary directory; the lab gets
 // a fake .milink-lab/lab.json.

@@ -110,3 +110,51 @@ database "payroll" {
   }
   depends_on = [master_key.sql01]
 }
+
+# The Azure side: the lab's Resource Manager (lab.json's azure object) and
+# its managed instance mi01, which needs payroll's TDE certificate before
+# the link can replicate payroll.
+locals {
+  az   = local.lab.azure
+  mi01 = [for s in local.lab.servers : s if s.name == "mi01"][0]
+}
+
+variable "tde_key_password" {
+  type        = string
+  sensitive   = true
+  description = "Password protecting the private key of payroll's TDE certificate on sql01 (the lab's TDECert is protected by a password, not the master key). The default is the lab's."
+  default     = "Lab-TDECert-Passw0rd!"
+}
+
+azure "lab" {
+  subscription_id  = local.az.subscription_id
+  tenant_id        = local.az.tenant_id
+  client_id        = local.az.client_id
+  client_secret    = local.az.client_secret
+  cloud            = "custom"
+  resource_manager = local.az.resource_manager
+  audience         = local.az.audience
+  authority        = local.az.authority
+  ca_file          = local.az.ca_file
+}
+
+managed_instance "mi01" {
+  azure          = azure.lab
+  resource_group = local.az.resource_group
+  name           = local.az.managed_instance
+  # The FQDN Azure reports is known after a refresh only; a saved plan is
+  # applied without one, so the address is given.
+  address = local.mi01.address
+  port    = local.mi01.port
+  encrypt = "disable"
+  authentication {
+    user     = local.mi01.user
+    password = local.mi01.password
+  }
+}
+
+tde_certificate "payroll" {
+  sql_server           = sql_server.sql01
+  managed_instance     = managed_instance.mi01
+  private_key_password = var.tde_key_password
+}
