@@ -115,8 +115,7 @@ database "payroll" {
 # its managed instance mi01, which needs payroll's TDE certificate before
 # the link can replicate payroll.
 locals {
-  az   = local.lab.azure
-  mi01 = [for s in local.lab.servers : s if s.name == "mi01"][0]
+  az = local.lab.azure
 }
 
 variable "tde_key_password" {

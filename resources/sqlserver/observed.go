@@ -51,15 +51,15 @@ func refreshBatch(s *Server) string {
 	if check := DirectoryCheckSQL(0, dirs); check != "" {
 		batch += check + "\n"
 	}
-	if s.readTDE {
-		batch += tdeReadSQL
-	}
 	var names []string
 	for _, d := range s.Databases {
 		names = append(names, d.DatabaseName)
 	}
 	if check := FilegroupCheckSQL(names); check != "" {
 		batch += check + "\n"
+	}
+	if s.readTDE {
+		batch += tdeReadSQL
 	}
 	return batch
 }

@@ -60,7 +60,7 @@ func TestOpenRefusesUnsupported(t *testing.T) {
 		mut  func(*Server)
 		want string
 	}{
-		{func(s *Server) { s.Auth.Method = "entra" }, "not yet supported"},
+		{func(s *Server) { s.Auth.Method = "kerberos5" }, "not yet supported"},
 		{func(s *Server) { s.Host.Transport = "winrm" }, "not supported"},
 		// SSH to a port nothing listens on: the host is named, nothing
 		// else is tried.
