@@ -36,11 +36,11 @@ func EntraTokenProvider(e EntraAuth) (func(context.Context) (string, error), err
 	if e.CAFile != "" {
 		pemData, err := os.ReadFile(e.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("Microsoft Entra: the CA file: %w", err)
+			return nil, fmt.Errorf("the CA file for Microsoft Entra: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pemData) {
-			return nil, fmt.Errorf("Microsoft Entra: %s holds no PEM certificate", e.CAFile)
+			return nil, fmt.Errorf("the CA file for Microsoft Entra, %s, holds no PEM certificate", e.CAFile)
 		}
 		opts.Transport = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	}
@@ -56,7 +56,7 @@ func EntraTokenProvider(e EntraAuth) (func(context.Context) (string, error), err
 			ClientOptions: opts, TenantID: e.TenantID, DisableInstanceDiscovery: custom})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("Microsoft Entra: %w", err)
+		return nil, fmt.Errorf("a Microsoft Entra credential: %w", err)
 	}
 	return func(ctx context.Context) (string, error) {
 		tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{SQLScope}})
