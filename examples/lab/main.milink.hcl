@@ -152,6 +152,20 @@ managed_instance "mi01" {
   }
 }
 
+# The link's ports on the managed instance's subnet NSG: 5022 and the
+# redirect range 11000-11999 in from sql01, 5022 out to it. milink finds a
+# free priority and never touches the managed instance's own rules.
+nsg_rule "link_in" {
+  managed_instance = managed_instance.mi01
+  source_addresses = [local.sql01.address]
+}
+
+nsg_rule "link_out" {
+  managed_instance      = managed_instance.mi01
+  direction             = "outbound"
+  destination_addresses = [local.sql01.address]
+}
+
 tde_certificate "payroll" {
   sql_server           = sql_server.sql01
   managed_instance     = managed_instance.mi01
