@@ -145,10 +145,14 @@ managed_instance "mi01" {
   # applied without one, so the address is given.
   address = local.mi01.address
   port    = local.mi01.port
-  encrypt = "disable"
+  # A real managed instance's certificate is publicly trusted; the lab's
+  # is its own, and managed_instance takes no CA file yet.
+  encrypt                  = "true"
+  trust_server_certificate = true
+  # Microsoft Entra: a token for Azure SQL from the azure block's own
+  # credential (the lab's application, mi01's Entra admin); no password.
   authentication {
-    user     = local.mi01.user
-    password = local.mi01.password
+    method = "entra"
   }
 }
 
