@@ -358,51 +358,44 @@ func validateRule(id string, p *ruleProps) *armError {
 	if utf8.RuneCountInString(p.Description) > 140 {
 		return bad("SecurityRuleDescriptionTooLong", "Security rule %s has a description of %d characters; at most 140 are allowed.", id, utf8.RuneCountInString(p.Description))
 	}
-	for _, side := range []struct {
-		what   string
-		single *string
-		multi  []string
-	}{
-		{"SourcePortRange", &p.SourcePortRange, p.SourcePortRanges},
-		{"DestinationPortRange", &p.DestinationPortRange, p.DestinationPortRanges},
-	} {
-		if *side.single != "" && len(side.multi) > 0 {
-			return bad("SecurityRuleParameterContainsMultipleValues", "Security rule %s has both %s and %ss specified; specify only one.", id, side.what, side.what)
+	// Ports and address prefixes are each given once or as a list, never
+	// both, and each value must parse; ARM's codes differ only by kind.
+	prefixCheck := func(id, v string, n int) *armError {
+		if validAddressPrefix(v, n > 1) {
+			return nil
 		}
-		vals := side.multi
-		if *side.single != "" {
-			vals = []string{*side.single}
+		return bad("SecurityRuleInvalidAddressPrefix", "Security rule %s has invalid Address prefix. Value provided: %s", id, v)
+	}
+	portCheck := func(id, v string, _ int) *armError {
+		if validPortRange(v) {
+			return nil
 		}
-		if len(vals) == 0 {
-			return bad("SecurityRuleParameterIsNullOrEmpty", "Security rule %s has no %s.", id, side.what)
-		}
-		for _, v := range vals {
-			if !validPortRange(v) {
-				return bad("SecurityRuleInvalidPortRange", "Security rule %s has invalid Port range. Value provided: %s. Value should be an integer OR integer range with '-' delimiter. Valid range 0-65535.", id, v)
-			}
-		}
+		return bad("SecurityRuleInvalidPortRange", "Security rule %s has invalid Port range. Value provided: %s. Value should be an integer OR integer range with '-' delimiter. Valid range 0-65535.", id, v)
 	}
 	for _, side := range []struct {
-		what   string
-		single *string
-		multi  []string
+		what, plural string
+		single       string
+		multi        []string
+		check        func(id, v string, n int) *armError
 	}{
-		{"SourceAddressPrefix", &p.SourceAddressPrefix, p.SourceAddressPrefixes},
-		{"DestinationAddressPrefix", &p.DestinationAddressPrefix, p.DestinationAddressPrefixes},
+		{"SourcePortRange", "s", p.SourcePortRange, p.SourcePortRanges, portCheck},
+		{"DestinationPortRange", "s", p.DestinationPortRange, p.DestinationPortRanges, portCheck},
+		{"SourceAddressPrefix", "es", p.SourceAddressPrefix, p.SourceAddressPrefixes, prefixCheck},
+		{"DestinationAddressPrefix", "es", p.DestinationAddressPrefix, p.DestinationAddressPrefixes, prefixCheck},
 	} {
-		if *side.single != "" && len(side.multi) > 0 {
-			return bad("SecurityRuleParameterContainsMultipleValues", "Security rule %s has both %s and %ses specified; specify only one.", id, side.what, side.what)
+		if side.single != "" && len(side.multi) > 0 {
+			return bad("SecurityRuleParameterContainsMultipleValues", "Security rule %s has both %s and %s%s specified; specify only one.", id, side.what, side.what, side.plural)
 		}
 		vals := side.multi
-		if *side.single != "" {
-			vals = []string{*side.single}
+		if side.single != "" {
+			vals = []string{side.single}
 		}
 		if len(vals) == 0 {
 			return bad("SecurityRuleParameterIsNullOrEmpty", "Security rule %s has no %s.", id, side.what)
 		}
 		for _, v := range vals {
-			if !validAddressPrefix(v, len(vals) > 1) {
-				return bad("SecurityRuleInvalidAddressPrefix", "Security rule %s has invalid Address prefix. Value provided: %s", id, v)
+			if err := side.check(id, v, len(vals)); err != nil {
+				return err
 			}
 		}
 	}
