@@ -504,36 +504,18 @@ func (b *blobBackend) Record(ctx context.Context, s *State, addrs ...string) err
 		// the block list nears Azure's limit of 50,000: write it whole.
 		return b.save(ctx, s)
 	}
-	e := journalEntry{Serial: s.Serial + 1}
-	seen := make(map[string]bool, len(addrs))
-	for _, a := range addrs {
-		if a == "" {
-			return fmt.Errorf("recording state %s: an empty address", b.where)
-		}
-		if seen[a] {
-			continue
-		}
-		seen[a] = true
-		if r := s.Get(a); r != nil {
-			e.Set = append(e.Set, *r)
-		} else {
-			e.Remove = append(e.Remove, a)
-		}
-	}
-	if err := checkEntry(&e); err != nil {
+	line, err := journalLine(s, addrs)
+	if err != nil {
 		return fmt.Errorf("recording state %s: %w", b.where, err)
 	}
-	line, err := json.Marshal(&e)
-	if err != nil {
-		return fmt.Errorf("recording state %s: encoding: %w", b.where, err)
-	}
 	line = append(line, '\n')
-	id := blockID('j', e.Serial)
+	serial := s.Serial + 1 // the entry's, as journalLine writes it
+	id := blockID('j', serial)
 	if err := b.commit(ctx, id, line, append(append([]string(nil), k.blocks...), id)); err != nil {
 		return fmt.Errorf("recording state: %w", err)
 	}
-	s.Serial = e.Serial
-	k.serial = e.Serial
+	s.Serial = serial
+	k.serial = serial
 	k.journalBytes += int64(len(line))
 	if k.journalBytes > max(b.compactFloor(), k.docBytes) {
 		// Recorded already; a failed compaction is retried at Unlock.

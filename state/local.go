@@ -282,34 +282,15 @@ func (l *local) Record(ctx context.Context, s *State, addrs ...string) error {
 		// follow: write the whole state, which also ends the journal.
 		return l.save(ctx, s)
 	}
-	e := journalEntry{Serial: s.Serial + 1}
-	seen := make(map[string]bool, len(addrs))
-	for _, a := range addrs {
-		if a == "" {
-			return fmt.Errorf("recording state %s: an empty address", l.path)
-		}
-		if seen[a] {
-			continue
-		}
-		seen[a] = true
-		if r := s.Get(a); r != nil {
-			e.Set = append(e.Set, *r)
-		} else {
-			e.Remove = append(e.Remove, a)
-		}
-	}
-	if err := checkEntry(&e); err != nil {
-		return fmt.Errorf("recording state %s: %w", l.path, err)
-	}
-	line, err := json.Marshal(&e)
+	line, err := journalLine(s, addrs)
 	if err != nil {
-		return fmt.Errorf("recording state %s: encoding: %w", l.path, err)
+		return fmt.Errorf("recording state %s: %w", l.path, err)
 	}
 	if err := l.append(k, append(line, '\n')); err != nil {
 		return fmt.Errorf("recording state %s: %w", l.path, err)
 	}
-	s.Serial = e.Serial
-	k.serial = e.Serial
+	s.Serial++ // the entry's serial, as journalLine writes it
+	k.serial = s.Serial
 	if k.journalSize > max(l.compactFloor(), k.state.Size()) {
 		// Recorded already; a failed compaction only leaves the journal
 		// longer, and the next one (at Unlock at the latest) retries.
@@ -503,3 +484,33 @@ func (l *local) Replace(ctx context.Context, s *State) error {
 }
 
 func (l *local) Location() string { return l.path }
+
+// journalLine is the journal entry recording the resources at addrs as s
+// holds them (set, or removed when s no longer has them), encoded, without
+// its newline. Both backends append the same entries.
+func journalLine(s *State, addrs []string) ([]byte, error) {
+	e := journalEntry{Serial: s.Serial + 1}
+	seen := make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		if a == "" {
+			return nil, fmt.Errorf("an empty address")
+		}
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
+		if r := s.Get(a); r != nil {
+			e.Set = append(e.Set, *r)
+		} else {
+			e.Remove = append(e.Remove, a)
+		}
+	}
+	if err := checkEntry(&e); err != nil {
+		return nil, err
+	}
+	line, err := json.Marshal(&e)
+	if err != nil {
+		return nil, fmt.Errorf("encoding: %w", err)
+	}
+	return line, nil
+}
