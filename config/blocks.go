@@ -43,8 +43,43 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 		all = append(all, written{b, k, content.Attributes, rest})
 	}
 
+	// Expansions (Kind.Expand): a block that stands for further blocks
+	// adds those not written already, and comes after all of them.
+	parts := map[int][]string{} // index in all → the parts' name addresses
+	parent := map[int]string{}  // index in all → the expanding block's name address
+	for i, n := 0, len(all); i < n; i++ {
+		w := all[i]
+		if w.kind.Expand == nil {
+			continue
+		}
+		content, _, _ := w.body.PartialContent(w.kind.Schema)
+		for _, s := range w.kind.Expand(resources.ExpandInput{Name: w.b.Labels[0], Attrs: content.Attributes, Range: w.b.DefRange}) {
+			k := l.reg.Kind(s.Type)
+			if k == nil {
+				panic(fmt.Sprintf("config: %s expands to unknown kind %q", w.kind.Type, s.Type))
+			}
+			name := s.Type + "." + s.Name
+			parts[i] = append(parts[i], name)
+			if _, ok := declared[name]; ok {
+				continue
+			}
+			declared[name] = w.b.DefRange
+			meta := hcl.Attributes{}
+			if s.PerInstance {
+				for _, m := range []string{"for_each", "count"} {
+					if a, ok := w.meta[m]; ok {
+						meta[m] = a
+					}
+				}
+			}
+			hb := &hcl.Block{Type: s.Type, Labels: []string{s.Name}, DefRange: w.b.DefRange, TypeRange: w.b.TypeRange}
+			parent[len(all)] = w.kind.Type + "." + w.b.Labels[0]
+			all = append(all, written{hb, k, meta, newSynthBody(s, w.b.DefRange)})
+		}
+	}
+
 	// Expand for_each and count: each instance is a block of its own.
-	for _, w := range all {
+	for i, w := range all {
 		for _, inst := range l.expand(w.b, w.meta) {
 			blk := &Block{
 				Kind:      w.kind,
@@ -53,6 +88,7 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 				Key:       inst.key,
 				Body:      w.body,
 				DeclRange: w.b.DefRange,
+				Parent:    parent[i],
 				each:      inst.each,
 			}
 			blk.Addr = instanceAddr(blk.Type, blk.Name, inst.key)
@@ -62,11 +98,16 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 
 	cfg.index()
 	byName := cfg.byName
-	for _, w := range all {
+	for i, w := range all {
 		insts := byName[w.kind.Type+"."+w.b.Labels[0]]
 		var deps []string
 		if a, ok := w.meta["depends_on"]; ok {
 			deps = l.resolveDeps(a, byName)
+		}
+		for _, p := range parts[i] {
+			for _, b := range byName[p] {
+				deps = append(deps, b.Addr)
+			}
 		}
 		refs := l.references(w.body, byName)
 		if own := len(refs) - len(without(refs, w.kind.Type+"."+w.b.Labels[0])); own > 0 {

@@ -66,6 +66,10 @@ type Block struct {
 	// Body is the block body without its meta-arguments.
 	Body      hcl.Body
 	DeclRange hcl.Range
+	// Parent is, for a block another one's expansion added (Kind.Expand),
+	// that block's name address (managed_instance_link.payroll); its
+	// DeclRange is the parent's.
+	Parent string
 	// Target is the address of the target block a resource acts on.
 	Target string
 	// Others are the addresses of the kind's other targets

@@ -88,9 +88,44 @@ type Kind struct {
 	// that hold secrets: source snippets never show their values.
 	Sensitive []string
 
+	// Expand, when set, makes each block of the kind stand for further
+	// blocks as well, the way a Terraform module stands for its resources
+	// (a managed_instance_link is also its certificates, endpoint and
+	// availability groups). The loader adds the blocks it returns unless a
+	// block of that address is already written (by the user, or by another
+	// block's expansion): a user may write any part, or point the block at
+	// an existing one, and its expansion then leaves that part out. The
+	// block itself comes after all of its parts.
+	Expand func(x ExpandInput) []Synth
+
 	// Impl is the behaviour: a Resource for resource kinds, an Opener for
 	// target kinds.
 	Impl any
+}
+
+// ExpandInput is a written block as Kind.Expand sees it.
+type ExpandInput struct {
+	Name string // its label
+	// Attrs are its attributes as written (the kind's schema, without the
+	// meta-arguments): their expressions can be handed on to the parts,
+	// so that the parts evaluate what the user wrote and diagnostics
+	// point at it.
+	Attrs hcl.Attributes
+	Range hcl.Range // its declaration
+}
+
+// Synth is a block an expansion adds.
+type Synth struct {
+	Type, Name string
+	// Attrs are the block's arguments: expressions of the expanded block
+	// (ExpandInput.Attrs[...].Expr), or hcl.StaticExpr for values of the
+	// kind's own.
+	Attrs map[string]hcl.Expression
+	// PerInstance repeats the expanded block's for_each or count on the
+	// part (one availability group per link), so that each.key and
+	// count.index mean the same in both; shared parts (one endpoint per
+	// SQL Server) have a single instance.
+	PerInstance bool
 }
 
 // TargetRef names a target by the attribute that refers to it and the
