@@ -89,6 +89,9 @@ type Options struct {
 	Concurrency   int
 	MilinkVersion string
 	Now           func() time.Time
+	// ForceDelete lists addresses whose deletion goes ahead although the
+	// kind's checks would refuse it (resources.DeleteRequest.Force).
+	ForceDelete []string
 }
 
 // Build observes every target of the configuration concurrently, evaluates
@@ -145,7 +148,7 @@ func Build(ctx context.Context, cfg *config.Config, st *state.State, sess *Sessi
 		return p, b.diags
 	}
 	b.restarts()
-	b.removed()
+	b.removed(ctx, opts.ForceDelete)
 	sess.mu.Lock()
 	sess.built = true
 	sess.mu.Unlock()
@@ -392,7 +395,19 @@ func (b *builder) restarts() {
 
 // removed plans what becomes of objects the state holds whose block is
 // gone: their kind deletes them, or they leave management.
-func (b *builder) removed() {
+func (b *builder) removed(ctx context.Context, force []string) {
+	forced := map[string]bool{}
+	for _, a := range force {
+		forced[a] = true
+	}
+	defer func() {
+		// What was forced and not checked: a typo, or an address still in
+		// the configuration, which nothing deletes.
+		for _, a := range sortedSet(forced) {
+			b.diags = append(b.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Nothing to force",
+				Detail: fmt.Sprintf("-force-delete %s: milink plans no checked deletion of %s (it is still in the configuration, or not in the state, or its kind has no checks).", a, a)})
+		}
+	}()
 	for _, addr := range b.st.Addresses() {
 		if _, ok := b.changes[addr]; ok || b.failed[addr] || b.cfg.Block(addr) != nil {
 			continue
@@ -410,7 +425,25 @@ func (b *builder) removed() {
 					fmt.Sprintf("%s is no longer in the configuration, so milink would delete it, but its target %s is not in the configuration either (or could not be read). Restore %s for this run, or remove %s from the state with milink state rm.", addr, prev.Target, prev.Target, addr), nil))
 				continue
 			}
-			ch := k.Impl.(resources.Deleter).PlanDelete(prior, target)
+			var ch resources.Change
+			if dc, ok := k.Impl.(resources.DeleteChecker); ok {
+				var diags hcl.Diagnostics
+				ch, diags = dc.CheckDelete(ctx, resources.DeleteRequest{
+					Address: addr, Prior: prior, Target: target, Observed: b.observed[prev.Target],
+					Force: forced[addr],
+					Lookup: func(a string) (resources.Target, resources.Observation, bool) {
+						t, ok := b.sess.targets[a]
+						return t, b.observed[a], ok && t != nil
+					},
+				})
+				b.diags = append(b.diags, diags...)
+				delete(forced, addr)
+				if diags.HasErrors() {
+					continue
+				}
+			} else {
+				ch = k.Impl.(resources.Deleter).PlanDelete(prior, target)
+			}
 			ch.Address, ch.Kind, ch.Target, ch.Action = addr, prev.Kind, prev.Target, resources.Delete
 			if ch.Before == nil {
 				ch.Before = prev.Attributes

@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"errors"
+	"github.com/hashicorp/hcl/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -489,4 +490,46 @@ type barrierEvents struct {
 func (b *barrierEvents) Start(resources.Change) {
 	b.wg.Done()
 	b.wg.Wait()
+}
+
+// A kind's delete checks refuse the plan unless the address is forced.
+func TestCheckedDelete(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "y" { path = "DATA/y" }
+test_file "f" {
+  dir     = test_dir.y
+  content = "v1"
+}
+`)
+	if _, _, err := e.apply(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.data, "y", "f"), []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.write(`test_dir "y" { path = "DATA/y" }`)
+	cfg := e.load()
+	st, err := e.backend.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(force ...string) (*Plan, hcl.Diagnostics) {
+		sess := NewSession(resources.Env{})
+		defer sess.Close()
+		return Build(context.Background(), cfg, st, sess, Options{ForceDelete: force})
+	}
+	if _, diags := build(); !diags.HasErrors() || !strings.Contains(diags.Error(), "File wanted") {
+		t.Fatalf("unforced: %v", diags)
+	}
+	p, diags := build("test_file.f", "test_file.nope")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if ch := p.Change("test_file.f"); ch == nil || ch.Action != resources.Delete {
+		t.Fatalf("forced: %+v", ch)
+	}
+	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !strings.Contains(diags[0].Detail, "test_file.nope") {
+		t.Errorf("want one warning for the forced address nothing deletes, got %v", diags)
+	}
 }

@@ -170,6 +170,30 @@ type Deleter interface {
 	PlanDelete(prior Prior, target Target) Change
 }
 
+// DeleteChecker is implemented by Deleters that must look at the world
+// before a deletion is planned: dropping a link whose copies differ loses
+// data. It replaces PlanDelete when present. An error diagnostic refuses
+// the plan; Force, which the user gives per address (milink plan
+// -force-delete ADDRESS), overrides what the kind allows to be overridden.
+type DeleteChecker interface {
+	CheckDelete(ctx context.Context, req DeleteRequest) (Change, hcl.Diagnostics)
+}
+
+// DeleteRequest is what CheckDelete needs.
+type DeleteRequest struct {
+	Address string
+	Prior   Prior
+	// Target is the object's target, open, and Observed its refresh.
+	Target   Target
+	Observed Observation
+	// Force is set when the user asked to delete the address whatever
+	// the checks say.
+	Force bool
+	// Lookup returns another open target of the run by address (one the
+	// kind kept in its state attributes), with its refresh.
+	Lookup func(addr string) (Target, Observation, bool)
+}
+
 // Verifier is implemented by kinds whose changes need a restart.
 type Verifier interface {
 	// StillConfigured checks, just before the restart, that what the

@@ -64,7 +64,8 @@ func cmdPlan(ctx context.Context, g *globals, args []string) int {
 
 // build observes and plans, printing diagnostics.
 func (w *workspace) build(ctx context.Context, st *state.State, sess *plan.Session, refreshOnly bool) (*plan.Plan, int) {
-	p, diags := plan.Build(ctx, w.cfg, st, sess, plan.Options{RefreshOnly: refreshOnly, MilinkVersion: version, Concurrency: w.opts.parallelism})
+	p, diags := plan.Build(ctx, w.cfg, st, sess, plan.Options{RefreshOnly: refreshOnly, MilinkVersion: version, Concurrency: w.opts.parallelism,
+		ForceDelete: w.opts.forceDelete})
 	w.diagnostics(diags)
 	if diags.HasErrors() {
 		fmt.Fprintln(w.g.io.err, "\nNothing was changed.")

@@ -56,7 +56,8 @@ type common struct {
 	workspace      string // -workspace, then MILINK_WORKSPACE; checked by check
 	lockTimeout    time.Duration
 	parallelism    int
-	withState      bool // -state, -lock-timeout and -parallelism were registered
+	forceDelete    listFlag // -force-delete ADDRESS: plan.Options.ForceDelete
+	withState      bool     // -state, -lock-timeout and -parallelism were registered
 	// allowUnset loads without every variable (validate).
 	allowUnset bool
 	// noBackend: the command touches no state (validate), so the backend
@@ -75,6 +76,7 @@ func (c *common) register(fs *flag.FlagSet, withState bool) {
 		fs.StringVar(&c.workspace, "workspace", "", "Use this workspace's state, independent of the others (default: $MILINK_WORKSPACE, else default).")
 		fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "How long to wait for the state lock, e.g. 30s (default: fail at once).")
 		fs.IntVar(&c.parallelism, "parallelism", 128, "How many instances to read or change at once.")
+		fs.Var(&c.forceDelete, "force-delete", "Delete this address although its checks refuse (a link whose copies differ); repeatable.")
 	}
 }
 

@@ -228,6 +228,23 @@ func (fileImpl) PlanDelete(prior resources.Prior, target resources.Target) resou
 	}
 }
 
+// CheckDelete refuses, unless forced, to delete a file whose content in
+// its directory is now "keep" (someone wants it): the checked deletion
+// (resources.DeleteChecker) of the planner's tests.
+func (f fileImpl) CheckDelete(_ context.Context, req resources.DeleteRequest) (resources.Change, hcl.Diagnostics) {
+	name, _ := req.Prior.Attributes["name"].(string)
+	t, _ := req.Target.(*Target)
+	if t == nil {
+		return resources.Change{}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No directory", Detail: req.Address}}
+	}
+	// The refresh reads only the files the configuration names: look.
+	if data, err := os.ReadFile(filepath.Join(t.dir.Path, name)); err == nil && string(data) == "keep" && !req.Force {
+		return resources.Change{}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "File wanted",
+			Detail: fmt.Sprintf("%s: %s holds \"keep\"; delete it anyway with -force-delete %s.", req.Address, name, req.Address)}}
+	}
+	return f.PlanDelete(req.Prior, req.Target), nil
+}
+
 // Copy is a test_copy block: a file copied from its primary target, dir
 // "from", to its other target, dir "to" (Kind.OtherTargets).
 type Copy struct {
