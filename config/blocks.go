@@ -47,6 +47,7 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 	// adds those not written already, and comes after all of them.
 	parts := map[int][]string{} // index in all → the parts' name addresses
 	parent := map[int]string{}  // index in all → the expanding block's name address
+	after := map[int][]string{} // index in all → Synth.DependsOn
 	for i, n := 0, len(all); i < n; i++ {
 		w := all[i]
 		if w.kind.Expand == nil {
@@ -74,6 +75,7 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 			}
 			hb := &hcl.Block{Type: s.Type, Labels: []string{s.Name}, DefRange: w.b.DefRange, TypeRange: w.b.TypeRange}
 			parent[len(all)] = w.kind.Type + "." + w.b.Labels[0]
+			after[len(all)] = s.DependsOn
 			all = append(all, written{hb, k, meta, newSynthBody(s, w.b.DefRange)})
 		}
 	}
@@ -104,7 +106,7 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 		if a, ok := w.meta["depends_on"]; ok {
 			deps = l.resolveDeps(a, byName)
 		}
-		for _, p := range parts[i] {
+		for _, p := range append(parts[i], after[i]...) {
 			for _, b := range byName[p] {
 				deps = append(deps, b.Addr)
 			}

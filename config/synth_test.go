@@ -32,7 +32,7 @@ var bundleKind = &resources.Kind{
 		return []resources.Synth{
 			{Type: "database", Name: x.Name + "_db", PerInstance: true,
 				Attrs: map[string]hcl.Expression{"server": x.Attrs["server"].Expr, "name": name}},
-			{Type: "database", Name: "shared",
+			{Type: "database", Name: "shared", DependsOn: []string{"database." + x.Name + "_db"},
 				Attrs: map[string]hcl.Expression{"server": x.Attrs["server"].Expr}},
 		}
 	},
@@ -87,8 +87,8 @@ database "a_db" {
 		t.Errorf(`database.b_db["y"] is %q, want p_y`, d.DatabaseName)
 	}
 	sh := cfg.Block("database.shared")
-	if sh.Parent != "bundle.a" || sh.Target != "sql_server.s1" {
-		t.Errorf("database.shared: parent %q target %q", sh.Parent, sh.Target)
+	if sh.Parent != "bundle.a" || sh.Target != "sql_server.s1" || strings.Join(sh.DependsOn, ",") != "database.a_db" {
+		t.Errorf("database.shared: parent %q target %q depends on %v", sh.Parent, sh.Target, sh.DependsOn)
 	}
 	// A bundle comes after its parts, written or added.
 	for addr, deps := range map[string][]string{

@@ -126,6 +126,10 @@ type Synth struct {
 	// count.index mean the same in both; shared parts (one endpoint per
 	// SQL Server) have a single instance.
 	PerInstance bool
+	// DependsOn names blocks (TYPE.NAME: other parts, or any block) the
+	// part comes after besides those its expressions refer to: the
+	// endpoint after its certificate.
+	DependsOn []string
 }
 
 // TargetRef names a target by the attribute that refers to it and the
