@@ -348,7 +348,7 @@ func (b *builder) diffResources(ctx context.Context) {
 			b.failed[blk.Addr] = true
 			continue
 		}
-		ch.Address, ch.Kind, ch.Target = blk.Addr, blk.Type, blk.Target
+		ch.Address, ch.Kind, ch.Target, ch.Part = blk.Addr, blk.Type, blk.Target, blk.Parent
 		b.add(ch)
 		b.values[blk.Addr] = blockValue(b.cfg, blk, b.values, changeValues(&ch), ch.Unknown)
 	}

@@ -97,7 +97,11 @@ type Change struct {
 	Address string `json:"address"` // "database.sales", "sql_server.sql01:restart"
 	Kind    string `json:"kind"`    // "database", "master_key", "restart", ...
 	Target  string `json:"target"`  // the target block it acts through, "sql_server.sql01"
-	Action  Action `json:"action"`
+	// Part names the block whose expansion added this one
+	// (managed_instance_link.payroll; config.Block.Parent), "" for a
+	// block the user wrote.
+	Part   string `json:"part,omitempty"`
+	Action Action `json:"action"`
 	// Before and After hold the attributes shown to people and kept in
 	// state. Values are JSON-friendly (string, bool, float64/int, []any,
 	// map[string]any). Sensitive attributes hold a fingerprint, never the

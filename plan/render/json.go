@@ -62,6 +62,8 @@ type JSONChange struct {
 	Steps     []resources.Step      `json:"steps"`
 	DependsOn []string              `json:"depends_on"`
 	Reason    string                `json:"reason"`
+	// Part is the block whose expansion added this one, if any.
+	Part string `json:"part,omitempty"`
 }
 
 // JSONSummary counts the plan's actions.
@@ -151,6 +153,7 @@ func jsonChange(c *resources.Change) JSONChange {
 		Steps:           make([]resources.Step, 0, len(c.Steps)),
 		DependsOn:       append([]string{}, c.DependsOn...),
 		Reason:          c.Reason,
+		Part:            c.Part,
 	}
 	j.Before = redactMap(c, c.Before, j.BeforeSensitive)
 	j.After = redactMap(c, c.After, j.AfterSensitive)

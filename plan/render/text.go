@@ -281,6 +281,9 @@ func (pr *printer) change(p *plan.Plan, c *resources.Change) {
 		addr = c.Target
 	}
 	pr.line("  %s", pr.bold("# "+cleanText(addr)+" "+verb(c)+restartNote(p, c)))
+	if c.Part != "" {
+		pr.line("  # (part of %s)", cleanText(c.Part))
+	}
 	pr.reason(c)
 	if c.Action != resources.Forget && !(c.Action == resources.NoOp && !pr.o.Verbose) {
 		pr.block(c)
