@@ -630,3 +630,7 @@ func (s *Server) dagJSON(st LinkStatus) map[string]any {
 		},
 	}
 }
+
+// LinkBackend is the link behind the server's link resources (nil if
+// none): the lab's control API drives the same simulation.
+func (s *Server) LinkBackend() LinkBackend { return s.cfg.Link }
