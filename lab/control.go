@@ -502,10 +502,14 @@ func (c *ControlServer) linkSim(w http.ResponseWriter) (linkControl, bool) {
 		return c.links, true
 	}
 	if c.lab != nil {
-		if a := c.lab.Azure(); a != nil {
+		if a := c.lab.Azure(); a != nil && a.LinkBackend() != nil {
 			if lc, ok := a.LinkBackend().(linkControl); ok {
 				return lc, true
 			}
+			// A wiring mistake, not the user's: say what is missing.
+			writeJSON(w, http.StatusInternalServerError, apiError{fmt.Sprintf(
+				"the lab's link simulation (%T) lacks Advance(time.Duration), SetFault(string, bool) or Links()", a.LinkBackend())})
+			return nil, false
 		}
 	}
 	writeJSON(w, http.StatusNotFound, apiError{"the lab has no link simulation"})
