@@ -457,9 +457,15 @@ func TestDistributedAvailabilityGroups(t *testing.T) {
 	if code != 400 || errCode(m) != "UnableToResolveRemoteServer" {
 		t.Errorf("refused without status: %d %v", code, m)
 	}
+	// One with status 202 is accepted and fails as an operation.
+	f.createErr = &LinkError{Status: 202, Code: "ManagedInstanceLinkConnectivityIsNotEstablished", Message: "no replication"}
+	code, m, h := do(t, s, "PUT", path, tok, "application/json", dagBody)
+	if st := opStatus(h); code != 202 || st["status"] != "Failed" || errCode(st) != "ManagedInstanceLinkConnectivityIsNotEstablished" {
+		t.Errorf("async refusal: %d %v %v", code, m, st)
+	}
 	f.createErr = nil
 
-	code, _, h := do(t, s, "PUT", path, tok, "application/json", dagBody)
+	code, _, h = do(t, s, "PUT", path, tok, "application/json", dagBody)
 	if code != 202 || opStatus(h)["status"] != "Succeeded" {
 		t.Fatalf("PUT: %d", code)
 	}
@@ -543,7 +549,7 @@ func TestDistributedAvailabilityGroups(t *testing.T) {
 	if code != 204 {
 		t.Errorf("DELETE again: %d", code)
 	}
-	want := []string{"create payroll", "create payroll", "create payroll", "mode payroll Sync", "mode payroll Async", "droplink payroll"}
+	want := []string{"create payroll", "create payroll", "create payroll", "create payroll", "mode payroll Sync", "mode payroll Async", "droplink payroll"}
 	if got := f.Calls(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("backend calls:\n got %v\nwant %v", got, want)
 	}

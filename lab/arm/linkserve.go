@@ -158,19 +158,23 @@ func (s *Server) backendError(what string, err error) *armError {
 // runOperation answers a change as a long-running operation, as the
 // network provider's rule PUTs: an armed fail-operation fault fails it
 // without calling change; a LinkError from change is answered at once (the
-// request is refused); another error fails the operation.
+// request is refused), unless its Status is 200 or 202: then the request
+// is accepted and the operation fails with its code; another error fails
+// the operation as an internal error.
 func (s *Server) runOperation(w http.ResponseWriter, r *http.Request, what string, change func() error) (result, *armError) {
 	s.mu.Lock()
 	failed := s.failOperationLocked()
 	s.mu.Unlock()
 	if failed == nil {
 		if err := change(); err != nil {
-			e := s.backendError(what, err)
 			var le *LinkError
-			if errors.As(err, &le) {
+			if errors.As(err, &le) && (le.Status == http.StatusOK || le.Status == http.StatusAccepted) {
+				failed = armErr(http.StatusOK, le.Code, "%s", le.Message)
+			} else if e := s.backendError(what, err); le != nil {
 				return result{}, e
+			} else {
+				failed = armErr(http.StatusOK, e.Code, "%s", e.Message)
 			}
-			failed = armErr(http.StatusOK, e.Code, "%s", e.Message)
 		}
 	}
 	s.mu.Lock()
