@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/milink/milink/lab"
 	"github.com/milink/milink/lab/arm"
@@ -42,7 +43,7 @@ expired certificate and a log backup during seeding (1412) are not faults:
 make them with the data, as they happen in life.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dir, "dir", lab.DefaultDir, "the lab `directory`")
-			fs.BoolVar(&asJSON, "json", false, "print JSON (status, advance): the links as the simulation reports them")
+			fs.BoolVar(&asJSON, "json", false, "print JSON (status, advance): [{\"name\", \"replication_mode\", ..., \"databases\": [{\"name\", \"replica_state\", \"seeding_progress\", ...}]}]")
 		},
 		run: func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 			if len(args) == 0 {
@@ -107,10 +108,7 @@ make them with the data, as they happen in life.`,
 // printLinks shows one row per database of each link.
 func printLinks(w io.Writer, links []arm.LinkStatus, asJSON bool) error {
 	if asJSON {
-		if links == nil {
-			links = []arm.LinkStatus{}
-		}
-		return writeJSON(w, links)
+		return writeJSON(w, linksJSON(links))
 	}
 	if len(links) == 0 {
 		fmt.Fprintln(w, "no links (create one with a distributedAvailabilityGroups PUT, e.g. milink apply)")
@@ -136,4 +134,64 @@ func printLinks(w io.Writer, links []arm.LinkStatus, asJSON bool) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// linkJSON is a link as `milink lab link status -json` shows it, in the
+// snake_case of the lab's other JSON.
+type linkJSON struct {
+	Name             string         `json:"name"`
+	ID               string         `json:"id"`
+	PartnerAG        string         `json:"partner_availability_group"`
+	PartnerEndpoint  string         `json:"partner_endpoint"`
+	InstanceAG       string         `json:"instance_availability_group"`
+	InstanceLinkRole string         `json:"instance_link_role"`
+	FailoverMode     string         `json:"failover_mode"`
+	SeedingMode      string         `json:"seeding_mode"`
+	ReplicationMode  string         `json:"replication_mode"`
+	Databases        []linkDatabase `json:"databases"`
+}
+
+type linkDatabase struct {
+	Name                  string     `json:"name"`
+	ReplicaState          string     `json:"replica_state"`
+	SeedingProgress       string     `json:"seeding_progress"`
+	SynchronizationHealth string     `json:"synchronization_health"`
+	ConnectedState        string     `json:"connected_state"`
+	LastReceivedLSN       string     `json:"last_received_lsn"`
+	LastHardenedLSN       string     `json:"last_hardened_lsn"`
+	LastCommitLSN         string     `json:"last_commit_lsn"`
+	LastBackupLSN         string     `json:"last_backup_lsn"`
+	LastHardenedTime      *time.Time `json:"last_hardened_time,omitempty"`
+	MostRecentLinkError   string     `json:"most_recent_link_error"`
+	PartnerCertName       string     `json:"partner_certificate"`
+	PartnerCertExpiry     *time.Time `json:"partner_certificate_expiry,omitempty"`
+	SendLagSeconds        int64      `json:"send_lag_seconds"`
+	RedoLagSeconds        int64      `json:"redo_lag_seconds"`
+	InstanceReplicaID     string     `json:"instance_replica_id"`
+	PartnerReplicaID      string     `json:"partner_replica_id"`
+}
+
+func linksJSON(links []arm.LinkStatus) []linkJSON {
+	out := []linkJSON{}
+	when := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	for _, l := range links {
+		j := linkJSON{Name: l.Name, ID: l.ID, PartnerAG: l.PartnerAG, PartnerEndpoint: l.PartnerEndpoint, InstanceAG: l.InstanceAG,
+			InstanceLinkRole: l.InstanceLinkRole, FailoverMode: l.FailoverMode, SeedingMode: l.SeedingMode, ReplicationMode: l.ReplicationMode,
+			Databases: []linkDatabase{}}
+		for _, d := range l.Databases {
+			j.Databases = append(j.Databases, linkDatabase{Name: d.Name, ReplicaState: d.ReplicaState, SeedingProgress: d.SeedingProgress,
+				SynchronizationHealth: d.SynchronizationHealth, ConnectedState: d.ConnectedState, LastReceivedLSN: d.LastReceivedLSN,
+				LastHardenedLSN: d.LastHardenedLSN, LastCommitLSN: d.LastCommitLSN, LastBackupLSN: d.LastBackupLSN,
+				LastHardenedTime: when(d.LastHardenedTime), MostRecentLinkError: d.MostRecentLinkError, PartnerCertName: d.PartnerCertName,
+				PartnerCertExpiry: when(d.PartnerCertExpiry), SendLagSeconds: d.SendLagSeconds, RedoLagSeconds: d.RedoLagSeconds,
+				InstanceReplicaID: d.InstanceReplicaID, PartnerReplicaID: d.PartnerReplicaID})
+		}
+		out = append(out, j)
+	}
+	return out
 }

@@ -90,9 +90,13 @@ func TestLinkCommand(t *testing.T) {
 		}
 	}
 	code, out, _ = runLab(t, "link", "-json", "status", "-dir", dir)
-	var got []arm.LinkStatus
-	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got) != 2 || got[0].Databases[0].LastHardenedLSN != "37000000012000001" {
-		t.Errorf("status -json: %d %s", code, out)
+	var got []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got) != 2 || got[1]["replication_mode"] != "Sync" {
+		t.Fatalf("status -json: %d %s", code, out)
+	}
+	if db := got[0]["databases"].([]any)[0].(map[string]any); db["last_hardened_lsn"] != "37000000012000001" || db["replica_state"] != "LinkSynchronizing" ||
+		db["send_lag_seconds"] != float64(2) || db["last_hardened_time"] != nil {
+		t.Errorf("status -json database: %v", db)
 	}
 
 	code, out, errs = runLab(t, "link", "advance", "90s", "-dir", dir)
