@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -89,7 +90,10 @@ type apiError struct {
 
 // ControlServer serves the control API for a running lab.
 type ControlServer struct {
-	lab   *Lab
+	lab *Lab
+	// links is the link simulation; nil means the one behind the lab's
+	// Azure (tests set a fake).
+	links linkControl
 	token string
 	srv   *http.Server
 	ln    net.Listener
@@ -104,16 +108,7 @@ func StartControl(l *Lab) (*ControlServer, error) {
 		return nil, fmt.Errorf("control API: %w", err)
 	}
 	c := &ControlServer{lab: l, token: randomHex(24), ln: ln, down: make(chan struct{})}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", c.status)
-	mux.HandleFunc("POST /v1/restart", c.restart)
-	mux.HandleFunc("POST /v1/fault", c.fault)
-	mux.HandleFunc("GET /v1/log", c.log)
-	mux.HandleFunc("POST /v1/down", c.shutdown)
-	mux.HandleFunc("POST /v1/azure/fault", c.azureFault)
-	mux.HandleFunc("GET /v1/azure/log", c.azureLog)
-	mux.HandleFunc("POST /v1/azure/token", c.azureToken)
-	c.srv = &http.Server{Handler: c.auth(mux), ReadHeaderTimeout: 10 * time.Second}
+	c.srv = &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go c.srv.Serve(ln)
 	data, err := json.Marshal(ControlFile{Address: ln.Addr().String(), Token: c.token, PID: os.Getpid()})
 	if err != nil {
@@ -125,6 +120,23 @@ func StartControl(l *Lab) (*ControlServer, error) {
 		return nil, fmt.Errorf("write control.json: %w", err)
 	}
 	return c, nil
+}
+
+// handler is the API's routes behind the token check.
+func (c *ControlServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", c.status)
+	mux.HandleFunc("POST /v1/restart", c.restart)
+	mux.HandleFunc("POST /v1/fault", c.fault)
+	mux.HandleFunc("GET /v1/log", c.log)
+	mux.HandleFunc("POST /v1/down", c.shutdown)
+	mux.HandleFunc("POST /v1/azure/fault", c.azureFault)
+	mux.HandleFunc("GET /v1/azure/log", c.azureLog)
+	mux.HandleFunc("POST /v1/azure/token", c.azureToken)
+	mux.HandleFunc("GET /v1/link/status", c.linkStatus)
+	mux.HandleFunc("POST /v1/link/advance", c.linkAdvance)
+	mux.HandleFunc("POST /v1/link/fault", c.linkFault)
+	return c.auth(mux)
 }
 
 // Down is closed when a client asked the lab to stop.
@@ -454,4 +466,141 @@ func (c *Client) AzureToken(ctx context.Context) (AzureToken, error) {
 	var t AzureToken
 	err := c.call(ctx, http.MethodPost, "/v1/azure/token", struct{}{}, &t)
 	return t, err
+}
+
+// linkControl is the lab's link simulation as the control API drives it:
+// its clock, its faults and what it shows. The simulation behind the
+// lab's Azure (arm.Config.Link) provides it.
+type linkControl interface {
+	// Advance moves the simulation's clock on by d and takes the steps
+	// that fall in it.
+	Advance(d time.Duration)
+	// SetFault arms (on) or disarms a fault of LinkFaults.
+	SetFault(name string, on bool)
+	Links() []arm.LinkStatus
+}
+
+// LinkFaults are the link simulation's faults: seeding_interrupted makes
+// seeding start over from 0 % (one more attempt); port_closed makes the
+// partner's endpoint refuse the managed instance (41986). Missing or
+// misnamed certificates, an unresolvable partner and expired certificates
+// are not faults: they come from the lab's data, as they would in life.
+var LinkFaults = []string{"seeding_interrupted", "port_closed"}
+
+// maxLinkAdvance bounds one advance: a day covers any seeding the lab
+// simulates, and a typo such as 5000h stays a mistake.
+const maxLinkAdvance = 24 * time.Hour
+
+// LinkFaultChange arms or disarms one link fault.
+type LinkFaultChange struct {
+	Name string `json:"name"`
+	On   bool   `json:"on"`
+}
+
+func (c *ControlServer) linkSim(w http.ResponseWriter) (linkControl, bool) {
+	if c.links != nil {
+		return c.links, true
+	}
+	if c.lab != nil {
+		if a := c.lab.Azure(); a != nil && a.LinkBackend() != nil {
+			if lc, ok := a.LinkBackend().(linkControl); ok {
+				return lc, true
+			}
+			// A wiring mistake, not the user's: say what is missing.
+			writeJSON(w, http.StatusInternalServerError, apiError{fmt.Sprintf(
+				"the lab's link simulation (%T) lacks Advance(time.Duration), SetFault(string, bool) or Links()", a.LinkBackend())})
+			return nil, false
+		}
+	}
+	writeJSON(w, http.StatusNotFound, apiError{"the lab has no link simulation"})
+	return nil, false
+}
+
+func linkList(lc linkControl) []arm.LinkStatus {
+	l := lc.Links()
+	if l == nil {
+		l = []arm.LinkStatus{}
+	}
+	slices.SortFunc(l, func(a, b arm.LinkStatus) int { return strings.Compare(a.Name, b.Name) })
+	return l
+}
+
+func (c *ControlServer) linkStatus(w http.ResponseWriter, r *http.Request) {
+	lc, ok := c.linkSim(w)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, linkList(lc))
+}
+
+func (c *ControlServer) linkAdvance(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Duration string `json:"duration"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	d, err := ParseLinkAdvance(req.Duration)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	lc, ok := c.linkSim(w)
+	if !ok {
+		return
+	}
+	lc.Advance(d)
+	writeJSON(w, http.StatusOK, linkList(lc))
+}
+
+// ParseLinkAdvance reads the duration of `milink lab link advance`: a Go
+// duration ("90s", "5m", "1h30m") above 0 and at most a day.
+func ParseLinkAdvance(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want a duration such as 30s, 5m or 1h30m", s)
+	}
+	if d <= 0 || d > maxLinkAdvance {
+		return 0, fmt.Errorf("duration %q: want more than 0 and at most %s", s, maxLinkAdvance)
+	}
+	return d, nil
+}
+
+func (c *ControlServer) linkFault(w http.ResponseWriter, r *http.Request) {
+	var req LinkFaultChange
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	if !slices.Contains(LinkFaults, req.Name) {
+		writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf("unknown link fault %q (faults: %s)", req.Name, strings.Join(LinkFaults, ", "))})
+		return
+	}
+	lc, ok := c.linkSim(w)
+	if !ok {
+		return
+	}
+	lc.SetFault(req.Name, req.On)
+	writeJSON(w, http.StatusOK, req)
+}
+
+// LinkStatus returns the links of the lab's managed instance.
+func (c *Client) LinkStatus(ctx context.Context) ([]arm.LinkStatus, error) {
+	var l []arm.LinkStatus
+	err := c.call(ctx, http.MethodGet, "/v1/link/status", nil, &l)
+	return l, err
+}
+
+// LinkAdvance moves the link simulation's clock on by d and returns the
+// links as they are then.
+func (c *Client) LinkAdvance(ctx context.Context, d time.Duration) ([]arm.LinkStatus, error) {
+	var l []arm.LinkStatus
+	err := c.call(ctx, http.MethodPost, "/v1/link/advance", map[string]string{"duration": d.String()}, &l)
+	return l, err
+}
+
+// SetLinkFault arms or disarms a link fault.
+func (c *Client) SetLinkFault(ctx context.Context, name string, on bool) error {
+	return c.call(ctx, http.MethodPost, "/v1/link/fault", LinkFaultChange{Name: name, On: on}, nil)
 }

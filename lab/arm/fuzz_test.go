@@ -1,6 +1,7 @@
 package arm
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -91,6 +92,41 @@ func FuzzOpenPFX(f *testing.F) {
 		}
 		if e != nil && e.Code != "InvalidPrivateBlobOrPassword" {
 			t.Fatalf("code %s", e.Code)
+		}
+	})
+}
+
+// FuzzLinkBodies: any body to the link's resources is refused with an ARM
+// error or accepted as a spec that keeps the service's rules: canonical
+// enumerations, at least one database, a TCP partner endpoint, a whole
+// certificate.
+func FuzzLinkBodies(f *testing.F) {
+	f.Add(`{"properties":{"partnerAvailabilityGroupName":"ag","partnerEndpoint":"TCP://127.0.0.2:5022","instanceAvailabilityGroupName":"miag","databases":[{"databaseName":"payroll"}]}}`)
+	f.Add(`{"properties":{"replicationMode":"sync","databases":[{"databaseName":"db"}]}}`)
+	f.Add(`{"properties":{"publicBlob":"0x3082"}}`)
+	f.Add(`{"properties":{"partnerEndpoint":"tcp://[::1]:1","databases":[{}]}}`)
+	f.Add(`null`)
+	cur := LinkSpec{Name: "payroll", PartnerAG: "ag", PartnerEndpoint: "TCP://127.0.0.2:5022", InstanceAG: "miag",
+		InstanceLinkRole: "Secondary", FailoverMode: "Manual", SeedingMode: "Automatic", ReplicationMode: "Async", Databases: []string{"db"}}
+	f.Fuzz(func(t *testing.T, body string) {
+		sp, e := parseDAGPut("payroll", []byte(body))
+		if e == nil {
+			if len(sp.Databases) == 0 || sp.PartnerAG == "" || sp.InstanceAG == "" || !partnerEndpointOK(sp.PartnerEndpoint) ||
+				(sp.ReplicationMode != "Async" && sp.ReplicationMode != "Sync") || (sp.FailoverMode != "None" && sp.FailoverMode != "Manual") ||
+				(sp.InstanceLinkRole != "Primary" && sp.InstanceLinkRole != "Secondary") || (sp.SeedingMode != "Automatic" && sp.SeedingMode != "Manual") {
+				t.Fatalf("accepted %+v", sp)
+			}
+		} else if e.Status != http.StatusBadRequest || e.Code == "" {
+			t.Fatalf("refusal %+v", e)
+		}
+		mode, e := parseDAGPatch(cur, []byte(body))
+		if e == nil && mode != "" && mode != "Async" && mode != "Sync" {
+			t.Fatalf("PATCH mode %q", mode)
+		}
+		if der, e := parseTrustPut([]byte(body)); e == nil {
+			if _, err := x509.ParseCertificate(der); err != nil {
+				t.Fatalf("accepted a blob that is no certificate: %v", err)
+			}
 		}
 	})
 }

@@ -240,11 +240,14 @@ func (s *Server) injected(w http.ResponseWriter) *armError {
 
 // apiVersions are those the lab's resource providers accept: the ones the
 // SDK clients milink uses send (armsql v1.2.0: 2021-05-01-preview for
-// managed instances, 2020-11-01-preview for tdeCertificates; armnetwork v6:
-// 2024-05-01), and the stable versions around them.
+// managed instances, 2020-11-01-preview for tdeCertificates,
+// 2021-11-01-preview for the link's resources; armnetwork v6: 2024-05-01;
+// milink's own link model: 2025-01-01), and the stable versions around
+// them. The link's resource types narrow this further (linkAPIVersion).
 var apiVersions = map[string][]string{
 	"microsoft.sql": {"2020-02-02-preview", "2020-08-01-preview", "2020-11-01-preview", "2021-02-01-preview", "2021-05-01-preview",
-		"2021-08-01-preview", "2021-11-01", "2022-05-01-preview", "2023-05-01-preview", "2023-08-01", "2023-08-01-preview", "2024-05-01-preview"},
+		"2021-08-01-preview", "2021-11-01-preview", "2021-11-01", "2022-05-01-preview", "2023-05-01-preview", "2023-08-01", "2023-08-01-preview",
+		"2024-05-01-preview", "2025-01-01"},
 	"microsoft.network": {"2022-07-01", "2022-09-01", "2023-02-01", "2023-04-01", "2023-05-01", "2023-06-01", "2023-09-01", "2023-11-01",
 		"2024-01-01", "2024-03-01", "2024-05-01", "2024-07-01", "2024-10-01"},
 	"microsoft.resources": {"2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01"},

@@ -46,7 +46,11 @@ type Config struct {
 	// key to the managed instance's master (tdeCertificates). Nil refuses
 	// uploads with an internal error.
 	ImportCertificate func(der []byte, key *rsa.PrivateKey) error
-	Logf              func(format string, args ...any)
+	// Link is the managed instance link behind serverTrustCertificates,
+	// endpointCertificates and distributedAvailabilityGroups. Nil answers
+	// them with 501 NotImplemented.
+	Link LinkBackend
+	Logf func(format string, args ...any)
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }

@@ -32,6 +32,8 @@ func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, p []string, bo
 			return result{}, methodNotAllowed(r)
 		}
 		return s.uploadTDECertificate(w, r, body)
+	case len(p) >= 3 && equalFold(p[0], "managedInstances") && isLinkType(p[2]):
+		return s.serveLink(w, r, p[1], p[2:], body)
 	default:
 		return result{}, armErr(http.StatusNotFound, "InvalidResourceType", "The resource type '%s' could not be found in the namespace 'Microsoft.Sql' for api version '%s'.",
 			strings.Join(p, "/"), r.URL.Query().Get("api-version"))

@@ -31,7 +31,7 @@ func (e usageErr) Error() string { return e.msg }
 
 func commands() []*command {
 	return []*command{upCommand(), serveCommand(), downCommand(), statusCommand(), restartCommand(),
-		faultCommand(), logCommand(), tokenCommand(), profilesCommand()}
+		faultCommand(), logCommand(), linkCommand(), tokenCommand(), profilesCommand()}
 }
 
 // Main runs `milink lab ARGS...` and returns the exit code.
