@@ -393,3 +393,7 @@ func (c *catalog) nextDatabaseID() int {
 	}
 	return id
 }
+
+// GUIDString renders a uniqueidentifier as SQL Server shows it (CAST to
+// nvarchar), so that an id Resource Manager reports matches the catalogue's.
+func GUIDString(g [16]byte) string { return guidString(g) }
