@@ -43,12 +43,11 @@ type linkSim struct {
 	speed   float64
 	dialer  func(ctx context.Context, address string) error
 
-	mu     sync.Mutex
-	state  linkState
-	base   time.Time // real time when the clock read state.Clock
-	stop   chan struct{}
-	done   chan struct{}
-	closed bool
+	mu    sync.Mutex
+	state linkState
+	base  time.Time // real time when the clock read state.Clock
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // linkState is what survives a lab restart (DIR/link.json).
@@ -107,7 +106,7 @@ const (
 )
 
 const (
-	linkStepEvery   = 250 * time.Millisecond // real time between steps of the running clock
+	linkStepEvery   = 500 * time.Millisecond // real time between steps of the running clock
 	linkStateFile   = "link.json"
 	azureIssuer     = "*.database.windows.net"
 	miEndpointCert  = "MI_DATABASE_MIRRORING_ENDPOINT"
@@ -531,6 +530,10 @@ func (s *linkSim) stepLocked(now time.Time) {
 		dt = 0
 	}
 	s.state.Clock = now
+	if len(s.state.Links) == 0 {
+		// Nothing to move; the clock is saved on close.
+		return
+	}
 	interrupt := s.state.Faults[FaultSeedingInterrupted]
 	for _, l := range s.state.Links {
 		for _, d := range l.DBs {

@@ -348,15 +348,6 @@ func (c *catalog) endOfLog(d *database) int64 {
 	return d.EndOfLogLSN
 }
 
-func (c *catalog) agByID(id [16]byte) *availabilityGroup {
-	for _, a := range c.AGs {
-		if a.ID == id {
-			return a
-		}
-	}
-	return nil
-}
-
 // agDatabases are the databases of an availability group; a distributed
 // group's are those of its local member group.
 func (c *catalog) agDatabases(a *availabilityGroup) []*database {

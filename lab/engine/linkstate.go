@@ -79,14 +79,16 @@ type EndpointInfo struct {
 func (i *Instance) MirroringEndpoint() (EndpointInfo, bool) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	for _, e := range i.cat.Endpoints {
-		out := EndpointInfo{Name: e.Name, State: e.State, Port: e.Port, Auth: e.Auth, Encryption: e.Encryption}
-		if c := i.cat.certByID(e.CertID); c != nil {
-			out.Certificate = c.Name
-		}
-		return out, true
+	// One DATABASE_MIRRORING endpoint per instance (7862).
+	if len(i.cat.Endpoints) == 0 {
+		return EndpointInfo{}, false
 	}
-	return EndpointInfo{}, false
+	e := i.cat.Endpoints[0]
+	out := EndpointInfo{Name: e.Name, State: e.State, Port: e.Port, Auth: e.Auth, Encryption: e.Encryption}
+	if c := i.cat.certByID(e.CertID); c != nil {
+		out.Certificate = c.Name
+	}
+	return out, true
 }
 
 // DatabaseInfo is what the link reads of a database.
@@ -189,17 +191,26 @@ func (i *Instance) SetRemoteReplica(ag, replica string, st RemoteState) {
 	if a == nil {
 		return
 	}
+	changed := false
 	for _, r := range a.Replicas {
 		if r.Local || !equalFold(r.Server, replica) {
 			continue
 		}
-		r.Connected, r.Health, r.ErrNumber, r.ErrText = st.Connected, st.Health, st.ErrNumber, st.ErrText
-		r.RemoteDBs = nil
+		var dbs []*remoteReplicaDB
 		for _, d := range st.Databases {
-			r.RemoteDBs = append(r.RemoteDBs, &remoteReplicaDB{Database: d.Name, SyncState: d.SyncState, Health: d.Health, HardenedLSN: d.HardenedLSN})
+			dbs = append(dbs, &remoteReplicaDB{Database: d.Name, SyncState: d.SyncState, Health: d.Health, HardenedLSN: d.HardenedLSN})
+		}
+		same := r.Connected == st.Connected && r.Health == st.Health && r.ErrNumber == st.ErrNumber && r.ErrText == st.ErrText &&
+			slices.EqualFunc(r.RemoteDBs, dbs, func(x, y *remoteReplicaDB) bool { return *x == *y })
+		if !same {
+			r.Connected, r.Health, r.ErrNumber, r.ErrText, r.RemoteDBs = st.Connected, st.Health, st.ErrNumber, st.ErrText, dbs
+			changed = true
 		}
 	}
-	_ = i.saveLocked()
+	// The simulation steps often: write only what changed.
+	if changed {
+		_ = i.saveLocked()
+	}
 }
 
 // SeedingState is one automatic seeding of a database of group ag.
@@ -237,6 +248,9 @@ func (i *Instance) SetSeeding(st SeedingState) {
 			rec.AGDBID = groupDatabaseID(a.ID)
 		}
 		c.Seeding = append(c.Seeding, rec)
+	}
+	if rec.State == st.State && rec.IsSource == st.IsSource && rec.Size == st.Size && rec.Transferred == st.Transferred && rec.Attempts == st.Attempts {
+		return
 	}
 	rec.State, rec.IsSource, rec.Size, rec.Transferred, rec.Attempts = st.State, st.IsSource, st.Size, st.Transferred, st.Attempts
 	_ = i.saveLocked()
