@@ -233,15 +233,28 @@ func TestLinkEndToEnd(t *testing.T) {
 		t.Errorf("mi01 endpoint certificate %v", got)
 	}
 
-	// Async: a write is hardened one step later.
+	// Async: a write is hardened one step later; the lag counts from the
+	// first step that saw it behind.
 	mustExec(t, e.sql, "USE [sales]; INSERT INTO dbo.orders VALUES (1);")
+	first := e.endOfLog(t)
 	e.ctl.Advance(time.Second)
-	if d := e.status(t); d.LastHardenedLSN == e.endOfLog(t) || d.SendLagSeconds < 0 {
-		t.Errorf("async: hardened %s caught up with %s at once", d.LastHardenedLSN, e.endOfLog(t))
+	if d := e.status(t); d.LastHardenedLSN == first {
+		t.Errorf("async: hardened %s caught up with %s at once", d.LastHardenedLSN, first)
+	}
+	mustExec(t, e.sql, "USE [sales]; INSERT INTO dbo.orders VALUES (2);")
+	e.ctl.Advance(3 * time.Second)
+	if d := e.status(t); d.LastHardenedLSN != first || d.SendLagSeconds != 3 {
+		t.Errorf("async: hardened %s (want %s), lag %d s (want 3)", d.LastHardenedLSN, first, d.SendLagSeconds)
+	}
+	if got := scalar(t, e.sql, "SELECT drs.log_send_queue_size FROM sys.dm_hadr_database_replica_states drs WHERE drs.is_local = 0"); got == "0" {
+		t.Errorf("sql01 log_send_queue_size %s while behind", got)
 	}
 	e.ctl.Advance(time.Second)
 	if d := e.status(t); d.LastHardenedLSN != e.endOfLog(t) || d.SendLagSeconds != 0 {
 		t.Errorf("async: hardened %s, end %s, lag %d after the next step", d.LastHardenedLSN, e.endOfLog(t), d.SendLagSeconds)
+	}
+	if got := scalar(t, e.mi, "SELECT drs.end_of_log_lsn FROM sys.dm_hadr_database_replica_states drs WHERE drs.is_local = 1 AND drs.group_id = (SELECT group_id FROM sys.availability_groups WHERE name = N'link')"); got != e.endOfLog(t) {
+		t.Errorf("mi01 end_of_log_lsn %s, sql01 %s", got, e.endOfLog(t))
 	}
 	// Sync: at the same step.
 	if err := e.be.SetReplicationMode("link", "Sync"); err != nil {
@@ -473,5 +486,34 @@ func TestLinkFaults(t *testing.T) {
 		if got := rows(t, e.sql, "SELECT a.current_state FROM sys.dm_hadr_automatic_seeding a"); len(got) != 1 || got[0] != "FAILED" {
 			t.Errorf("automatic seeding %v", got)
 		}
+	})
+}
+
+// The link and its clock survive the lab going down and up; a running
+// clock (speed > 0) seeds without Advance.
+func TestLinkPersistsAndRunsOnItsClock(t *testing.T) {
+	e := newLinkEnv(t)
+	e.setup(t)
+	if err := e.be.CreateLink(e.spec()); err != nil {
+		t.Fatal(err)
+	}
+	e.ctl.Advance(time.Second)
+	dir := e.l.Dir()
+	e.l.Close()
+	l, err := lab.Open(lab.Config{Dir: dir, LinkSpeed: 200, RestartDelay: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	st, ok := l.LinkBackend().Link("link")
+	if !ok || st.Databases[0].ReplicaState != "Seeding" {
+		t.Fatalf("after restart %+v %v", st, ok)
+	}
+	eventually(t, 20*time.Second, "the link synchronizing on its own clock", func() bool {
+		st, _ := l.LinkBackend().Link("link")
+		return st.Databases[0].ReplicaState == "LinkSynchronizing"
 	})
 }

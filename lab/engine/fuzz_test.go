@@ -54,33 +54,62 @@ func FuzzBatch(f *testing.F) {
 		f.Add(s)
 	}
 	inst, newSession := fuzzLab(f)
-	f.Fuzz(func(t *testing.T, sql string) {
-		s := newSession()
-		r := &recorder{}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.Batch(context.Background(), sql, r)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("batch hangs: %q", sql)
+	f.Fuzz(func(t *testing.T, sql string) { checkBatch(t, inst, newSession(), sql) })
+}
+
+// FuzzLinkBatch runs the link's statements on an instance with HADR on,
+// so that availability groups, endpoints and certificates are created and
+// altered, not refused with 35221.
+func FuzzLinkBatch(f *testing.F) {
+	for _, s := range []string{
+		"USE [master]; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Fuzz-Passw0rd!'; CREATE CERTIFICATE [c] WITH SUBJECT = N's', EXPIRY_DATE = '20991231'; CREATE ENDPOINT [e] STATE = STARTED AS TCP (LISTENER_PORT = 5022, LISTENER_IP = ALL) FOR DATABASE_MIRRORING (ROLE = ALL, AUTHENTICATION = CERTIFICATE [c], ENCRYPTION = REQUIRED ALGORITHM AES)",
+		"ALTER DATABASE [inventory] SET RECOVERY FULL; BACKUP DATABASE [inventory] TO DISK = N'i.bak'; " + strings.ReplaceAll(agSeed, "[sales]", "[inventory]") + "; " + dagSeed,
+		"ALTER AVAILABILITY GROUP [d] MODIFY AVAILABILITY GROUP ON N'ag' WITH (AVAILABILITY_MODE = SYNCHRONOUS_COMMIT), N'mi' WITH (AVAILABILITY_MODE = SYNCHRONOUS_COMMIT); DROP AVAILABILITY GROUP [d]; DROP AVAILABILITY GROUP [ag]",
+		"SELECT * FROM sys.dm_hadr_database_replica_states; SELECT * FROM sys.availability_replicas; SELECT * FROM sys.dm_hadr_availability_replica_states; SELECT * FROM sys.dm_hadr_automatic_seeding; SELECT * FROM sys.dm_hadr_physical_seeding_stats",
+		"USE [inventory]; INSERT INTO dbo.t VALUES (1); BACKUP LOG [inventory] TO DISK = N'i.trn'",
+	} {
+		f.Add(s)
+	}
+	p, _ := LookupProfile(DefaultProfile)
+	inst, err := Open(Options{Name: "fz", Profile: p, DataDir: f.TempDir(), FSRoot: f.TempDir(), Host: newFakeHost(), Login: "sa", Password: "x", Seed: "sql01", Scratch: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := inst.Start(Startup{Hadr: true}); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(inst.Stop)
+	f.Fuzz(func(t *testing.T, sql string) { checkBatch(t, inst, inst.NewSession(), sql) })
+}
+
+// checkBatch runs sql: the engine must not panic, must return, and every
+// error must look like SQL Server's.
+func checkBatch(t *testing.T, inst *Instance, s *Session, sql string) {
+	t.Helper()
+	r := &recorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Batch(context.Background(), sql, r)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("batch hangs: %q", sql)
+	}
+	if n := inst.panics.Load(); n != 0 {
+		t.Fatalf("engine panicked (%d) on %q", n, sql)
+	}
+	for _, e := range r.errs {
+		if e.Number <= 0 || e.Class < 11 || e.Class > 16 || e.Text == "" || e.Server != "fz" {
+			t.Errorf("error not SQL Server-shaped: %+v", e)
 		}
-		if n := inst.panics.Load(); n != 0 {
-			t.Fatalf("engine panicked (%d) on %q", n, sql)
+	}
+	for _, m := range r.infos {
+		if m.Class > 10 {
+			t.Errorf("info with error class: %+v", m)
 		}
-		for _, e := range r.errs {
-			if e.Number <= 0 || e.Class < 11 || e.Class > 16 || e.Text == "" || e.Server != "fz" {
-				t.Errorf("error not SQL Server-shaped: %+v", e)
-			}
-		}
-		for _, m := range r.infos {
-			if m.Class > 10 {
-				t.Errorf("info with error class: %+v", m)
-			}
-		}
-	})
+	}
 }
 
 var refreshSeed = `SET NOCOUNT ON;
