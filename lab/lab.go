@@ -500,6 +500,8 @@ func (l *Lab) Azure() *arm.Server { return l.azure }
 type Status struct {
 	Servers []ServerStatus `json:"servers"`
 	Azure   *arm.Status    `json:"azure,omitempty"`
+	// Links are the managed instance links (link.go), as ARM reports them.
+	Links []arm.LinkStatus `json:"links,omitempty"`
 }
 
 // Status reports every server.
@@ -511,6 +513,9 @@ func (l *Lab) Status() Status {
 	if l.azure != nil {
 		a := l.azure.Status()
 		st.Azure = &a
+	}
+	if l.link != nil {
+		st.Links = l.link.Links()
 	}
 	return st
 }

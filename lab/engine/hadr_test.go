@@ -271,3 +271,28 @@ func TestRemoteReplicaAndSeedingState(t *testing.T) {
 		t.Errorf("remote database %s", got)
 	}
 }
+
+// Microsoft's verification queries join the views; the lab answers them.
+func TestLinkVerificationJoins(t *testing.T) {
+	_, s := linkLab(t, DefaultProfile)
+	mustRun(t, s, agSQL+dagSQL)
+	d, _ := s.inst.Database("app")
+	s.inst.SetRemoteReplica("payroll", "AG_payroll_MI", RemoteState{Connected: true, Health: "HEALTHY",
+		Databases: []RemoteDatabase{{Name: "app", SyncState: "SYNCHRONIZING", Health: "HEALTHY", HardenedLSN: d.EndOfLogLSN - 1}}})
+	for _, tc := range []struct{ q, want string }{
+		{`SELECT r.replica_server_name, r.endpoint_url, rs.connected_state_desc, rs.last_connect_error_number
+FROM sys.dm_hadr_availability_replica_states rs JOIN sys.availability_replicas r ON rs.replica_id = r.replica_id WHERE rs.is_local = 0`,
+			"[[AG_payroll_MI tcp://127.0.0.3:5022;Server=[mi01] CONNECTED <nil>]]"},
+		{`SELECT ag.name, ar.availability_mode_desc, ars.role_desc, ars.synchronization_health_desc FROM sys.availability_groups ag
+JOIN sys.availability_replicas ar ON ag.group_id = ar.group_id LEFT JOIN sys.dm_hadr_availability_replica_states ars ON ars.replica_id = ar.replica_id
+WHERE ag.is_distributed = 1 AND ars.is_local = 0`, "[[payroll ASYNCHRONOUS_COMMIT SECONDARY HEALTHY]]"},
+		{`SELECT db.name, drs.synchronization_state_desc, drs.end_of_log_lsn - drs.last_hardened_lsn AS behind FROM sys.dm_hadr_database_replica_states drs
+JOIN sys.databases db ON drs.database_id = db.database_id JOIN sys.availability_groups ag ON drs.group_id = ag.group_id
+WHERE ag.is_distributed = 1 AND drs.is_local = 0`, "[[app SYNCHRONIZING 0]]"},
+	} {
+		r := mustRun(t, s, tc.q)
+		if got := fmt.Sprint(r.sets[0].rows); got != tc.want {
+			t.Errorf("%s\n got %s\nwant %s", tc.q, got, tc.want)
+		}
+	}
+}
