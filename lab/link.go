@@ -339,14 +339,9 @@ func (s *linkSim) CreateLink(spec arm.LinkSpec) error {
 			return linkRefusal(409, "RemoteDatabaseExists", "Database '%s' already exists on managed instance '%s'.", db, s.mi.Name())
 		}
 	}
-	s.mu.Lock()
-	for _, l := range s.state.Links {
-		if strings.EqualFold(l.Spec.Name, spec.Name) || strings.EqualFold(l.Spec.PartnerAG, spec.PartnerAG) || strings.EqualFold(l.Spec.InstanceAG, spec.InstanceAG) {
-			s.mu.Unlock()
-			return linkRefusal(409, "ManagedInstanceLinkForProvidedAvailabilityGroupsAlreadyExists", "A link for availability groups '%s' and '%s' already exists.", spec.PartnerAG, spec.InstanceAG)
-		}
+	if err := s.linkExists(spec); err != nil {
+		return err
 	}
-	s.mu.Unlock()
 	for _, db := range spec.Databases {
 		d, _ := sql.Database(db)
 		if d.TDEThumbprint != nil && !mi.HasCertificateThumbprint(d.TDEThumbprint) {
@@ -360,6 +355,10 @@ func (s *linkSim) CreateLink(spec arm.LinkSpec) error {
 	l := &simLink{Spec: spec, ID: guid(dag.ID)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Again under the lock: two PUTs may race.
+	if err := s.linkExistsLocked(spec); err != nil {
+		return err
+	}
 	l.Created = s.clockLocked()
 	for _, db := range spec.Databases {
 		sd := &simDB{Name: db, State: "CreatingLink"}
@@ -379,6 +378,21 @@ func (s *linkSim) CreateLink(spec arm.LinkSpec) error {
 // guid renders an id as Resource Manager does (lower case), in the
 // byte order SQL Server shows it.
 func guid(g [16]byte) string { return strings.ToLower(engine.GUIDString(g)) }
+
+func (s *linkSim) linkExists(spec arm.LinkSpec) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.linkExistsLocked(spec)
+}
+
+func (s *linkSim) linkExistsLocked(spec arm.LinkSpec) error {
+	for _, l := range s.state.Links {
+		if strings.EqualFold(l.Spec.Name, spec.Name) || strings.EqualFold(l.Spec.PartnerAG, spec.PartnerAG) || strings.EqualFold(l.Spec.InstanceAG, spec.InstanceAG) {
+			return linkRefusal(409, "ManagedInstanceLinkForProvidedAvailabilityGroupsAlreadyExists", "A link for availability groups '%s' and '%s' already exists.", spec.PartnerAG, spec.InstanceAG)
+		}
+	}
+	return nil
+}
 
 // resolves: the lab's DNS from mi01's network. An IP address, localhost and
 // sql01's own names resolve; nothing else does (the lab never asks real
@@ -514,6 +528,12 @@ func (s *linkSim) DeleteLink(name string) (bool, error) {
 	for k, l := range s.state.Links {
 		if !strings.EqualFold(l.Spec.Name, name) {
 			continue
+		}
+		for _, d := range l.DBs {
+			if d.State == "Seeding" {
+				// The seeding stops with the link.
+				s.setSeeding(l, d, "FAILED")
+			}
 		}
 		s.miEng().LeaveLink(l.Spec.Name, l.Spec.InstanceAG)
 		s.sqlEng().SetRemoteReplica(l.Spec.Name, l.Spec.InstanceAG, engine.RemoteState{Health: "NOT_HEALTHY"})

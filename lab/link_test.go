@@ -475,6 +475,23 @@ func TestLinkFaults(t *testing.T) {
 			t.Errorf("after the restart %+v", d)
 		}
 	})
+	t.Run("deleted while seeding", func(t *testing.T) {
+		e := start(t)
+		e.ctl.Advance(time.Second)
+		if _, err := e.be.DeleteLink("link"); err != nil {
+			t.Fatal(err)
+		}
+		if got := rows(t, e.sql, "SELECT s.local_database_name FROM sys.dm_hadr_physical_seeding_stats s"); len(got) != 0 {
+			t.Errorf("seeding still running: %v", got)
+		}
+		if got := rows(t, e.mi, "SELECT name FROM sys.databases WHERE name = N'sales'"); len(got) != 0 {
+			t.Errorf("mi01 has the half-seeded database: %v", got)
+		}
+		// The same link can be made again.
+		if err := e.be.CreateLink(e.spec()); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("log backup during seeding", func(t *testing.T) {
 		e := start(t)
 		e.ctl.Advance(time.Second)
