@@ -61,6 +61,10 @@ type Config struct {
 	// "" means os.Executable().
 	Executable string
 	Logf       func(format string, args ...any)
+	// LinkSpeed scales the managed instance link's clock against real
+	// time: 0 is 1 (a 1 MB database seeds in about 2 s); a negative
+	// value stops the clock, so that only LinkControl.Advance moves it.
+	LinkSpeed float64
 }
 
 // Lab is the set of servers of one lab directory.
@@ -70,6 +74,7 @@ type Lab struct {
 	azure   *arm.Server
 	file    File
 	hostNet *hostNetwork // sql01's simulated host network; nil where unavailable
+	link    *linkSim     // the managed instance link between sql01 and mi01 (link.go)
 	browser *browser     // sql01's SQL Server Browser, for a named instance
 }
 
@@ -389,6 +394,11 @@ func Open(cfg Config) (*Lab, error) {
 		}
 	}
 	mi, _ := l.Server(ManagedInstanceName)
+	sql, _ := l.Server(SQLServerName)
+	if l.link, err = newLinkSim(dir, sql, mi, cfg.LinkSpeed); err != nil {
+		l.Close()
+		return nil, err
+	}
 	l.azure, err = arm.Open(arm.Config{
 		Dir:                    arm.DefaultDir(dir),
 		ManagedInstance:        ManagedInstanceName,
@@ -398,6 +408,8 @@ func Open(cfg Config) (*Lab, error) {
 			return err
 		},
 		Logf: cfg.Logf,
+		// Link: l.link — arm.Config.Link arrives with lab/arm/link.go
+		// (the lab ARM branch); enable this line when both are merged.
 	})
 	if err != nil {
 		l.Close()
@@ -457,11 +469,15 @@ func (l *Lab) Start() error {
 	if l.azure != nil {
 		l.azure.Start()
 	}
+	l.link.start()
 	return nil
 }
 
 // Close stops every server; their data stays in the lab directory.
 func (l *Lab) Close() {
+	if l.link != nil {
+		l.link.close()
+	}
 	if l.azure != nil {
 		l.azure.Close()
 	}
@@ -474,6 +490,9 @@ func (l *Lab) Close() {
 	l.browser = nil
 }
 
+// Link is the managed instance link simulation's control surface.
+func (l *Lab) Link() LinkControl { return l.link }
+
 // Azure is the lab's Azure (Entra and Resource Manager).
 func (l *Lab) Azure() *arm.Server { return l.azure }
 
@@ -481,6 +500,8 @@ func (l *Lab) Azure() *arm.Server { return l.azure }
 type Status struct {
 	Servers []ServerStatus `json:"servers"`
 	Azure   *arm.Status    `json:"azure,omitempty"`
+	// Links are the managed instance links (link.go), as ARM reports them.
+	Links []arm.LinkStatus `json:"links,omitempty"`
 }
 
 // Status reports every server.
@@ -492,6 +513,9 @@ func (l *Lab) Status() Status {
 	if l.azure != nil {
 		a := l.azure.Status()
 		st.Azure = &a
+	}
+	if l.link != nil {
+		st.Links = l.link.Links()
 	}
 	return st
 }

@@ -2,6 +2,9 @@ package arm
 
 import "time"
 
+// The managed instance link's contract between lab/arm and the lab's link
+// simulation (issue 15's link-spec.md, verbatim).
+
 // LinkBackend is the lab's managed instance link as Resource Manager sees it.
 type LinkBackend interface {
 	// EndpointCertificate is mi01's DATABASE_MIRRORING endpoint certificate (DER).
@@ -17,15 +20,18 @@ type LinkBackend interface {
 	SetReplicationMode(name, mode string) error // "Async" | "Sync"
 	DeleteLink(name string) (found bool, err error)
 }
+
 type LinkSpec struct {
 	Name, PartnerAG, PartnerEndpoint, InstanceAG, InstanceLinkRole, FailoverMode, SeedingMode, ReplicationMode string
 	Databases                                                                                                  []string
 }
+
 type LinkStatus struct {
 	LinkSpec
 	ID        string // distributedAvailabilityGroupId (a GUID)
 	Databases []LinkDatabase
 }
+
 type LinkDatabase struct {
 	Name, ReplicaState, SeedingProgress, SynchronizationHealth, ConnectedState string
 	LastHardenedLSN, LastReceivedLSN, LastCommitLSN, LastBackupLSN             string // decimal

@@ -159,6 +159,7 @@ type (
 	}
 	createCertStmt struct {
 		name, subject, expiry, start, password string
+		binary                                 []byte // FROM BINARY = 0x...
 	}
 	dropCertStmt   struct{ name string }
 	backupCertStmt struct {

@@ -165,11 +165,17 @@ func (s *Session) execBackup(x *backupDBStmt) *sqlError {
 	if compress {
 		rec.Compressed = pages * 8192 / 4
 	}
+	if d != nil {
+		// A backup writes to the log too (its checkpoint and the backup's
+		// own records): end_of_log_lsn moves.
+		d.EndOfLogLSN = c.lsn()
+	}
 	if x.log {
 		rec.Type = "L"
 		if d != nil && !copyOnly {
 			v := last
 			d.LastLogBackupLSN = &v
+			d.LogBackups++
 		}
 	} else if d != nil && !copyOnly && d.Recovery != "SIMPLE" && d.LastLogBackupLSN == nil {
 		// A full backup starts the log chain.

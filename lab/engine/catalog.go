@@ -29,6 +29,7 @@ type catalog struct {
 	Created      time.Time        `json:"created"`
 	Extra        map[string]int64 `json:"extra,omitempty"`
 	dbaCatalog                    // logins, availability groups (dba.go)
+	hadrCatalog                   // seeding, trusted certificates (hadr.go)
 }
 
 type database struct {
@@ -43,7 +44,11 @@ type database struct {
 	// backup in FULL/BULK_LOGGED); switching to SIMPLE clears it.
 	LastLogBackupLSN *int64 `json:"last_log_backup_lsn,omitempty"`
 	Pages            int64  `json:"pages"`
-	dbaDatabase             // the states the DBA checks read (dba.go)
+	// EndOfLogLSN is the database's end_of_log_lsn: writes and backups
+	// move it (hadr.go); LogBackups counts non-copy-only log backups.
+	EndOfLogLSN int64 `json:"end_of_log_lsn,omitempty"`
+	LogBackups  int   `json:"log_backups,omitempty"`
+	dbaDatabase       // the states the DBA checks read (dba.go)
 }
 
 type secretHash struct {
@@ -94,6 +99,8 @@ type certificate struct {
 	KeyEnc     string      `json:"pvt_key_encryption_type_desc"` // ENCRYPTED_BY_MASTER_KEY / ENCRYPTED_BY_PASSWORD
 	KeyPwd     *secretHash `json:"key_password,omitempty"`
 	LastBackup *time.Time  `json:"pvt_key_last_backup_date,omitempty"`
+	// Issuers are the names sp_certificate_add_issuer recorded.
+	Issuers []string `json:"issuers,omitempty"`
 }
 
 type endpoint struct {

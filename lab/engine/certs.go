@@ -60,6 +60,9 @@ func (s *Session) execCreateCert(x *createCertStmt) *sqlError {
 	if !strings.EqualFold(s.db, "master") {
 		return errf(50000, 16, "The lab models certificates in master only; run USE master first.")
 	}
+	if x.binary != nil {
+		return s.createPublicCert(x)
+	}
 	if x.password != "" {
 		if err := passwordComplex(x.password); err != nil {
 			return err
@@ -110,6 +113,33 @@ func (s *Session) execCreateCert(x *createCertStmt) *sqlError {
 		return errf(15232, 16, "A certificate with name '%s' already exists or this certificate already has been added to the database.", x.name)
 	}
 	i.cat.Certificates = append(i.cat.Certificates, cert)
+	s.changed = true
+	return i.persistLocked()
+}
+
+// createPublicCert is CREATE CERTIFICATE ... FROM BINARY: no private key,
+// so no master key is needed. A certificate already there under another
+// name (same thumbprint) is refused like a name taken.
+func (s *Session) createPublicCert(x *createCertStmt) *sqlError {
+	i := s.inst
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	c := i.cat
+	taken := errf(15232, 16, "A certificate with name '%s' already exists or this certificate already has been added to the database.", x.name)
+	if c.cert(x.name) != nil {
+		return taken
+	}
+	cert, err := publicCert(x.name, x.binary, 0)
+	if err != nil {
+		return err
+	}
+	for _, e := range c.Certificates {
+		if string(e.Thumbprint) == string(cert.Thumbprint) {
+			return taken
+		}
+	}
+	cert.ID = c.nextID()
+	c.Certificates = append(c.Certificates, cert)
 	s.changed = true
 	return i.persistLocked()
 }

@@ -76,6 +76,12 @@ type availabilityGroup struct {
 	Name      string   `json:"name"`
 	ID        [16]byte `json:"group_id"`
 	Secondary bool     `json:"secondary,omitempty"` // joined with ALTER AVAILABILITY GROUP ... JOIN
+	// The rest is hadr.go's: CLUSTER_TYPE ("" reads as NONE), the
+	// DISTRIBUTED form, GRANT CREATE ANY DATABASE and the replicas.
+	ClusterType   string       `json:"cluster_type_desc,omitempty"`
+	Distributed   bool         `json:"is_distributed,omitempty"`
+	GrantCreateDB bool         `json:"grant_create_any_database,omitempty"`
+	Replicas      []*agReplica `json:"replicas,omitempty"`
 }
 
 func (c *catalog) login(name string) *login {
@@ -124,7 +130,7 @@ func (s *Session) isSysadminLocked() bool {
 func (s *Session) denied(st stmt) *sqlError {
 	switch st.(type) {
 	case *alterDBStmt, *dbaAlterDBStmt, *backupDBStmt, *masterKeyStmt, *createCertStmt, *dropCertStmt,
-		*createEndpointStmt, *dropEndpointStmt, *dbccStmt, *dbaStmt:
+		*createEndpointStmt, *dropEndpointStmt, *dbccStmt, *dbaStmt, *agStmt:
 	default:
 		return nil
 	}
@@ -228,51 +234,8 @@ func (p *parser) parseCreateDBA() (stmt, bool, *sqlError) {
 		if err := p.expect("GROUP"); err != nil {
 			return nil, true, err
 		}
-		n, err := p.ident()
-		if err != nil {
-			return nil, true, err
-		}
-		x := &dbaStmt{op: "CREATE AG", names: []string{n}}
-		if p.accept("WITH") {
-			if err := p.skipParens(); err != nil {
-				return nil, true, err
-			}
-		}
-		if err := p.expect("FOR"); err != nil {
-			return nil, true, err
-		}
-		if p.accept("DATABASE") {
-			for {
-				d, err := p.ident()
-				if err != nil {
-					return nil, true, err
-				}
-				x.names = append(x.names, d)
-				if !p.acceptOp(",") {
-					break
-				}
-			}
-		}
-		// REPLICA ON N'node' WITH (...) [, N'node' WITH (...)]: the
-		// replicas are read, not simulated.
-		if err := p.expectSeq("REPLICA", "ON"); err != nil {
-			return nil, true, err
-		}
-		for {
-			if _, err := p.stringLit(); err != nil {
-				return nil, true, err
-			}
-			if err := p.expect("WITH"); err != nil {
-				return nil, true, err
-			}
-			if err := p.skipParens(); err != nil {
-				return nil, true, err
-			}
-			if !p.acceptOp(",") {
-				break
-			}
-		}
-		return x, true, nil
+		x, err := p.parseCreateAG()
+		return x, true, err
 	}
 	return nil, false, nil
 }
@@ -331,6 +294,9 @@ func (p *parser) parseAlterDBA() (stmt, bool, *sqlError) {
 		n, err := p.ident()
 		if err != nil {
 			return nil, true, err
+		}
+		if x, ok, err := p.parseAlterAG(n); ok {
+			return x, true, err
 		}
 		switch {
 		case p.accept("JOIN"):
@@ -701,17 +667,7 @@ func (s *Session) execDBA(x *dbaStmt) *sqlError {
 		if ag == nil {
 			return errf(15151, 16, "Cannot drop the availability group '%s', because it does not exist or you do not have permission.", x.names[0])
 		}
-		for _, d := range c.Databases {
-			if c.agOfDatabase(d) == ag {
-				d.GroupDatabaseID = nil
-			}
-		}
-		for k, e := range c.AGs {
-			if e == ag {
-				c.AGs = append(c.AGs[:k], c.AGs[k+1:]...)
-				break
-			}
-		}
+		c.dropAGLocked(ag)
 	case "AG ADD DATABASE", "AG REMOVE DATABASE":
 		if !i.startup.Hadr {
 			return hadrDisabled()
@@ -933,24 +889,11 @@ func (s *Session) lookupDBATable(view string, d *database) (*table, bool, *sqlEr
 			}
 			t.rows = append(t.rows, []any{int64(x.ID), g, st, role})
 		}
-	case "sys.availability_groups":
-		t.cols = cols("group_id", tGUID, "name", tNVarChar(128), "resource_id", tNVarChar(40), "is_distributed", tBit)
-		for _, a := range c.AGs {
-			t.rows = append(t.rows, []any{a.ID, a.Name, nil, false})
-		}
 	case "sys.availability_databases_cluster":
 		t.cols = cols("group_id", tGUID, "group_database_id", tGUID, "database_name", tNVarChar(128))
 		for _, x := range c.Databases {
 			if a := c.agOfDatabase(x); a != nil {
 				t.rows = append(t.rows, []any{a.ID, *x.GroupDatabaseID, x.Name})
-			}
-		}
-	case "sys.dm_hadr_database_replica_states":
-		t.cols = cols("database_id", tInt, "group_id", tGUID, "group_database_id", tGUID, "is_local", tBit, "is_primary_replica", tBit,
-			"synchronization_state_desc", tNVarChar(60))
-		for _, x := range c.Databases {
-			if a := c.agOfDatabase(x); a != nil {
-				t.rows = append(t.rows, []any{int64(x.ID), a.ID, *x.GroupDatabaseID, true, !a.Secondary, "SYNCHRONIZED"})
 			}
 		}
 	case "sys.server_principals":

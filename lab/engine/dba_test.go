@@ -122,7 +122,9 @@ func TestAvailabilityGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := l.session(t)
+	l.backupDir(t)
 	mustRun(t, s, `CREATE DATABASE [app]; CREATE DATABASE [other];
+ALTER DATABASE [app] SET RECOVERY FULL; BACKUP DATABASE [app] TO DISK = N'/var/opt/mssql/backup/app.bak';
 CREATE AVAILABILITY GROUP [ag1] WITH (CLUSTER_TYPE = NONE) FOR DATABASE [app] REPLICA ON N'sql01' WITH (ENDPOINT_URL = N'TCP://sql01:5022', AVAILABILITY_MODE = SYNCHRONOUS_COMMIT, FAILOVER_MODE = MANUAL);`)
 	r := mustRun(t, s, `SELECT ag.name AS availability_group, adc.database_name FROM sys.availability_groups AS ag
 LEFT JOIN sys.availability_databases_cluster AS adc ON adc.group_id = ag.group_id;`)

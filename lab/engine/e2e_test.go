@@ -34,7 +34,7 @@ func TestThroughGoMSSQLDB(t *testing.T) {
 	if err := db.QueryRowContext(ctx, "SELECT @@VERSION, SERVERPROPERTY('ProductVersion'), SERVERPROPERTY('ProductUpdateLevel'), SERVERPROPERTY('IsHadrEnabled'), OBJECT_ID(N'master.sys.sp_certificate_add_issuer')").Scan(&banner, &version, &update, &hadr, &pack); err != nil {
 		t.Fatal(err)
 	}
-	if version != "15.0.4322.2" || update != "CU22" || fmt.Sprint(hadr) != "0" || pack != nil {
+	if version != "15.0.4322.2" || update != "CU22" || fmt.Sprint(hadr) != "0" || pack == nil {
 		t.Errorf("got %q %v %v %v", version, update, hadr, pack)
 	}
 	rows, err := db.QueryContext(ctx, refreshSQL(t))

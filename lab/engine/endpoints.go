@@ -25,6 +25,11 @@ func (s *Session) execEndpoint(x *createEndpointStmt) *sqlError {
 		if x.role != "" {
 			e.Role = x.role
 		}
+		saved := *e
+		if err := c.setEndpointSecurity(e, x); err != nil {
+			*e = saved
+			return err
+		}
 		if x.state != "" && x.state != e.State {
 			if x.state == "STARTED" {
 				if err := i.listenLocked(e); err != nil {
@@ -53,49 +58,8 @@ func (s *Session) execEndpoint(x *createEndpointStmt) *sqlError {
 	if e.Role == "" {
 		e.Role = "ALL"
 	}
-	switch {
-	case x.cert != "" && strings.Contains(x.auth, "WINDOWS"):
-		if strings.HasPrefix(x.auth, "CERTIFICATE") {
-			e.Auth = "CERTIFICATE, NEGOTIATE"
-		} else {
-			e.Auth = "NEGOTIATE, CERTIFICATE"
-		}
-	case x.cert != "":
-		e.Auth = "CERTIFICATE"
-	case strings.Contains(x.auth, "NTLM"):
-		e.Auth = "NTLM"
-	case strings.Contains(x.auth, "KERBEROS"):
-		e.Auth = "KERBEROS"
-	default:
-		e.Auth = "NEGOTIATE"
-	}
-	if x.cert != "" {
-		ct := c.cert(x.cert)
-		if ct == nil {
-			return errf(15151, 16, "Cannot find the certificate '%s', because it does not exist or you do not have permission.", x.cert)
-		}
-		e.CertID = ct.ID
-	}
-	switch x.enc {
-	case "DISABLED":
-		e.Encryption, e.IsEncReq = "NONE", false
-	default:
-		e.IsEncReq = true
-		switch x.algo {
-		case "", "AES":
-			e.Encryption = "AES"
-		case "RC4":
-			e.Encryption = "RC4"
-		case "AES RC4":
-			e.Encryption = "AES, RC4"
-		case "RC4 AES":
-			e.Encryption = "RC4, AES"
-		default:
-			return syntaxNear(x.algo)
-		}
-		if x.enc == "SUPPORTED" {
-			e.Encryption = "NONE, " + e.Encryption
-		}
+	if err := c.setEndpointSecurity(e, x); err != nil {
+		return err
 	}
 	if e.State == "STARTED" {
 		if err := i.listenLocked(e); err != nil {
@@ -127,4 +91,60 @@ func (s *Session) execDropEndpoint(x *dropEndpointStmt) *sqlError {
 	c.Endpoints = out
 	s.changed = true
 	return i.persistLocked()
+}
+
+// setEndpointSecurity applies AUTHENTICATION and ENCRYPTION of CREATE or
+// ALTER ENDPOINT to e; ALTER keeps what it does not name.
+func (c *catalog) setEndpointSecurity(e *endpoint, x *createEndpointStmt) *sqlError {
+	if !x.alter || x.auth != "" {
+		switch {
+		case x.cert != "" && strings.Contains(x.auth, "WINDOWS"):
+			if strings.HasPrefix(x.auth, "CERTIFICATE") {
+				e.Auth = "CERTIFICATE, NEGOTIATE"
+			} else {
+				e.Auth = "NEGOTIATE, CERTIFICATE"
+			}
+		case x.cert != "":
+			e.Auth = "CERTIFICATE"
+		case strings.Contains(x.auth, "NTLM"):
+			e.Auth = "NTLM"
+		case strings.Contains(x.auth, "KERBEROS"):
+			e.Auth = "KERBEROS"
+		default:
+			e.Auth = "NEGOTIATE"
+		}
+		e.CertID = 0
+		if x.cert != "" {
+			ct := c.cert(x.cert)
+			if ct == nil {
+				return errf(15151, 16, "Cannot find the certificate '%s', because it does not exist or you do not have permission.", x.cert)
+			}
+			e.CertID = ct.ID
+		}
+	}
+	if x.alter && x.enc == "" {
+		return nil
+	}
+	switch x.enc {
+	case "DISABLED":
+		e.Encryption, e.IsEncReq = "NONE", false
+	default:
+		e.IsEncReq = true
+		switch x.algo {
+		case "", "AES":
+			e.Encryption = "AES"
+		case "RC4":
+			e.Encryption = "RC4"
+		case "AES RC4":
+			e.Encryption = "AES, RC4"
+		case "RC4 AES":
+			e.Encryption = "RC4, AES"
+		default:
+			return syntaxNear(x.algo)
+		}
+		if x.enc == "SUPPORTED" {
+			e.Encryption = "NONE, " + e.Encryption
+		}
+	}
+	return nil
 }

@@ -43,38 +43,73 @@ func FuzzBatch(f *testing.F) {
 		"CREATE LOGIN [r] WITH PASSWORD = N'p', CHECK_POLICY = OFF; ALTER SERVER ROLE sysadmin ADD MEMBER [r]; DROP LOGIN [r]",
 		"CREATE AVAILABILITY GROUP ag WITH (CLUSTER_TYPE = NONE) FOR DATABASE sales REPLICA ON N'n' WITH (ENDPOINT_URL = N'TCP://n:5022')",
 		"ALTER AVAILABILITY GROUP ag JOIN; ALTER DATABASE sales SET HADR AVAILABILITY GROUP = ag; DROP DATABASE IF EXISTS sales, inventory",
+		// The link's statements (hadr.go).
+		"USE [master]; CREATE CERTIFICATE [127.0.0.3] FROM BINARY = 0x3082; DECLARE @CERTID int = CERT_ID(N'x'); EXEC sp_certificate_add_issuer @CERTID, N'*.database.windows.net'",
+		agSeed, dagSeed,
+		"ALTER AVAILABILITY GROUP [d] MODIFY AVAILABILITY GROUP ON N'a' WITH (AVAILABILITY_MODE = SYNCHRONOUS_COMMIT), N'b' WITH (AVAILABILITY_MODE = SYNCHRONOUS_COMMIT); ALTER AVAILABILITY GROUP [a] GRANT CREATE ANY DATABASE",
+		"ALTER ENDPOINT [e] STATE = STARTED AS TCP (LISTENER_PORT = 5022) FOR DATABASE_MIRRORING (ROLE = ALL, AUTHENTICATION = WINDOWS NEGOTIATE CERTIFICATE [c], ENCRYPTION = REQUIRED ALGORITHM AES)",
+		"USE sales; CREATE TABLE dbo.t (id int); INSERT INTO sales.dbo.t VALUES (1); UPDATE t SET id = CASE WHEN id = 1 THEN 2 END; DELETE FROM t; TRUNCATE TABLE t; BEGIN INSERT t VALUES ((1)) END",
 	}
 	for _, s := range seeds {
 		f.Add(s)
 	}
 	inst, newSession := fuzzLab(f)
-	f.Fuzz(func(t *testing.T, sql string) {
-		s := newSession()
-		r := &recorder{}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.Batch(context.Background(), sql, r)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("batch hangs: %q", sql)
+	f.Fuzz(func(t *testing.T, sql string) { checkBatch(t, inst, newSession(), sql) })
+}
+
+// FuzzLinkBatch runs the link's statements on an instance with HADR on,
+// so that availability groups, endpoints and certificates are created and
+// altered, not refused with 35221.
+func FuzzLinkBatch(f *testing.F) {
+	for _, s := range []string{
+		"USE [master]; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Fuzz-Passw0rd!'; CREATE CERTIFICATE [c] WITH SUBJECT = N's', EXPIRY_DATE = '20991231'; CREATE ENDPOINT [e] STATE = STARTED AS TCP (LISTENER_PORT = 5022, LISTENER_IP = ALL) FOR DATABASE_MIRRORING (ROLE = ALL, AUTHENTICATION = CERTIFICATE [c], ENCRYPTION = REQUIRED ALGORITHM AES)",
+		"ALTER DATABASE [inventory] SET RECOVERY FULL; BACKUP DATABASE [inventory] TO DISK = N'i.bak'; " + strings.ReplaceAll(agSeed, "[sales]", "[inventory]") + "; " + dagSeed,
+		"ALTER AVAILABILITY GROUP [d] MODIFY AVAILABILITY GROUP ON N'ag' WITH (AVAILABILITY_MODE = SYNCHRONOUS_COMMIT), N'mi' WITH (AVAILABILITY_MODE = SYNCHRONOUS_COMMIT); DROP AVAILABILITY GROUP [d]; DROP AVAILABILITY GROUP [ag]",
+		"SELECT * FROM sys.dm_hadr_database_replica_states; SELECT * FROM sys.availability_replicas; SELECT * FROM sys.dm_hadr_availability_replica_states; SELECT * FROM sys.dm_hadr_automatic_seeding; SELECT * FROM sys.dm_hadr_physical_seeding_stats",
+		"USE [inventory]; INSERT INTO dbo.t VALUES (1); BACKUP LOG [inventory] TO DISK = N'i.trn'",
+	} {
+		f.Add(s)
+	}
+	p, _ := LookupProfile(DefaultProfile)
+	inst, err := Open(Options{Name: "fz", Profile: p, DataDir: f.TempDir(), FSRoot: f.TempDir(), Host: newFakeHost(), Login: "sa", Password: "x", Seed: "sql01", Scratch: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := inst.Start(Startup{Hadr: true}); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(inst.Stop)
+	f.Fuzz(func(t *testing.T, sql string) { checkBatch(t, inst, inst.NewSession(), sql) })
+}
+
+// checkBatch runs sql: the engine must not panic, must return, and every
+// error must look like SQL Server's.
+func checkBatch(t *testing.T, inst *Instance, s *Session, sql string) {
+	t.Helper()
+	r := &recorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Batch(context.Background(), sql, r)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("batch hangs: %q", sql)
+	}
+	if n := inst.panics.Load(); n != 0 {
+		t.Fatalf("engine panicked (%d) on %q", n, sql)
+	}
+	for _, e := range r.errs {
+		if e.Number <= 0 || e.Class < 11 || e.Class > 16 || e.Text == "" || e.Server != "fz" {
+			t.Errorf("error not SQL Server-shaped: %+v", e)
 		}
-		if n := inst.panics.Load(); n != 0 {
-			t.Fatalf("engine panicked (%d) on %q", n, sql)
+	}
+	for _, m := range r.infos {
+		if m.Class > 10 {
+			t.Errorf("info with error class: %+v", m)
 		}
-		for _, e := range r.errs {
-			if e.Number <= 0 || e.Class < 11 || e.Class > 16 || e.Text == "" || e.Server != "fz" {
-				t.Errorf("error not SQL Server-shaped: %+v", e)
-			}
-		}
-		for _, m := range r.infos {
-			if m.Class > 10 {
-				t.Errorf("info with error class: %+v", m)
-			}
-		}
-	})
+	}
 }
 
 var refreshSeed = `SET NOCOUNT ON;
@@ -111,3 +146,8 @@ func FuzzQuoting(f *testing.F) {
 		}
 	})
 }
+
+const (
+	agSeed  = "CREATE AVAILABILITY GROUP [ag] WITH (CLUSTER_TYPE = NONE) FOR DATABASE [sales] REPLICA ON N'sql01' WITH (ENDPOINT_URL = N'TCP://h:5022', AVAILABILITY_MODE = SYNCHRONOUS_COMMIT, FAILOVER_MODE = MANUAL, SEEDING_MODE = AUTOMATIC, SECONDARY_ROLE (ALLOW_CONNECTIONS = ALL))"
+	dagSeed = "CREATE AVAILABILITY GROUP [d] WITH (DISTRIBUTED) AVAILABILITY GROUP ON N'ag' WITH (LISTENER_URL = N'TCP://h:5022', AVAILABILITY_MODE = ASYNCHRONOUS_COMMIT, FAILOVER_MODE = MANUAL, SEEDING_MODE = AUTOMATIC, SESSION_TIMEOUT = 20), N'mi' WITH (LISTENER_URL = N'tcp://m:5022;Server=[mi01]', AVAILABILITY_MODE = ASYNCHRONOUS_COMMIT)"
+)

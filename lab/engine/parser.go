@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/hex"
 	"strconv"
 	"strings"
 
@@ -415,6 +416,9 @@ func (p *parser) parseStatement0() (stmt, *sqlError) {
 		return &masterKeyStmt{action: "CLOSE"}, nil
 	case "BACKUP":
 		return p.parseBackup()
+	case "INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE":
+		p.i++
+		return p.parseWrite(strings.ToUpper(t.text))
 	}
 	return nil, p.errNear()
 }
@@ -680,6 +684,26 @@ func (p *parser) parseCreate() (stmt, *sqlError) {
 				return nil, err
 			}
 		}
+		if p.accept("FROM") {
+			// FROM BINARY = 0x...: the public certificate only.
+			if err := p.expect("BINARY"); err != nil {
+				return nil, err
+			}
+			if err := p.expectOp("="); err != nil {
+				return nil, err
+			}
+			t := p.next()
+			if t.kind != tBinary {
+				p.i--
+				return nil, p.errNear()
+			}
+			b, err := hex.DecodeString(t.text)
+			if err != nil || len(b) == 0 {
+				return nil, syntaxNear(t.raw)
+			}
+			c.binary = b
+			return c, nil
+		}
 		if p.accept("ENCRYPTION") {
 			if err := p.expectSeq("BY", "PASSWORD"); err != nil {
 				return nil, err
@@ -720,6 +744,9 @@ func (p *parser) parseCreate() (stmt, *sqlError) {
 		return c, nil
 	case p.accept("ENDPOINT"):
 		return p.parseEndpoint(false)
+	case p.peek().is("TABLE") || p.peek().is("INDEX") || p.peek().is("VIEW") || p.peek().is("PROCEDURE") || p.peek().is("PROC"):
+		// CREATE TABLE & co.: a write to the current database's log.
+		return p.parseWrite("CREATE " + strings.ToUpper(p.next().text))
 	}
 	if x, ok, err := p.parseCreateDBA(); ok {
 		return x, err

@@ -128,6 +128,12 @@ func (s *Session) callProc(parts []string, args []procArg) *sqlError {
 		return s.spPrepExec(args, false)
 	case "sp_unprepare":
 		return s.spUnprepare(args)
+	case "sp_certificate_add_issuer":
+		// A procedure of master (sys schema), where the profile has it.
+		if !strings.EqualFold(d.Name, "master") || !s.inst.opts.Profile.hasAddIssuer() {
+			return procNotFound(parts)
+		}
+		return s.addIssuer(args)
 	case "xp_fileexist":
 		// An extended procedure of master, found from any database.
 		return s.xpFileExist(args)

@@ -35,7 +35,7 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 	}
 	want := map[string]any{
 		"product_version": "15.0.4322.2", "product_level": "RTM", "product_update_level": "CU22",
-		"engine_edition": 3, "is_hadr_enabled": 0, "machine_name": "sql01", "server_name": "sql01", "azure_connect_pack": nil,
+		"engine_edition": 3, "is_hadr_enabled": 0, "machine_name": "sql01", "server_name": "sql01", "azure_connect_pack": -1073624924,
 		"is_sysadmin": 1, "login_name": "sa",
 	}
 	for name, w := range want {

@@ -440,6 +440,10 @@ func (s *Session) exec(st stmt) (err *sqlError) {
 		return s.execDBA(x)
 	case *dbaAlterDBStmt:
 		return s.execAlterDBA(x)
+	case *agStmt:
+		return s.execAG(x)
+	case *writeStmt:
+		return s.execWrite(x)
 	}
 	return errf(102, 15, "Incorrect syntax near '%T'.", st)
 }
@@ -654,7 +658,7 @@ func (s *Session) objectID(name string) any {
 	if len(parts) == 3 {
 		db = parts[0]
 	}
-	if last == "sp_certificate_add_issuer" && db == "master" && s.inst.opts.Profile.AzureConnectPack {
+	if last == "sp_certificate_add_issuer" && db == "master" && s.inst.opts.Profile.hasAddIssuer() {
 		return int64(-1073624924)
 	}
 	return nil

@@ -241,6 +241,9 @@ func (s *Session) lookupTable(parts []string) (*table, *sqlError) {
 			t.rows = append(t.rows, []any{int64(1), a.JobID, a.Requested, st, sp})
 		}
 	default:
+		if dt, ok := s.lookupHADRTable(schema + "." + name); ok {
+			return dt, nil
+		}
 		if dt, ok, err := s.lookupDBATable(schema+"."+name, d); ok || err != nil {
 			return dt, err
 		}
