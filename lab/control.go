@@ -93,7 +93,7 @@ type ControlServer struct {
 	lab *Lab
 	// links is the link simulation; nil means the one behind the lab's
 	// Azure (tests set a fake).
-	links linkControl
+	links LinkControl
 	token string
 	srv   *http.Server
 	ln    net.Listener
@@ -468,25 +468,6 @@ func (c *Client) AzureToken(ctx context.Context) (AzureToken, error) {
 	return t, err
 }
 
-// linkControl is the lab's link simulation as the control API drives it:
-// its clock, its faults and what it shows. The simulation behind the
-// lab's Azure (arm.Config.Link) provides it.
-type linkControl interface {
-	// Advance moves the simulation's clock on by d and takes the steps
-	// that fall in it.
-	Advance(d time.Duration)
-	// SetFault arms (on) or disarms a fault of LinkFaults.
-	SetFault(name string, on bool)
-	Links() []arm.LinkStatus
-}
-
-// LinkFaults are the link simulation's faults: seeding_interrupted makes
-// seeding start over from 0 % (one more attempt); port_closed makes the
-// partner's endpoint refuse the managed instance (41986). Missing or
-// misnamed certificates, an unresolvable partner and expired certificates
-// are not faults: they come from the lab's data, as they would in life.
-var LinkFaults = []string{"seeding_interrupted", "port_closed"}
-
 // maxLinkAdvance bounds one advance: a day covers any seeding the lab
 // simulates, and a typo such as 5000h stays a mistake.
 const maxLinkAdvance = 24 * time.Hour
@@ -497,26 +478,18 @@ type LinkFaultChange struct {
 	On   bool   `json:"on"`
 }
 
-func (c *ControlServer) linkSim(w http.ResponseWriter) (linkControl, bool) {
+func (c *ControlServer) linkSim(w http.ResponseWriter) (LinkControl, bool) {
 	if c.links != nil {
 		return c.links, true
 	}
-	if c.lab != nil {
-		if a := c.lab.Azure(); a != nil && a.LinkBackend() != nil {
-			if lc, ok := a.LinkBackend().(linkControl); ok {
-				return lc, true
-			}
-			// A wiring mistake, not the user's: say what is missing.
-			writeJSON(w, http.StatusInternalServerError, apiError{fmt.Sprintf(
-				"the lab's link simulation (%T) lacks Advance(time.Duration), SetFault(string, bool) or Links()", a.LinkBackend())})
-			return nil, false
-		}
+	if c.lab != nil && c.lab.link != nil {
+		return c.lab.link, true
 	}
 	writeJSON(w, http.StatusNotFound, apiError{"the lab has no link simulation"})
 	return nil, false
 }
 
-func linkList(lc linkControl) []arm.LinkStatus {
+func linkList(lc LinkControl) []arm.LinkStatus {
 	l := lc.Links()
 	if l == nil {
 		l = []arm.LinkStatus{}

@@ -45,7 +45,7 @@ func (f *fakeLinkControl) Links() []arm.LinkStatus {
 	}
 }
 
-func startTestControl(t *testing.T, links linkControl) *Client {
+func startTestControl(t *testing.T, links LinkControl) *Client {
 	t.Helper()
 	c := &ControlServer{token: "t0ken", links: links}
 	srv := httptest.NewServer(c.handler())

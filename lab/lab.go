@@ -408,8 +408,7 @@ func Open(cfg Config) (*Lab, error) {
 			return err
 		},
 		Logf: cfg.Logf,
-		// Link: l.link — arm.Config.Link arrives with lab/arm/link.go
-		// (the lab ARM branch); enable this line when both are merged.
+		Link: l.link,
 	})
 	if err != nil {
 		l.Close()

@@ -214,7 +214,11 @@ func (s *linkSim) Advance(d time.Duration) {
 	s.stepLocked(s.clockLocked().Add(d))
 }
 
-// LinkFaults are the names SetFault knows.
+// LinkFaults are the names SetFault knows: seeding_interrupted makes
+// seeding start over from 0 % (one more attempt); port_closed makes the
+// partner's endpoint refuse the managed instance (41986). Missing or
+// misnamed certificates, an unresolvable partner and expired certificates
+// are not faults: they come from the lab's data, as they would in life.
 var LinkFaults = []string{FaultPortClosed, FaultSeedingInterrupted}
 
 // SetFault turns a fault of LinkFaults on or off; other names are
