@@ -161,10 +161,10 @@ type Part int
 const (
 	PartCertificates Part = 1 << iota
 	PartEndpoints
-	PartAGs        // availability groups, their replicas and databases
-	PartStatus     // replica and database replica states
-	PartSeeding    // seeding progress
-	partsAll  Part = PartCertificates | PartEndpoints | PartAGs | PartStatus | PartSeeding
+	PartAGs          // availability groups, their replicas and databases
+	PartStatus       // replica and database replica states
+	PartSeeding      // seeding progress
+	partsAll    Part = PartCertificates | PartEndpoints | PartAGs | PartStatus | PartSeeding
 )
 
 // ReadSQL is the one batch reading the parts asked for.
