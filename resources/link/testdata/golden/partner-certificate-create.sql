@@ -1,0 +1,2 @@
+USE [master];
+CREATE CERTIFICATE [mi01.0123456789ab.database.windows.net] FROM BINARY = 0x3082010AFF;
