@@ -44,7 +44,7 @@ type sqlErr struct {
 	msg string
 }
 
-func (e sqlErr) Error() string          { return fmt.Sprintf("mssql: %s", e.msg) }
+func (e sqlErr) Error() string         { return fmt.Sprintf("mssql: %s", e.msg) }
 func (e sqlErr) SQLErrorNumber() int32 { return e.n }
 
 // errLost stands for a connection lost after the statement ran.
