@@ -418,14 +418,13 @@ var (
 // cycle runs one kind as the planner does: Read, Diff; then Apply when
 // the change does something. It returns the change and the result.
 type cycle struct {
-	t      *testing.T
-	kind   *resources.Kind
-	cfg    any
-	addr   string
-	sql    *fakeSQL
-	mi     *fakeMI
-	prior  *resources.Prior
-	others map[string]resources.OtherTarget
+	t     *testing.T
+	kind  *resources.Kind
+	cfg   any
+	addr  string
+	sql   *fakeSQL
+	mi    *fakeMI
+	prior *resources.Prior
 }
 
 func (c *cycle) diffReq() resources.DiffRequest {
