@@ -64,7 +64,8 @@ type endpointImpl struct{}
 
 func (endpointImpl) Read(ctx context.Context, req resources.DiffRequest) (any, hcl.Diagnostics) {
 	c := req.Config.(*MirroringEndpoint)
-	return read(ctx, req, c.DeclRange, PartCertificates|PartEndpoints|PartAGs)
+	// Its Diff needs no availability group; its delete reads them again.
+	return read(ctx, req, c.DeclRange, PartCertificates|PartEndpoints)
 }
 
 // endpointProblems lists what keeps an endpoint from serving the link

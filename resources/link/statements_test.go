@@ -3,6 +3,8 @@ package link
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +15,12 @@ var goldenExpiry = time.Date(2027, 11, 30, 0, 0, 0, 0, time.UTC)
 // TestStatementsGolden keeps every statement the link's kinds send under
 // review; the lab answers the same text.
 func TestStatementsGolden(t *testing.T) {
-	der := []byte{0x30, 0x82, 0x01, 0x0a, 0xff}
+	// A real certificate (openssl req -x509, EC P-256), as Azure returns
+	// the managed instance's endpoint certificate.
+	der, err := os.ReadFile(filepath.Join("testdata", "mi01-endpoint.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	roots := Roots()
 	tests := []struct{ file, got string }{
 		{"endpoint-certificate-create.sql", CreateEndpointCertificateSQL("Cert_sql01_endpoint", "sql01", goldenExpiry)},
