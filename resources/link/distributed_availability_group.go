@@ -332,6 +332,17 @@ func (dagImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostic
 		}
 	}
 	status := r.cat.Status(g)
+	var diags hcl.Diagnostics
+	if got := before["instance_listener_url"].(string); !strings.EqualFold(got, miListener) {
+		// The link finds the managed instance only by this exact URL.
+		diags = append(diags, diagWarn(c.DeclRange, "Managed instance's listener URL differs",
+			fmt.Sprintf("%s: the managed instance's member of %s on %s has LISTENER_URL %s, not %s, which the link needs; its members' URLs cannot be changed here: delete the link, drop the group (remove the block) and create them again.",
+				c.Address, qi(g.Name), sqlAddr, got, miListener)))
+	}
+	var notes []string
+	if got := before["listener_url"].(string); c.ListenerURL != "" && !strings.EqualFold(got, c.ListenerURL) {
+		notes = append(notes, fmt.Sprintf("SQL Server's listener URL is %s, not the configured %s (left as it is)", got, c.ListenerURL))
+	}
 	if sync != c.Sync {
 		after := dagAttrs(c, before["listener_url"].(string), before["instance_listener_url"].(string), c.Sync, created)
 		return resources.Change{
@@ -340,7 +351,7 @@ func (dagImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostic
 			After:  after,
 			Reason: fmt.Sprintf("replication %s → %s (live: %s)", replication(sync), replication(c.Sync), status.Text()),
 			Steps:  []resources.Step{tsql(sqlAddr, ModifyDAGSQL(c.Name, c.AvailabilityGroup, c.InstanceAG, c.Sync))},
-		}, nil
+		}, diags
 	}
 	after := make(map[string]any, len(before)+1)
 	for k, v := range before {
@@ -349,8 +360,11 @@ func (dagImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostic
 	// Live status: shown, never a change. It is in After only, which the
 	// state's drift check does not compare.
 	after["status"] = status.Attrs()
-	return resources.Change{Action: resources.NoOp, Before: before, After: after, Notable: true,
-		Reason: "live status: " + status.Text()}, nil
+	reason := "live status: " + status.Text()
+	if len(notes) > 0 {
+		reason += "; " + strings.Join(notes, "; ")
+	}
+	return resources.Change{Action: resources.NoOp, Before: before, After: after, Notable: true, Reason: reason}, diags
 }
 
 func (dagImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Result, error) {

@@ -630,6 +630,16 @@ func TestDAGDiffProblems(t *testing.T) {
 	_, diags := dagCycle(t, sql, mi, &DAG{}).plan()
 	wantDiag(t, diags, hcl.DiagError, "joins [AG_other], [AG_payroll_MI]", "cannot be changed")
 
+	// Members right, but the managed instance's URL is not the one the
+	// link looks for, and SQL Server's is not the configured one.
+	sql.cat.Replicas = []Replica{{GroupID: "D1", ServerName: "AG_payroll", EndpointURL: "TCP://10.0.0.4:5022", AvailabilityMode: "ASYNCHRONOUS_COMMIT"},
+		{GroupID: "D1", ServerName: "AG_payroll_MI", EndpointURL: "tcp://old.database.windows.net:5022;Server=[mi01]", AvailabilityMode: "ASYNCHRONOUS_COMMIT"}}
+	ch, diags := dagCycle(t, sql, mi, &DAG{ListenerURL: "TCP://10.0.0.5:5022"}).plan()
+	wantDiag(t, diags, hcl.DiagWarning, "LISTENER_URL tcp://old.database.windows.net:5022;Server=[mi01]", "tcp://"+mi.fqdn+":5022;Server=[mi01]")
+	if ch.Action != resources.NoOp || !strings.Contains(ch.Reason, "TCP://10.0.0.4:5022, not the configured TCP://10.0.0.5:5022") {
+		t.Errorf("%+v", ch)
+	}
+
 	sql.cat.AGs[0].Distributed = false
 	_, diags = dagCycle(t, sql, mi, &DAG{}).plan()
 	wantDiag(t, diags, hcl.DiagError, "not a distributed one")

@@ -197,19 +197,21 @@ func (partnerCertImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Di
 		ch.Action = resources.Create
 	default:
 		ch.Action = resources.Update
-		if x, ok := r.cat.Certificate(r.fqdn); ok {
-			ch.Before = partnerAttrs(x.Name, nil, x.Expiry, p.present[:0], priorCreated(req.Prior))
-			ch.Before["thumbprint"] = FormatHex(x.Thumbprint)
-		} else {
-			ch.Before = map[string]any{}
-		}
+		// Before is what SQL Server holds now: the certificate under the
+		// managed instance's name, if any, and the roots already there.
 		var rs []any
 		for _, n := range p.present {
 			if !hasRoot(p.roots, n) {
 				rs = append(rs, n)
 			}
 		}
-		ch.Before["roots"] = rs
+		ch.Before = map[string]any{"roots": rs, CreatedByMilink: priorCreated(req.Prior)}
+		if x, ok := r.cat.Certificate(r.fqdn); ok {
+			ch.Before["name"], ch.Before["thumbprint"] = x.Name, FormatHex(x.Thumbprint)
+			if !x.Expiry.IsZero() {
+				ch.Before["expiry"] = x.Expiry.UTC().Format(time.DateOnly)
+			}
+		}
 	}
 	return ch, diags
 }
