@@ -408,6 +408,8 @@ func TestMirroringEndpointDiff(t *testing.T) {
 		{name: "windows and certificate", ep: Endpoint{Name: "e", State: "STARTED", Role: "ALL", Auth: "WINDOWS NEGOTIATE CERTIFICATE", CertID: 300, Encryption: true, Algorithm: "AES", Port: 5022}, action: resources.NoOp},
 		{name: "stopped", ep: Endpoint{Name: "e", State: "STOPPED", Role: "ALL", Auth: "CERTIFICATE", CertID: 300, Encryption: true, Algorithm: "AES", Port: 5022}, err: []string{"STOPPED", "adopt_endpoint"}},
 		{name: "other certificate", ep: Endpoint{Name: "e", State: "STARTED", Role: "ALL", Auth: "CERTIFICATE", CertID: 999, Encryption: true, Algorithm: "AES", Port: 5022}, err: []string{"another certificate"}},
+		{name: "other known certificate", ep: Endpoint{Name: "e", State: "STARTED", Role: "ALL", Auth: "CERTIFICATE", CertID: 301, Encryption: true, Algorithm: "AES", Port: 5022},
+			err: []string{"another certificate", `certificate = "HadrCert"`}},
 		{name: "no encryption", ep: Endpoint{Name: "e", State: "STARTED", Role: "ALL", Auth: "CERTIFICATE", CertID: 300, Port: 5022}, cfg: MirroringEndpoint{Adopt: true}, action: resources.Update},
 		{name: "other port", ep: Endpoint{Name: "e", State: "STARTED", Role: "ALL", Auth: "CERTIFICATE", CertID: 300, Encryption: true, Algorithm: "AES", Port: 7022},
 			cfg: MirroringEndpoint{Port: 5022, PortSet: true}, action: resources.NoOp, warn: []string{"listens on port 7022"}},
@@ -416,6 +418,7 @@ func TestMirroringEndpointDiff(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sql := newFakeSQL()
 			withCert(sql)
+			sql.cat.Certificates = append(sql.cat.Certificates, Certificate{Name: "HadrCert", ID: 301, KeyEncryption: "MK"})
 			sql.cat.Endpoints = []Endpoint{tt.ep}
 			cfg := tt.cfg
 			ch, diags := endpointCycle(t, sql, &cfg).plan()

@@ -153,9 +153,15 @@ func (endpointImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 		return resources.Change{Action: resources.NoOp, Before: before, After: before}, diags
 	}
 	if !c.Adopt && !created {
+		keep := ""
+		if cx, ok := cat.CertificateByID(e.CertID); ok && e.CertID != 0 && cx.ID != certID {
+			// Its replicas authenticate with that certificate: switching
+			// would cut them off.
+			keep = fmt.Sprintf(" To keep its certificate instead, name it: certificate = %q here and name = %q in the endpoint_certificate block.", cx.Name, cx.Name)
+		}
 		return resources.Change{}, append(diags, diagErr(c.DeclRange, "Endpoint not usable by the link",
-			fmt.Sprintf("%s: %s already has the DATABASE_MIRRORING endpoint %s, which the link cannot use as it is: %s. SQL Server allows one such endpoint per instance. Set adopt_endpoint = true to let milink change it to AUTHENTICATION = WINDOWS NEGOTIATE CERTIFICATE %s, ENCRYPTION = REQUIRED ALGORITHM AES, STATE = STARTED (replicas using Windows authentication keep working), or change it yourself.",
-				c.Address, sqlAddr, qi(e.Name), strings.Join(problems, "; "), qi(certName)))...)
+			fmt.Sprintf("%s: %s already has the DATABASE_MIRRORING endpoint %s, which the link cannot use as it is: %s. SQL Server allows one such endpoint per instance. Set adopt_endpoint = true to let milink change it to AUTHENTICATION = WINDOWS NEGOTIATE CERTIFICATE %s, ENCRYPTION = REQUIRED ALGORITHM AES, STATE = STARTED (replicas using Windows authentication keep working), or change it yourself.%s",
+				c.Address, sqlAddr, qi(e.Name), strings.Join(problems, "; "), qi(certName), keep))...)
 	}
 	after := endpointAttrs(Endpoint{Name: e.Name, Port: e.Port, State: "STARTED", Auth: "WINDOWS NEGOTIATE CERTIFICATE", Algorithm: "AES"}, certName, created, !created || adopted)
 	if created {
