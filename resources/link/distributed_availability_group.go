@@ -357,8 +357,9 @@ func (dagImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostic
 	for k, v := range before {
 		after[k] = v
 	}
-	// Live status: shown, never a change. It is in After only, which the
-	// state's drift check does not compare.
+	// Live status: shown, never a change. It is in After only: the drift
+	// check compares the state with Before, so the last status the state
+	// keeps (a no-op records After) never reads as drift.
 	after["status"] = status.Attrs()
 	reason := "live status: " + status.Text()
 	if len(notes) > 0 {

@@ -595,7 +595,7 @@ func TestDAGLifecycle(t *testing.T) {
 	if s, _ := st.After["status"].(map[string]any); s["connected"] != "CONNECTED" {
 		t.Errorf("status %v", st.After["status"])
 	}
-	// The state keeps no status.
+	// A status that changed is still no change.
 	sql.cat.States[1].Connected = "DISCONNECTED"
 	if st2 := mustPlan(t, c); st2.Action != resources.NoOp {
 		t.Errorf("status change made a change: %+v", st2)
