@@ -327,6 +327,9 @@ distributed_availability_group "sales" {
 			t.Errorf("second plan: %s %s (%s)", ch.Address, ch.Action, ch.Reason)
 		}
 	}
+	for _, d := range p2.Drift {
+		t.Errorf("drift: %s %v -> %v", d.Address, d.Before, d.After)
+	}
 	if ch := p2.Change("distributed_availability_group.sales"); ch == nil || !ch.Notable || !strings.HasPrefix(ch.Reason, "live status:") {
 		t.Errorf("no live status: %+v", ch)
 	}
