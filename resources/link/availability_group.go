@@ -36,6 +36,10 @@ type AvailabilityGroup struct {
 	hasCluster  bool
 }
 
+// GroupDatabases tells the SQL Server's database checks that these
+// databases belong in this group (sqlserver.GroupMember).
+func (c *AvailabilityGroup) GroupDatabases() (string, []string) { return c.Name, c.Databases }
+
 var availabilityGroupKind = &resources.Kind{
 	Type: KindAvailabilityGroup,
 	Role: resources.RoleResource,

@@ -396,23 +396,24 @@ func newFakeMI(t testing.TB) *fakeMI {
 
 // The kinds' behaviour as the registry and the planner see it.
 var (
-	_ resources.Resource = endpointCertImpl{}
-	_ resources.Reader   = endpointCertImpl{}
-	_ resources.Deleter  = endpointCertImpl{}
-	_ resources.Resource = partnerCertImpl{}
-	_ resources.Reader   = partnerCertImpl{}
-	_ resources.Deleter  = partnerCertImpl{}
-	_ resources.Resource = endpointImpl{}
-	_ resources.Reader   = endpointImpl{}
-	_ resources.Deleter  = endpointImpl{}
-	_ resources.Resource = agImpl{}
-	_ resources.Reader   = agImpl{}
-	_ resources.Deleter  = agImpl{}
-	_ resources.Resource = dagImpl{}
-	_ resources.Reader   = dagImpl{}
-	_ resources.Deleter  = dagImpl{}
-	_ SQLServer          = (*sqlserver.Instance)(nil)
-	_ configured         = (*sqlserver.Instance)(nil)
+	_ resources.Resource    = endpointCertImpl{}
+	_ resources.Reader      = endpointCertImpl{}
+	_ resources.Deleter     = endpointCertImpl{}
+	_ resources.Resource    = partnerCertImpl{}
+	_ resources.Reader      = partnerCertImpl{}
+	_ resources.Deleter     = partnerCertImpl{}
+	_ resources.Resource    = endpointImpl{}
+	_ resources.Reader      = endpointImpl{}
+	_ resources.Deleter     = endpointImpl{}
+	_ resources.Resource    = agImpl{}
+	_ resources.Reader      = agImpl{}
+	_ resources.Deleter     = agImpl{}
+	_ resources.Resource    = dagImpl{}
+	_ resources.Reader      = dagImpl{}
+	_ resources.Deleter     = dagImpl{}
+	_ SQLServer             = (*sqlserver.Instance)(nil)
+	_ configured            = (*sqlserver.Instance)(nil)
+	_ sqlserver.GroupMember = (*AvailabilityGroup)(nil)
 )
 
 // cycle runs one kind as the planner does: Read, Diff; then Apply when
