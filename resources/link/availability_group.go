@@ -147,7 +147,7 @@ func agAttrs(name string, dbs []string, url, clusterType string, created bool) m
 }
 
 // sameSet compares database lists without order or case.
-func sameSet(a, b []string) bool {
+func sameNames(a, b []string) bool {
 	x := make([]string, len(a))
 	y := make([]string, len(b))
 	for i, s := range a {
@@ -203,24 +203,24 @@ func (agImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostics
 		beforeType = ""
 	}
 	before := agAttrs(g.Name, dbs, beforeURL, beforeType, created)
-	if !sameSet(dbs, c.Databases) {
+	if !sameNames(dbs, c.Databases) {
 		// One database per group in single mode: a changed list is a new
 		// group, never an edit of the one that replicates now.
 		if dags := cat.DAGsUsing(g.Name); len(dags) > 0 {
 			return resources.Change{}, diagErr(c.DeclRange, "Availability group in use",
 				fmt.Sprintf("%s: the databases of %s on %s differ from the configuration (%s, configured %s), which needs a new availability group, but the distributed availability group %s uses it. Delete the link first, or keep the databases.",
-					c.Address, qi(g.Name), sqlAddr, listText(dbs), listText(c.Databases), qi(dags[0])))
+					c.Address, qi(g.Name), sqlAddr, nameList(dbs), nameList(c.Databases), qi(dags[0])))
 		}
 		if !created {
 			return resources.Change{}, diagErr(c.DeclRange, "Availability group not created by milink",
 				fmt.Sprintf("%s: %s on %s holds %s, not %s, and milink did not create it, so it will not drop and create it again. Give another name, or change it yourself.",
-					c.Address, qi(g.Name), sqlAddr, listText(dbs), listText(c.Databases)))
+					c.Address, qi(g.Name), sqlAddr, nameList(dbs), nameList(c.Databases)))
 		}
 		return resources.Change{
 			Action: resources.Update,
 			Before: before,
 			After:  after,
-			Reason: fmt.Sprintf("replace: the databases are %s, configured %s; a changed database list is a new availability group", listText(dbs), listText(c.Databases)),
+			Reason: fmt.Sprintf("replace: the databases are %s, configured %s; a changed database list is a new availability group", nameList(dbs), nameList(c.Databases)),
 			Steps:  []resources.Step{tsql(sqlAddr, DropAGSQL(g.Name)), tsql(sqlAddr, create)},
 		}, nil
 	}
@@ -239,7 +239,7 @@ func (agImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostics
 	return ch, nil
 }
 
-func listText(xs []string) string {
+func nameList(xs []string) string {
 	if len(xs) == 0 {
 		return "no database"
 	}
@@ -287,14 +287,14 @@ func (agImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.
 	}
 	steps := ch.Steps
 	if g, ok := cat.AG(name); ok {
-		if sameSet(cat.DatabasesOf(g.GroupID), want) {
+		if sameNames(cat.DatabasesOf(g.GroupID), want) {
 			// Done already (a run killed after the CREATE): no second
 			// CREATE, which would fail with 35217.
-			progress("availability group " + name + " already holds " + listText(want))
+			progress("availability group " + name + " already holds " + nameList(want))
 			return resources.Result{Attributes: ch.After}, nil
 		}
 		if ch.Action == resources.Create {
-			return resources.Result{}, fmt.Errorf("%s: availability group %s appeared on %s since the plan, with %s; plan again", ch.Address, qi(name), ch.Target, listText(cat.DatabasesOf(g.GroupID)))
+			return resources.Result{}, fmt.Errorf("%s: availability group %s appeared on %s since the plan, with %s; plan again", ch.Address, qi(name), ch.Target, nameList(cat.DatabasesOf(g.GroupID)))
 		}
 		if dags := cat.DAGsUsing(g.Name); len(dags) > 0 {
 			return resources.Result{}, fmt.Errorf("%s: not replacing availability group %s on %s: the distributed availability group %s uses it now", ch.Address, qi(name), ch.Target, qi(dags[0]))
@@ -307,7 +307,7 @@ func (agImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.
 			return resources.Result{}, stepError(ch.Address, "creating availability group "+qi(name)+" on "+ch.Target, err)
 		}
 	}
-	progress("availability group " + name + " holds " + listText(want))
+	progress("availability group " + name + " holds " + nameList(want))
 	return resources.Result{Attributes: ch.After}, nil
 }
 

@@ -66,7 +66,7 @@ func decodeDAG(b *lang.Body, blk resources.BlockInfo) any {
 		label = blk.Key
 	}
 	c := &DAG{Address: blk.Address, DeclRange: b.Range,
-		Link: KindLink + "." + strings.TrimPrefix(blk.Address, KindDAG+".")}
+		Link: linkKindType + "." + strings.TrimPrefix(blk.Address, KindDAG+".")}
 	check := func(what string) func(string) string {
 		return func(s string) string { return CheckObjectName(what, s) }
 	}
@@ -235,7 +235,7 @@ func (s DAGStatus) Text() string {
 			t += " " + d.Health
 		}
 		if d.LastHardenedLSN != "" || d.RemoteHardenedLSN != "" {
-			t += ", hardened LSN " + orDash(d.LastHardenedLSN) + " / managed instance " + orDash(d.RemoteHardenedLSN)
+			t += ", hardened LSN " + dashIfEmpty(d.LastHardenedLSN) + " / managed instance " + dashIfEmpty(d.RemoteHardenedLSN)
 		}
 		if d.Seeding != "" {
 			t += ", seeding " + d.Seeding
@@ -251,7 +251,7 @@ func (s DAGStatus) Text() string {
 	return strings.Join(parts, "; ")
 }
 
-func orDash(s string) string {
+func dashIfEmpty(s string) string {
 	if s == "" {
 		return "-"
 	}
@@ -293,6 +293,15 @@ func (dagImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostic
 			fmt.Sprintf("%s: %s did not report its fully qualified domain name and name, which the distributed availability group's LISTENER_URL needs.", c.Address, miAddr))
 	}
 	sqlAddr := req.Target.Address()
+	if req.Prior != nil {
+		// Apply recorded the link that made the group (its change's
+		// Part); keep it rather than the address guessed from the label.
+		if l := priorString(*req.Prior, "link"); l != "" {
+			c2 := *c
+			c2.Link = l
+			c = &c2
+		}
+	}
 	listener := c.ListenerURL
 	if listener == "" {
 		port := DefaultPort
@@ -319,7 +328,7 @@ func (dagImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnostic
 	if !hasName(names, c.AvailabilityGroup) || !hasName(names, c.InstanceAG) {
 		return resources.Change{}, diagErr(c.DeclRange, "Distributed availability group with other members",
 			fmt.Sprintf("%s: %s on %s joins %s, not %s and %s; its members cannot be changed. Drop it (DROP AVAILABILITY GROUP %s, after deleting its link) or give other names.",
-				c.Address, qi(g.Name), sqlAddr, listText(names), qi(c.AvailabilityGroup), qi(c.InstanceAG), qi(g.Name)))
+				c.Address, qi(g.Name), sqlAddr, nameList(names), qi(c.AvailabilityGroup), qi(c.InstanceAG), qi(g.Name)))
 	}
 	created := priorCreated(req.Prior)
 	before := dagAttrs(c, listener, miListener, sync, created)
@@ -413,6 +422,11 @@ func (dagImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources
 		if k != "status" {
 			attrs[k] = v
 		}
+	}
+	if strings.HasPrefix(ch.Part, linkKindType+".") {
+		// A part of a managed_instance_link: that link's delete in Azure
+		// comes before this group's drop, whatever the part's own name.
+		attrs["link"] = ch.Part
 	}
 	return resources.Result{Attributes: attrs}, nil
 }

@@ -67,7 +67,7 @@ func decodeEndpointCertificate(b *lang.Body, blk resources.BlockInfo) any {
 		switch {
 		case err != nil:
 			b.Errorf(b.Attr("expiry"), "Invalid expiry", "The expiry is an RFC 3339 date, such as \"2027-06-30\" (or a time, \"2027-06-30T00:00:00Z\"); %s is not.", b.Quote("expiry", s))
-		case b.Final && !t.After(now()):
+		case b.Final && !t.After(clock()):
 			b.Errorf(b.Attr("expiry"), "Expiry in the past", "The expiry %s has passed: a new certificate must be valid for a while (a year is usual).", b.Quote("expiry", s))
 		default:
 			c.Expiry = t.UTC()
@@ -119,7 +119,7 @@ func (endpointCertImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.D
 	if !found {
 		expiry := c.Expiry
 		if expiry.IsZero() {
-			y, m, d := now().UTC().AddDate(1, 0, 0).Date()
+			y, m, d := clock().UTC().AddDate(1, 0, 0).Date()
 			expiry = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 		}
 		if w := expiryWarning(c.DeclRange, c.Address, "the new certificate "+name, expiry, c.RenewBefore, "Give a later expiry."); w != nil {

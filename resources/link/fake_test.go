@@ -53,7 +53,7 @@ var errLost = errors.New("connection lost; whether the statement ran is unknown"
 // fakeSQL is a SQL Server holding a catalogue: it answers ReadSQL's
 // statements from it and carries out the statements milink sends (each
 // recognised by its shape), with SQL Server's errors for duplicates.
-type fakeSQL struct {
+type sqlFake struct {
 	mu    sync.Mutex
 	addr  string
 	host  string
@@ -68,16 +68,16 @@ type fakeSQL struct {
 	nextID   int
 }
 
-func newFakeSQL() *fakeSQL {
-	return &fakeSQL{addr: "sql_server.sql01", host: "127.0.0.2", nextID: 256}
+func newSQLFake() *sqlFake {
+	return &sqlFake{addr: "sql_server.sql01", host: "127.0.0.2", nextID: 256}
 }
 
-func (f *fakeSQL) Address() string { return f.addr }
-func (f *fakeSQL) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
+func (f *sqlFake) Address() string { return f.addr }
+func (f *sqlFake) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
 	return fakeObs{"sql01", "15.0.4322.2"}, nil
 }
-func (f *fakeSQL) Close() error { return nil }
-func (f *fakeSQL) Server() *sqlserver.Server {
+func (f *sqlFake) Close() error { return nil }
+func (f *sqlFake) Server() *sqlserver.Server {
 	return &sqlserver.Server{Name: "sql01", Address: f.host}
 }
 
@@ -92,7 +92,7 @@ func set(cols string, rows ...[]any) sqlserver.ResultSet {
 	return sqlserver.ResultSet{Columns: strings.Split(cols, ","), Rows: rows}
 }
 
-func (f *fakeSQL) QuerySets(_ context.Context, batch string) ([]sqlserver.ResultSet, error) {
+func (f *sqlFake) QuerySets(_ context.Context, batch string) ([]sqlserver.ResultSet, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
@@ -172,7 +172,7 @@ var (
 
 func unq(s string) string { return strings.ReplaceAll(s, "]]", "]") }
 
-func (f *fakeSQL) Exec(_ context.Context, batch string) error {
+func (f *sqlFake) Exec(_ context.Context, batch string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failWith != nil {
@@ -191,9 +191,9 @@ func (f *fakeSQL) Exec(_ context.Context, batch string) error {
 	return nil
 }
 
-func (f *fakeSQL) id() int { f.nextID++; return f.nextID }
+func (f *sqlFake) id() int { f.nextID++; return f.nextID }
 
-func (f *fakeSQL) run(batch string) error {
+func (f *sqlFake) run(batch string) error {
 	c := &f.cat
 	handled := false
 	if m := reDropCert.FindStringSubmatch(batch); m != nil {
@@ -300,7 +300,7 @@ func (f *fakeSQL) run(batch string) error {
 	return nil
 }
 
-func (f *fakeSQL) addCert(name string, der []byte, enc, subject string, exp time.Time) error {
+func (f *sqlFake) addCert(name string, der []byte, enc, subject string, exp time.Time) error {
 	c := &f.cat
 	if _, ok := c.Certificate(name); ok {
 		return sqlErr{15232, "A certificate with name '" + name + "' already exists or this certificate already has been added to the database."}
@@ -313,7 +313,7 @@ func (f *fakeSQL) addCert(name string, der []byte, enc, subject string, exp time
 	return nil
 }
 
-func (f *fakeSQL) dropCert(name string) {
+func (f *sqlFake) dropCert(name string) {
 	c := &f.cat
 	for i, x := range c.Certificates {
 		if strings.EqualFold(x.Name, name) {
@@ -323,7 +323,7 @@ func (f *fakeSQL) dropCert(name string) {
 	}
 }
 
-func (f *fakeSQL) dropAG(g AG) {
+func (f *sqlFake) dropAG(g AG) {
 	c := &f.cat
 	var ags []AG
 	for _, x := range c.AGs {
@@ -353,21 +353,21 @@ func fakeDER(name string, exp time.Time) []byte {
 }
 
 // fakeMI is the managed instance target.
-type fakeMI struct {
+type miFake struct {
 	addr, fqdn, name string
 	der              []byte
 	err              error
 	reads            int
 }
 
-func (m *fakeMI) Address() string { return m.addr }
-func (m *fakeMI) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
+func (m *miFake) Address() string { return m.addr }
+func (m *miFake) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
 	return fakeObs{}, nil
 }
-func (m *fakeMI) Close() error { return nil }
-func (m *fakeMI) FQDN() string { return m.fqdn }
-func (m *fakeMI) Name() string { return m.name }
-func (m *fakeMI) EndpointCertificate(context.Context) ([]byte, error) {
+func (m *miFake) Close() error { return nil }
+func (m *miFake) FQDN() string { return m.fqdn }
+func (m *miFake) Name() string { return m.name }
+func (m *miFake) EndpointCertificate(context.Context) ([]byte, error) {
 	m.reads++
 	return m.der, m.err
 }
@@ -389,8 +389,8 @@ func selfSigned(t testing.TB, cn string, notAfter time.Time) []byte {
 	return der
 }
 
-func newFakeMI(t testing.TB) *fakeMI {
-	return &fakeMI{addr: "managed_instance.mi01", fqdn: "mi01.0123456789ab.database.windows.net", name: "mi01",
+func newMIFake(t testing.TB) *miFake {
+	return &miFake{addr: "managed_instance.mi01", fqdn: "mi01.0123456789ab.database.windows.net", name: "mi01",
 		der: selfSigned(t, "mi01.0123456789ab.database.windows.net", time.Now().AddDate(1, 0, 0))}
 }
 
@@ -423,8 +423,8 @@ type cycle struct {
 	kind  *resources.Kind
 	cfg   any
 	addr  string
-	sql   *fakeSQL
-	mi    *fakeMI
+	sql   *sqlFake
+	mi    *miFake
 	prior *resources.Prior
 }
 

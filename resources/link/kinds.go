@@ -29,9 +29,10 @@ const (
 	KindMirroringEndpoint   = "mirroring_endpoint"
 	KindAvailabilityGroup   = "availability_group"
 	KindDAG                 = "distributed_availability_group"
-	// KindLink is the managed_instance_link block type (link*.go); the
+	// linkKindType is the managed_instance_link block type (link.go
+	// exports it as KindLink); the
 	// distributed availability group's drop waits for its delete.
-	KindLink = "managed_instance_link"
+	linkKindType = "managed_instance_link"
 )
 
 // The attributes naming targets, fixed by the link's contracts.
@@ -76,8 +77,8 @@ func Kinds() []*resources.Kind {
 	return []*resources.Kind{endpointCertificateKind, partnerCertificateKind, mirroringEndpointKind, availabilityGroupKind, dagKind}
 }
 
-// now is the clock of expiry dates and warnings.
-var now = time.Now
+// clock is the time of expiry dates and warnings.
+var clock = time.Now
 
 // ExpiryWarning is how close to its expiry a certificate gets a warning
 // (the link breaks when a certificate expires).
@@ -211,7 +212,7 @@ func expiryWarning(rng hcl.Range, addr, what string, expiry time.Time, within ti
 	if expiry.IsZero() {
 		return nil
 	}
-	left := expiry.Sub(now())
+	left := expiry.Sub(clock())
 	if left >= within {
 		return nil
 	}

@@ -55,7 +55,7 @@ func wantDiag(t *testing.T, diags hcl.Diagnostics, sev hcl.DiagnosticSeverity, p
 	t.Fatalf("no diagnostic with %q in %v", parts, diags)
 }
 
-func certCycle(t *testing.T, sql *fakeSQL, cfg *EndpointCertificate) *cycle {
+func certCycle(t *testing.T, sql *sqlFake, cfg *EndpointCertificate) *cycle {
 	if cfg.RenewBefore == 0 {
 		cfg.RenewBefore = ExpiryWarning
 	}
@@ -64,13 +64,13 @@ func certCycle(t *testing.T, sql *fakeSQL, cfg *EndpointCertificate) *cycle {
 }
 
 func TestEndpointCertificateLifecycle(t *testing.T) {
-	sql := newFakeSQL()
+	sql := newSQLFake()
 	c := certCycle(t, sql, &EndpointCertificate{})
 	ch := mustPlan(t, c)
 	if ch.Action != resources.Create || ch.After["name"] != "Cert_sql01_endpoint" || !ch.IsUnknown("thumbprint") || ch.After[CreatedByMilink] != true {
 		t.Fatalf("plan: %+v", ch)
 	}
-	exp := now().UTC().AddDate(1, 0, 0).Format("20060102")
+	exp := clock().UTC().AddDate(1, 0, 0).Format("20060102")
 	if want := "USE [master];\nCREATE CERTIFICATE [Cert_sql01_endpoint] WITH SUBJECT = N'Certificate for database mirroring endpoint of sql01', EXPIRY_DATE = '" + exp + "';"; stepTexts(ch) != want {
 		t.Errorf("steps:\n%s\nwant\n%s", stepTexts(ch), want)
 	}
@@ -110,7 +110,7 @@ func TestEndpointCertificateLifecycle(t *testing.T) {
 // A run killed right after the CREATE reached the server: the next apply
 // of the same change finds the certificate and sends nothing.
 func TestEndpointCertificateCrashAfterCreate(t *testing.T) {
-	sql := newFakeSQL()
+	sql := newSQLFake()
 	c := certCycle(t, sql, &EndpointCertificate{})
 	ch := mustPlan(t, c)
 	sql.crashAfter = true
@@ -124,7 +124,7 @@ func TestEndpointCertificateCrashAfterCreate(t *testing.T) {
 }
 
 func TestEndpointCertificateDiff(t *testing.T) {
-	soon := now().Add(10 * 24 * time.Hour)
+	soon := clock().Add(10 * 24 * time.Hour)
 	tests := []struct {
 		name    string
 		server  string
@@ -137,23 +137,23 @@ func TestEndpointCertificateDiff(t *testing.T) {
 	}{
 		{name: "named instance", server: `SQL01\PAYROLL`, action: resources.Create, certArg: "Cert_SQL01_PAYROLL_endpoint"},
 		{name: "given name", cfg: EndpointCertificate{Name: "LinkCert"}, action: resources.Create, certArg: "LinkCert"},
-		{name: "exists", certs: []Certificate{{Name: "Cert_sql01_endpoint", ID: 300, Thumbprint: []byte{1}, Expiry: now().AddDate(1, 0, 0), KeyEncryption: "MK"}}, action: resources.NoOp},
+		{name: "exists", certs: []Certificate{{Name: "Cert_sql01_endpoint", ID: 300, Thumbprint: []byte{1}, Expiry: clock().AddDate(1, 0, 0), KeyEncryption: "MK"}}, action: resources.NoOp},
 		{name: "password-protected key", certs: []Certificate{{Name: "Cert_sql01_endpoint", ID: 300, KeyEncryption: "PW"}},
 			err: []string{"encrypted by a password", "master key"}},
 		{name: "no private key", certs: []Certificate{{Name: "Cert_sql01_endpoint", ID: 300, KeyEncryption: "NA"}},
 			err: []string{"no private key"}},
 		{name: "expires soon", certs: []Certificate{{Name: "Cert_sql01_endpoint", ID: 300, Thumbprint: []byte{1}, Expiry: soon, KeyEncryption: "MK"}},
 			action: resources.NoOp, warn: []string{"expires in 9 days", "Rotate it"}},
-		{name: "expired", certs: []Certificate{{Name: "Cert_sql01_endpoint", ID: 300, Thumbprint: []byte{1}, Expiry: now().AddDate(0, 0, -3), KeyEncryption: "MK"}},
+		{name: "expired", certs: []Certificate{{Name: "Cert_sql01_endpoint", ID: 300, Thumbprint: []byte{1}, Expiry: clock().AddDate(0, 0, -3), KeyEncryption: "MK"}},
 			action: resources.NoOp, warn: []string{"expired 3 days ago"}},
 		{name: "short expiry asked", cfg: EndpointCertificate{Expiry: soon}, action: resources.Create, warn: []string{"the new certificate"}},
 		{name: "renew_before wider", cfg: EndpointCertificate{RenewBefore: 400 * 24 * time.Hour},
-			certs:  []Certificate{{Name: "Cert_sql01_endpoint", ID: 300, Thumbprint: []byte{1}, Expiry: now().AddDate(1, 0, 0), KeyEncryption: "MK"}},
+			certs:  []Certificate{{Name: "Cert_sql01_endpoint", ID: 300, Thumbprint: []byte{1}, Expiry: clock().AddDate(1, 0, 0), KeyEncryption: "MK"}},
 			action: resources.NoOp, warn: []string{"expires in"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sql := newFakeSQL()
+			sql := newSQLFake()
 			sql.cat.Certificates = tt.certs
 			cfg := tt.cfg
 			c := certCycle(t, sql, &cfg)
@@ -185,7 +185,7 @@ func TestEndpointCertificateDiff(t *testing.T) {
 
 // Removing a block milink did not create drops nothing.
 func TestDeleteOnlyWhatMilinkCreated(t *testing.T) {
-	sql := newFakeSQL()
+	sql := newSQLFake()
 	for _, k := range Kinds() {
 		ch := k.Impl.(resources.Deleter).PlanDelete(resources.Prior{Attributes: map[string]any{"name": "x", CreatedByMilink: false}}, sql)
 		if len(ch.Steps) != 0 || !strings.Contains(ch.Reason, "did not create") {
@@ -201,13 +201,13 @@ func TestDeleteOnlyWhatMilinkCreated(t *testing.T) {
 	}
 }
 
-func partnerCycle(t *testing.T, sql *fakeSQL, mi *fakeMI) *cycle {
+func partnerCycle(t *testing.T, sql *sqlFake, mi *miFake) *cycle {
 	cfg := &PartnerCertificate{Address: "partner_certificate.mi01", DeclRange: rng(10)}
 	return &cycle{t: t, kind: partnerCertificateKind, cfg: cfg, addr: cfg.Address, sql: sql, mi: mi}
 }
 
 func TestPartnerCertificateLifecycle(t *testing.T) {
-	sql, mi := newFakeSQL(), newFakeMI(t)
+	sql, mi := newSQLFake(), newMIFake(t)
 	c := partnerCycle(t, sql, mi)
 	ch := mustPlan(t, c)
 	if ch.Action != resources.Create || len(ch.Steps) != 3 || ch.After["name"] != mi.fqdn || ch.After["thumbprint"] != FormatHex(Thumbprint(mi.der)) {
@@ -263,7 +263,7 @@ func TestPartnerCertificateLifecycle(t *testing.T) {
 }
 
 func TestPartnerCertificateDiff(t *testing.T) {
-	mi := newFakeMI(t)
+	mi := newMIFake(t)
 	roots := Roots()
 	rootCerts := []Certificate{{Name: "MicrosoftPKI", ID: 1, Thumbprint: Thumbprint(roots[0].DER)}, {Name: "DigiCertPKI", ID: 2, Thumbprint: Thumbprint(roots[1].DER)}}
 	tests := []struct {
@@ -291,7 +291,7 @@ func TestPartnerCertificateDiff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sql := newFakeSQL()
+			sql := newSQLFake()
 			sql.cat.Certificates = tt.certs
 			m := *mi
 			if tt.der != nil {
@@ -316,7 +316,7 @@ func TestPartnerCertificateDiff(t *testing.T) {
 	}
 }
 
-func endpointCycle(t *testing.T, sql *fakeSQL, cfg *MirroringEndpoint) *cycle {
+func endpointCycle(t *testing.T, sql *sqlFake, cfg *MirroringEndpoint) *cycle {
 	cfg.Address, cfg.DeclRange = "mirroring_endpoint.sql01", rng(20)
 	if cfg.Port == 0 {
 		cfg.Port = DefaultPort
@@ -324,14 +324,14 @@ func endpointCycle(t *testing.T, sql *fakeSQL, cfg *MirroringEndpoint) *cycle {
 	return &cycle{t: t, kind: mirroringEndpointKind, cfg: cfg, addr: cfg.Address, sql: sql}
 }
 
-func withCert(sql *fakeSQL) Certificate {
-	x := Certificate{Name: "Cert_sql01_endpoint", ID: 300, Thumbprint: []byte{1, 2}, KeyEncryption: "MK", Expiry: now().AddDate(1, 0, 0)}
+func withCert(sql *sqlFake) Certificate {
+	x := Certificate{Name: "Cert_sql01_endpoint", ID: 300, Thumbprint: []byte{1, 2}, KeyEncryption: "MK", Expiry: clock().AddDate(1, 0, 0)}
 	sql.cat.Certificates = append(sql.cat.Certificates, x)
 	return x
 }
 
 func TestMirroringEndpointCreate(t *testing.T) {
-	sql := newFakeSQL()
+	sql := newSQLFake()
 	c := endpointCycle(t, sql, &MirroringEndpoint{Port: 5023})
 	ch := mustPlan(t, c)
 	if ch.Action != resources.Create || stepTexts(ch) != CreateEndpointSQL(DefaultEndpointName, 5023, "Cert_sql01_endpoint") {
@@ -370,7 +370,7 @@ func TestMirroringEndpointCreate(t *testing.T) {
 
 func TestMirroringEndpointAdopt(t *testing.T) {
 	existing := Endpoint{Name: "Hadr_endpoint", ID: 65536, State: "STARTED", Role: "ALL", Auth: "NEGOTIATE", Encryption: true, Algorithm: "RC4", Port: 5022}
-	sql := newFakeSQL()
+	sql := newSQLFake()
 	withCert(sql)
 	sql.cat.Endpoints = []Endpoint{existing}
 	c := endpointCycle(t, sql, &MirroringEndpoint{})
@@ -416,7 +416,7 @@ func TestMirroringEndpointDiff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sql := newFakeSQL()
+			sql := newSQLFake()
 			withCert(sql)
 			sql.cat.Certificates = append(sql.cat.Certificates, Certificate{Name: "HadrCert", ID: 301, KeyEncryption: "MK"})
 			sql.cat.Endpoints = []Endpoint{tt.ep}
@@ -436,7 +436,7 @@ func TestMirroringEndpointDiff(t *testing.T) {
 	}
 }
 
-func agCycle(t *testing.T, sql *fakeSQL, cfg *AvailabilityGroup) *cycle {
+func agCycle(t *testing.T, sql *sqlFake, cfg *AvailabilityGroup) *cycle {
 	cfg.Address, cfg.DeclRange = "availability_group.payroll", rng(30)
 	if cfg.Name == "" {
 		cfg.Name = "AG_payroll"
@@ -445,7 +445,7 @@ func agCycle(t *testing.T, sql *fakeSQL, cfg *AvailabilityGroup) *cycle {
 }
 
 func TestAvailabilityGroupLifecycle(t *testing.T) {
-	sql := newFakeSQL()
+	sql := newSQLFake()
 	sql.cat.Endpoints = []Endpoint{{Name: DefaultEndpointName, Port: 5023}}
 	c := agCycle(t, sql, &AvailabilityGroup{Databases: []string{"payroll"}})
 	ch := mustPlan(t, c)
@@ -477,7 +477,7 @@ func TestAvailabilityGroupLifecycle(t *testing.T) {
 	}
 	mustApply(t, c, repl)
 	g, _ := sql.cat.AG("AG_payroll")
-	if !sameSet(sql.cat.DatabasesOf(g.GroupID), []string{"hr", "payroll"}) {
+	if !sameNames(sql.cat.DatabasesOf(g.GroupID), []string{"hr", "payroll"}) {
 		t.Errorf("databases %v", sql.cat.DatabasesOf(g.GroupID))
 	}
 
@@ -517,7 +517,7 @@ func TestAvailabilityGroupDiff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sql := newFakeSQL()
+			sql := newSQLFake()
 			if tt.existing {
 				sql.cat.AGs = []AG{{Name: "AG_payroll", GroupID: "G1", ClusterType: "NONE"}}
 				sql.cat.Replicas = []Replica{{GroupID: "G1", ServerName: "sql01", EndpointURL: "TCP://127.0.0.2:5022"}}
@@ -546,7 +546,7 @@ func TestAvailabilityGroupDiff(t *testing.T) {
 	}
 }
 
-func dagCycle(t *testing.T, sql *fakeSQL, mi *fakeMI, cfg *DAG) *cycle {
+func dagCycle(t *testing.T, sql *sqlFake, mi *miFake, cfg *DAG) *cycle {
 	cfg.Address, cfg.DeclRange, cfg.Link = "distributed_availability_group.payroll", rng(40), "managed_instance_link.payroll"
 	if cfg.Name == "" {
 		cfg.Name, cfg.AvailabilityGroup, cfg.InstanceAG = "payroll", "AG_payroll", "AG_payroll_MI"
@@ -555,7 +555,7 @@ func dagCycle(t *testing.T, sql *fakeSQL, mi *fakeMI, cfg *DAG) *cycle {
 }
 
 func TestDAGLifecycle(t *testing.T) {
-	sql, mi := newFakeSQL(), newFakeMI(t)
+	sql, mi := newSQLFake(), newMIFake(t)
 	sql.cat.Endpoints = []Endpoint{{Name: DefaultEndpointName, Port: 5022}}
 	c := dagCycle(t, sql, mi, &DAG{})
 	ch := mustPlan(t, c)
@@ -615,9 +615,20 @@ func TestDAGLifecycle(t *testing.T) {
 		t.Errorf("after sync: %+v", again)
 	}
 
+	// A part of a link records that link, whatever the part's name, and
+	// keeps it in later plans.
+	part := upd
+	part.Action, part.Part = resources.Update, `managed_instance_link.links["payroll"]`
+	if res := mustApply(t, c, part); res.Attributes["link"] != `managed_instance_link.links["payroll"]` {
+		t.Errorf("link %v", res.Attributes["link"])
+	}
+	if again := mustPlan(t, c); again.After["link"] != `managed_instance_link.links["payroll"]` {
+		t.Errorf("link after a plan %v", again.After["link"])
+	}
+
 	// Removed: dropped after the link's delete in Azure.
 	del := c.planDelete()
-	if len(del.DependsOn) != 1 || del.DependsOn[0] != "managed_instance_link.payroll" || stepTexts(del) != DropAGSQL("payroll") {
+	if len(del.DependsOn) != 1 || del.DependsOn[0] != `managed_instance_link.links["payroll"]` || stepTexts(del) != DropAGSQL("payroll") {
 		t.Fatalf("delete %+v", del)
 	}
 	mustApply(t, c, del)
@@ -627,7 +638,7 @@ func TestDAGLifecycle(t *testing.T) {
 }
 
 func TestDAGDiffProblems(t *testing.T) {
-	sql, mi := newFakeSQL(), newFakeMI(t)
+	sql, mi := newSQLFake(), newMIFake(t)
 	sql.cat.AGs = []AG{{Name: "payroll", GroupID: "D1", Distributed: true}}
 	sql.cat.Replicas = []Replica{{GroupID: "D1", ServerName: "AG_other"}, {GroupID: "D1", ServerName: "AG_payroll_MI"}}
 	_, diags := dagCycle(t, sql, mi, &DAG{}).plan()
@@ -648,7 +659,7 @@ func TestDAGDiffProblems(t *testing.T) {
 	wantDiag(t, diags, hcl.DiagError, "not a distributed one")
 
 	mi.fqdn = ""
-	_, diags = dagCycle(t, newFakeSQL(), mi, &DAG{}).plan()
+	_, diags = dagCycle(t, newSQLFake(), mi, &DAG{}).plan()
 	wantDiag(t, diags, hcl.DiagError, "fully qualified domain name")
 }
 

@@ -17,14 +17,14 @@ import (
 // exact T-SQL), then the distributed group's live status on a no-op, and
 // without -verbose no T-SQL at all.
 func TestPlanRendering(t *testing.T) {
-	defer func(f func() time.Time) { now = f }(now)
-	now = func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }
+	defer func(f func() time.Time) { clock = f }(clock)
+	clock = func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }
 	der, err := os.ReadFile(filepath.Join("testdata", "mi01-endpoint.der"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sql := newFakeSQL()
-	mi := newFakeMI(t)
+	sql := newSQLFake()
+	mi := newMIFake(t)
 	mi.der = der
 	var changes []resources.Change
 	add := func(c *cycle) *cycle {
