@@ -7,6 +7,7 @@ import (
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/azure"
 	"github.com/milink/milink/resources/checks"
+	"github.com/milink/milink/resources/link"
 	"github.com/milink/milink/resources/sqlserver"
 	"github.com/milink/milink/resources/tde"
 )
@@ -18,6 +19,7 @@ func Registry(extra ...*resources.Kind) *resources.Registry {
 	all = append(all, sqlserver.Kinds()...)
 	all = append(all, azure.Kinds()...)
 	all = append(all, tde.Kinds()...)
+	all = append(all, link.Kinds()...)
 	all = append(all, checks.Kind)
 	all = append(all, extra...)
 	return resources.NewRegistry(all...)

@@ -38,3 +38,35 @@ func (i *Instance) HostOS() string {
 	}
 	return "linux"
 }
+
+// ResultSet is one result set of a batch: its column names (lower case)
+// and rows, values as go-mssqldb returns them.
+type ResultSet struct {
+	Columns []string
+	Rows    [][]any
+}
+
+// Col is the index of a column, -1 when the set has none of that name.
+func (r ResultSet) Col(name string) int {
+	for i, c := range r.Columns {
+		if c == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// QuerySets runs a batch that only reads and returns every result set,
+// so that a kind reads what it needs in one round trip (the link's
+// kinds: certificates, endpoints, availability groups and their states).
+func (i *Instance) QuerySets(ctx context.Context, batch string) ([]ResultSet, error) {
+	sets, err := i.run(ctx, stmt{log: batch, text: batch})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ResultSet, len(sets))
+	for n, s := range sets {
+		out[n] = ResultSet{Columns: s.cols, Rows: s.rows}
+	}
+	return out, nil
+}

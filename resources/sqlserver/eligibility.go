@@ -63,6 +63,9 @@ type dbaObserved struct {
 	// every database).
 	tdeCertificates map[string]bool
 	tdeAll          bool
+	// declaredGroups: the availability groups the configuration puts
+	// each database in (GroupMember), lower case, by lower-case database.
+	declaredGroups map[string]map[string]bool
 
 	adr      map[int]bool
 	logFiles map[int]int
@@ -246,6 +249,44 @@ func tdeCoverage(res []resources.Instance) (dbs map[string]bool, all bool) {
 	return dbs, all
 }
 
+// GroupMember is implemented by the configuration of blocks that put
+// databases in an availability group on the instance (the link's
+// availability_group block, resources/link): a database in the group the
+// configuration puts it in is the link being built, not an obstacle to it.
+type GroupMember interface {
+	GroupDatabases() (group string, databases []string)
+}
+
+// groupsDeclared maps each database a GroupMember names to its groups.
+func groupsDeclared(res []resources.Instance) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, r := range res {
+		gm, ok := r.Config.(GroupMember)
+		if !ok {
+			continue
+		}
+		group, dbs := gm.GroupDatabases()
+		for _, d := range dbs {
+			k := strings.ToLower(d)
+			if out[k] == nil {
+				out[k] = map[string]bool{}
+			}
+			out[k][strings.ToLower(group)] = true
+		}
+	}
+	return out
+}
+
+// inDeclaredGroup: the database is in the availability group the
+// configuration puts it in (its name known).
+func (o *Observed) inDeclaredGroup(d DatabaseState, db *Database) bool {
+	if d.Group == "" {
+		return false
+	}
+	g := strings.ToLower(d.Group)
+	return o.declaredGroups[strings.ToLower(d.Name)][g] || o.declaredGroups[strings.ToLower(db.DatabaseName)][g]
+}
+
 func namedDatabases(cfg any) []string {
 	if x, ok := cfg.(interface{ TDEDatabases() []string }); ok {
 		return x.TDEDatabases()
@@ -303,7 +344,7 @@ func eligibility(req resources.DiffRequest, db *Database, d DatabaseState, o *Ob
 		add(hcl.DiagError, "Database has AUTO_CLOSE on",
 			"database %s has AUTO_CLOSE on, which an availability group does not accept. Turn it off: ALTER DATABASE %s SET AUTO_CLOSE OFF.", q, q)
 	}
-	if d.InGroup {
+	if d.InGroup && !o.inDeclaredGroup(d, db) {
 		group := "an availability group"
 		if d.Group != "" {
 			group = "availability group " + QuoteIdent(d.Group)

@@ -46,6 +46,12 @@ func TestDatabaseEligibility(t *testing.T) {
 		{"restricted user", func(d *DatabaseState, _ *Observed) { d.UserAccess = "RESTRICTED_USER" }, hcl.DiagError, "Database is not multi-user", "SET MULTI_USER"},
 		{"auto close", func(d *DatabaseState, _ *Observed) { d.AutoClose = true }, hcl.DiagError, "Database has AUTO_CLOSE on", "SET AUTO_CLOSE OFF"},
 		{"in a group", func(d *DatabaseState, _ *Observed) { d.InGroup, d.Group = true, "ag]1" }, hcl.DiagError, "Database is already in an availability group", "availability group [ag]]1]"},
+		{"in the group the configuration puts it in", func(d *DatabaseState, o *Observed) {
+			d.InGroup, d.Group, o.declaredGroups = true, "AG_Sales", map[string]map[string]bool{"sales": {"ag_sales": true}}
+		}, 0, "", ""},
+		{"in another group than the configured one", func(d *DatabaseState, o *Observed) {
+			d.InGroup, d.Group, o.declaredGroups = true, "ag1", map[string]map[string]bool{"sales": {"ag_sales": true}}
+		}, hcl.DiagError, "Database is already in an availability group", "availability group [ag1]"},
 		{"on a secondary", func(d *DatabaseState, _ *Observed) { d.InGroup, d.Group, d.Secondary = true, "ag1", true },
 			hcl.DiagError, "Database is already in an availability group", "never takes a normal full backup on a secondary"},
 		{"mirrored", func(d *DatabaseState, _ *Observed) { d.Mirrored = true }, hcl.DiagError, "Database is mirrored", "SET PARTNER OFF"},

@@ -78,6 +78,7 @@ func (i *Instance) Refresh(ctx context.Context, res []resources.Instance) (resou
 	o.server = i.s
 	o.encryption = i.encryption
 	o.tdeCertificates, o.tdeAll = tdeCoverage(res)
+	o.declaredGroups = groupsDeclared(res)
 	o.firewall = i.readFirewall(ctx, res)
 	if summary, problem := Support(i.s, o); problem == nil {
 		o.support = summary

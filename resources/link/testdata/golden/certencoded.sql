@@ -1,0 +1,1 @@
+SELECT CERTENCODED(CERT_ID(N'Cert_it''s]_endpoint'));

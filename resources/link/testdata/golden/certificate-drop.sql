@@ -1,0 +1,2 @@
+USE [master];
+DROP CERTIFICATE [Cert_sql01_endpoint];

@@ -1,0 +1,1 @@
+DROP AVAILABILITY GROUP [payroll];

@@ -1,0 +1,1 @@
+DROP ENDPOINT [database_mirroring_endpoint];
