@@ -189,7 +189,7 @@ func (w *linkWorld) Do(req *http.Request) (*http.Response, error) {
 
 func (w *linkWorld) trustJSON(name string, der []byte) map[string]any {
 	return map[string]any{
-		"id": "/subscriptions/" + testSub + "/resourceGroups/" + testRG + "/providers/Microsoft.Sql/managedInstances/mi01/serverTrustCertificates/" + name,
+		"id":   "/subscriptions/" + testSub + "/resourceGroups/" + testRG + "/providers/Microsoft.Sql/managedInstances/mi01/serverTrustCertificates/" + name,
 		"name": name, "type": "Microsoft.Sql/managedInstances/serverTrustCertificates",
 		"properties": map[string]any{"publicBlob": HexBlob(der), "thumbprint": HexBlob(Thumbprint(der)), "certificateName": name},
 	}
