@@ -231,11 +231,9 @@ func (m *ManagedInstance) FQDN() string {
 // Name is the managed instance's short name in Azure (mi01).
 func (m *ManagedInstance) Name() string { return m.c.Name }
 
-// LinkPath is a link resource's path below the managed instance
-// ("serverTrustCertificates/x"), as a plan shows it.
-func (m *ManagedInstance) LinkPath(sub string) string {
-	return m.c.ID() + "/" + sub
-}
+// ResourceID is the managed instance's resource ID, as plans show the
+// link's calls.
+func (m *ManagedInstance) ResourceID() string { return m.c.ID() }
 
 // LinkStep is a link call as a plan shows it and golden files hold it:
 // method, path, api-version, and the JSON body (none for nil).
