@@ -395,3 +395,9 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// The targets the link runs on satisfy its interfaces.
+var (
+	_ linkInstance = (*azure.ManagedInstance)(nil)
+	_ linkSQL      = (*sqlserver.Instance)(nil)
+)
