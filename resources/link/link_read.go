@@ -107,7 +107,29 @@ func (linkImpl) Read(ctx context.Context, req resources.DiffRequest) (any, hcl.D
 	r.azure = l
 	r.sql = readSQLSide(ctx, sq, c.Name)
 	r.gates = checkGates(ctx, c, mi, other.Observed)
+	if c.MultiDatabase && !r.gates.HasErrors() {
+		r.gates = append(r.gates, checkMultiDB(ctx, c, sq)...)
+	}
 	return r, nil
+}
+
+// MultiDBSQL asks SQL Server whether multi-database links are on (0 or 1).
+const MultiDBSQL = "EXEC sys.sp_multidb_milink"
+
+// checkMultiDB: the preview's switch must be on before a multi-database
+// link is made (it cannot be turned while links exist, so milink does not
+// turn it: that is the DBA's step on every replica).
+func checkMultiDB(ctx context.Context, c *LinkConfig, q linkSQL) hcl.Diagnostics {
+	rows, err := q.Query(ctx, MultiDBSQL)
+	if err != nil {
+		return hcl.Diagnostics{linkDiag(c, hcl.DiagError, "Cannot read the multi-database setting",
+			fmt.Sprintf("%s on %s: %v (the procedure exists from SQL Server 2022 CU27 and 2025 CU9)", MultiDBSQL, q.Address(), err))}
+	}
+	if len(rows) > 0 && len(rows[0]) > 0 && cellString(rows[0][0]) == "1" {
+		return nil
+	}
+	return hcl.Diagnostics{linkDiag(c, hcl.DiagError, "Multi-database links are off",
+		fmt.Sprintf("multi_database = true needs EXEC sys.sp_multidb_milink 1 on every replica of %s's availability group first, while no link exists (it persists).", q.Address()))}
 }
 
 // linkEndpointPort is the mirroring endpoint's default port.

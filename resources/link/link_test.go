@@ -191,6 +191,7 @@ type fakeSQL struct {
 	endOfLog string
 	noDAG    bool
 	err      error
+	multiDB  int
 }
 
 func (f *fakeSQL) Address() string { return "sql_server.sql01" }
@@ -218,6 +219,8 @@ func (f *fakeSQL) Query(_ context.Context, batch string) ([][]any, error) {
 			{guid, []byte{7}, true, int64(1), "PRIMARY", "ONLINE", "CONNECTED", "HEALTHY", nil, nil},
 			{guid, []byte{8}, false, int64(2), "SECONDARY", nil, "CONNECTED", "HEALTHY", int64(0), nil},
 		}, nil
+	case MultiDBSQL:
+		return [][]any{{int64(f.multiDB)}}, nil
 	case linkDatabasesSQL:
 		return [][]any{{guid, []byte{7}, int64(5), "payroll", true, true, "SYNCHRONIZED", "HEALTHY", []byte(f.endOfLog), []byte(f.endOfLog), int64(0), int64(0)}}, nil
 	}
@@ -438,6 +441,7 @@ func TestLinkGates(t *testing.T) {
 		{"always up to date", sqlObs{"16.0.4135.4", "CU15", "Enterprise Edition"}, "AlwaysUpToDate", true, false, "needs the managed instance's update policy SQLServer2022; managed_instance.mi01 has AlwaysUpToDate"},
 		{"2025 policy", sqlObs{"17.0.1000.7", "", "Enterprise Edition"}, "SQLServer2022", true, false, "update policy SQLServer2025"},
 		{"multi on CU27", sqlObs{"16.0.4300.1", "CU27", "Developer Edition (64-bit)"}, "", false, true, ""},
+		{"multi off", sqlObs{"16.0.4300.1", "CU27", "Developer Edition (64-bit)"}, "off", false, true, "EXEC sys.sp_multidb_milink 1 on every replica"},
 		{"multi on CU20", sqlObs{"16.0.4205.1", "CU20", "Developer Edition (64-bit)"}, "", false, true, "multi_database = true (preview) needs SQL Server 2022 CU27 or SQL Server 2025 CU9"},
 		{"multi on Standard", sqlObs{"17.0.4000.1", "CU9", "Standard Edition"}, "", false, true, "Enterprise and Developer"},
 		{"plain link on 2016", sqlObs{"13.0.7000.253", "", "Standard Edition"}, "", false, false, ""},
@@ -445,6 +449,9 @@ func TestLinkGates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
 			r.obs, r.mi.format = tc.obs, tc.format
+			if tc.format != "off" {
+				r.sql.multiDB = 1
+			}
 			c := testConfig()
 			if tc.primary {
 				c.InitialPrimary = "managed_instance"
