@@ -220,6 +220,14 @@ func (linkImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 		ch.Reason = fmt.Sprintf("replication %s → %s (SQL Server's side: distributed_availability_group)", strings.ToLower(l.ReplicationMode), strings.ToLower(c.Replication))
 		ch.Steps = []resources.Step{{Kind: "arm", On: r.mi, Text: azure.LinkStep(r.miID, "PATCH", "distributedAvailabilityGroups/"+c.Name, azure.ReplicationModeBody(c.Replication))}}
 	default:
+		if done, _ := reached(c.WaitFor, l); !done {
+			// A link made by an apply that timed out or stopped at an
+			// error state: this apply goes on waiting from there.
+			ch.Action = resources.Update
+			ch.Reason = fmt.Sprintf("the link exists but has not reached wait_for = %q: %s; apply waits for it", c.WaitFor, strings.Join(lines, "; "))
+			ch.Steps = []resources.Step{wait}
+			return ch, diags
+		}
 		ch.Notable = true
 		ch.Reason = "live: " + strings.Join(lines, "; ")
 	}

@@ -403,8 +403,14 @@ func TestLinkWaitStops(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			// Once fixed, apply again continues: the link is not created twice.
-			r.mi.script = []azure.LinkDatabase{{ReplicaState: "LinkSynchronizing", ConnectedState: "CONNECTED"}}
+			// Once fixed, the next plan waits again from where it stopped,
+			// and apply does not create the link twice.
+			r.mi.script = []azure.LinkDatabase{{ReplicaState: "CreatingLink", ConnectedState: "DISCONNECTED"}, {ReplicaState: "LinkSynchronizing", ConnectedState: "CONNECTED"}}
+			r.mi.reads = 0
+			ch, _ = r.plan(c)
+			if ch.Action != resources.Update || len(ch.Steps) != 1 || ch.Steps[0].Kind != "wait" || !strings.Contains(ch.Reason, "has not reached") {
+				t.Fatalf("plan after the stop: %s", stepsText(ch))
+			}
 			r.mi.calls = nil
 			if _, err := r.apply(c, ch); err != nil {
 				t.Fatal(err)
