@@ -139,10 +139,10 @@ type (
 		SeedingProgress                   string            `json:"seedingProgress,omitempty"`
 		SynchronizationHealth             string            `json:"synchronizationHealth,omitempty"`
 		ConnectedState                    string            `json:"connectedState,omitempty"`
-		LastReceivedLsn                   string            `json:"lastReceivedLsn,omitempty"`
-		LastHardenedLsn                   string            `json:"lastHardenedLsn,omitempty"`
-		LastCommitLsn                     string            `json:"lastCommitLsn,omitempty"`
-		LastBackupLsn                     string            `json:"lastBackupLsn,omitempty"`
+		LastReceivedLsn                   lsnText           `json:"lastReceivedLsn,omitempty"`
+		LastHardenedLsn                   lsnText           `json:"lastHardenedLsn,omitempty"`
+		LastCommitLsn                     lsnText           `json:"lastCommitLsn,omitempty"`
+		LastBackupLsn                     lsnText           `json:"lastBackupLsn,omitempty"`
 		LastHardenedTime                  string            `json:"lastHardenedTime,omitempty"`
 		MostRecentLinkError               string            `json:"mostRecentLinkError,omitempty"`
 		PartnerAuthCertValidity           *certValidityJSON `json:"partnerAuthCertValidity,omitempty"`
@@ -161,6 +161,33 @@ type (
 		} `json:"properties"`
 	}
 )
+
+// lsnText is an LSN as Azure writes it: a string of digits, or a JSON
+// number (numeric(25,0) does not fit a float: read as written).
+type lsnText string
+
+// UnmarshalJSON accepts "123" and 123.
+func (l *lsnText) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" {
+		*l = ""
+		return nil
+	}
+	if strings.HasPrefix(s, `"`) {
+		var x string
+		if err := json.Unmarshal(b, &x); err != nil {
+			return err
+		}
+		*l = lsnText(x)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*l = lsnText(n.String())
+	return nil
+}
 
 // TrustCertificateBody is the PUT body of a serverTrustCertificate: the
 // whole DER certificate as "0x" and upper-case hex.
@@ -460,8 +487,8 @@ func linkFromJSON(j dagJSON, name string) *Link {
 		s := LinkDatabase{
 			Name: d.DatabaseName, InstanceReplicaID: d.InstanceReplicaID, PartnerReplicaID: d.PartnerReplicaID,
 			ReplicaState: d.ReplicaState, SeedingProgress: d.SeedingProgress, SynchronizationHealth: d.SynchronizationHealth,
-			ConnectedState: d.ConnectedState, LastReceivedLSN: d.LastReceivedLsn, LastHardenedLSN: d.LastHardenedLsn,
-			LastCommitLSN: d.LastCommitLsn, LastBackupLSN: d.LastBackupLsn, LastHardenedTime: d.LastHardenedTime,
+			ConnectedState: d.ConnectedState, LastReceivedLSN: string(d.LastReceivedLsn), LastHardenedLSN: string(d.LastHardenedLsn),
+			LastCommitLSN: string(d.LastCommitLsn), LastBackupLSN: string(d.LastBackupLsn), LastHardenedTime: d.LastHardenedTime,
 			MostRecentLinkError: d.MostRecentLinkError,
 		}
 		if v := d.PartnerAuthCertValidity; v != nil {

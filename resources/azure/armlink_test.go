@@ -3,6 +3,7 @@ package azure
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -172,5 +173,29 @@ func TestLinkRefusals(t *testing.T) {
 	_, err = m.PutTrustCertificate(ctx, "x", []byte{1})
 	if !NotAvailable(err) {
 		t.Errorf("NotAvailable(%v) = false", err)
+	}
+}
+
+// TestLinkFromJSON reads a GET body as the 2025-01-01 specification's
+// example writes it, LSNs as strings or as numbers.
+func TestLinkFromJSON(t *testing.T) {
+	body := `{"id":"/x","name":"payroll","type":"Microsoft.Sql/managedInstances/distributedAvailabilityGroups","properties":{
+	"distributedAvailabilityGroupName":"payroll","distributedAvailabilityGroupId":"6a1b4e3a-0000-0000-0000-000000000001",
+	"replicationMode":"Async","partnerLinkRole":"Primary","partnerAvailabilityGroupName":"AG_payroll","partnerEndpoint":"TCP://10.0.0.4:5022",
+	"instanceLinkRole":"Secondary","instanceAvailabilityGroupName":"AG_payroll_MI","failoverMode":"Manual","seedingMode":"Automatic",
+	"databases":[{"databaseName":"payroll","instanceReplicaId":"a","partnerReplicaId":"b","replicaState":"Seeding","seedingProgress":"30%",
+	"synchronizationHealth":"NOT_HEALTHY","connectedState":"CONNECTED","lastReceivedLsn":"37000000012800001","lastHardenedLsn":37000000012800001,
+	"lastCommitLsn":null,"mostRecentLinkError":"","partnerAuthCertValidity":{"certificateName":"Cert_sql01_endpoint","expiryDate":"2027-11-30T00:00:00Z"},
+	"instanceSendReplicationLagSeconds":3,"instanceRedoReplicationLagSeconds":1}]}}`
+	var j dagJSON
+	if err := json.Unmarshal([]byte(body), &j); err != nil {
+		t.Fatal(err)
+	}
+	l := linkFromJSON(j, "payroll")
+	d := l.DatabaseStates[0]
+	if l.DAGID == "" || l.PartnerLinkRole != "Primary" || l.ReplicationMode != "Async" || len(l.Databases) != 1 ||
+		d.LastHardenedLSN != "37000000012800001" || d.LastReceivedLSN != "37000000012800001" || d.LastCommitLSN != "" ||
+		d.SeedingProgress != "30%" || d.PartnerCertName != "Cert_sql01_endpoint" || d.SendLagSeconds != 3 || d.RedoLagSeconds != 1 {
+		t.Errorf("%+v", l)
 	}
 }

@@ -88,7 +88,7 @@ func linkStatus(c *LinkConfig, l *azure.Link, s sqlSide) ([]any, []string, hcl.D
 		line += ", " + hardened + fmt.Sprintf(", lag %d s", d.SendLagSeconds+d.RedoLagSeconds)
 		if d.PartnerCertExpiry != "" {
 			st["partner_certificate"], st["partner_certificate_expiry"] = d.PartnerCertName, d.PartnerCertExpiry
-			if t, err := time.Parse(time.RFC3339, d.PartnerCertExpiry); err == nil {
+			if t, ok := parseExpiry(d.PartnerCertExpiry); ok {
 				left := t.Sub(now())
 				line += ", certificate " + d.PartnerCertName + " expires " + t.UTC().Format("2006-01-02")
 				if left < certWarning {
@@ -124,6 +124,16 @@ func linkStatus(c *LinkConfig, l *azure.Link, s sqlSide) ([]any, []string, hcl.D
 		lines = append(lines, fmt.Sprintf("SQL Server sees the managed instance %s, %s", s.remoteConnected, orDash(s.remoteHealth)))
 	}
 	return out, lines, diags
+}
+
+// parseExpiry reads an expiry date as Azure may write it.
+func parseExpiry(s string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func orDash(s string) string {
