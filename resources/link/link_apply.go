@@ -52,6 +52,13 @@ func (linkImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resource
 		return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
 	}
 	switch {
+	case l != nil && creationFailed(l) != nil:
+		d := creationFailed(l)
+		progress(fmt.Sprintf("dropping link %s: %s is in %s (%s); creating it again", c.Name, d.Name, d.ReplicaState, d.MostRecentLinkError))
+		if err := mi.DeleteLink(ctx, c.Name); err != nil {
+			return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
+		}
+		l = nil
 	case l != nil && !sameSet(l.Databases, c.Databases):
 		progress(fmt.Sprintf("dropping link %s (databases %s) to create it for %s", c.Name, strings.Join(l.Databases, ", "), strings.Join(c.Databases, ", ")))
 		if err := mi.DeleteLink(ctx, c.Name); err != nil {

@@ -229,6 +229,14 @@ func (linkImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 		ch.Action = resources.Update
 		ch.Reason = fmt.Sprintf("replication %s → %s (SQL Server's side: distributed_availability_group)", strings.ToLower(l.ReplicationMode), strings.ToLower(c.Replication))
 		ch.Steps = []resources.Step{{Kind: "arm", On: r.mi, Text: azure.LinkStep(r.miID, "PATCH", "distributedAvailabilityGroups/"+c.Name, azure.ReplicationModeBody(c.Replication))}}
+	case creationFailed(l) != nil:
+		// Seeding failed for good (1412, 1408, 41977): the link is made again.
+		d := creationFailed(l)
+		ch.Action = resources.Update
+		ch.Reason = fmt.Sprintf("recreate: %s; the link is dropped and created again, seeding from the start", (&StateError{Database: d.Name, State: d.ReplicaState, LinkError: d.MostRecentLinkError}).Error())
+		ch.Steps = []resources.Step{
+			{Kind: "arm", On: r.mi, Text: azure.LinkStep(r.miID, "DELETE", "distributedAvailabilityGroups/"+c.Name, nil)},
+			put, wait}
 	default:
 		if done, _ := reached(c.WaitFor, l); !done {
 			// A link made by an apply that timed out or stopped at an
@@ -242,6 +250,17 @@ func (linkImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 		ch.Reason = "live: " + strings.Join(lines, "; ")
 	}
 	return ch, diags
+}
+
+// creationFailed is the first database whose link creation failed (it
+// does not recover by itself, unlike LinkInitError), or nil.
+func creationFailed(l *azure.Link) *azure.LinkDatabase {
+	for i, d := range l.DatabaseStates {
+		if d.ReplicaState == "LinkCreationError" {
+			return &l.DatabaseStates[i]
+		}
+	}
+	return nil
 }
 
 func waitText(c *LinkConfig) string {

@@ -403,6 +403,22 @@ func TestLinkWaitStops(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
+			if tc.name == "creation error" {
+				// Seeding failed for good: the next plan makes the link again.
+				ch, _ = r.plan(c)
+				if ch.Action != resources.Update || !strings.HasPrefix(ch.Reason, "recreate:") || len(ch.Steps) != 3 || !strings.Contains(ch.Steps[0].Text, "DELETE") {
+					t.Fatalf("plan after 1412: %s", stepsText(ch))
+				}
+				r.mi.script = []azure.LinkDatabase{{ReplicaState: "LinkCreationError", MostRecentLinkError: "1412: log"}, {ReplicaState: "LinkSynchronizing", ConnectedState: "CONNECTED"}}
+				r.mi.reads, r.mi.calls = 0, nil
+				if _, err := r.apply(c, ch); err != nil {
+					t.Fatal(err)
+				}
+				if got := strings.Join(r.mi.calls, ", "); !strings.HasPrefix(got, "GET payroll, DELETE payroll, PUT payroll") {
+					t.Errorf("recreate calls: %s", got)
+				}
+				return
+			}
 			// Once fixed, the next plan waits again from where it stopped,
 			// and apply does not create the link twice.
 			r.mi.script = []azure.LinkDatabase{{ReplicaState: "CreatingLink", ConnectedState: "DISCONNECTED"}, {ReplicaState: "LinkSynchronizing", ConnectedState: "CONNECTED"}}
