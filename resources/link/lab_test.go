@@ -14,7 +14,7 @@ import (
 	"github.com/milink/milink/resources/sqlserver"
 )
 
-func startLab(t *testing.T) *lab.Lab {
+func startLinkLab(t *testing.T) *lab.Lab {
 	t.Helper()
 	for range 10 {
 		base := fmt.Sprintf("127.%d.%d.2", 10+mrand.IntN(240), mrand.IntN(250))
@@ -36,9 +36,9 @@ func startLab(t *testing.T) *lab.Lab {
 	return nil
 }
 
-// labTargets opens the lab's mi01 (Resource Manager over HTTPS, the real
+// linkLabTargets opens the lab's mi01 (Resource Manager over HTTPS, the real
 // credential flow) and sql01 (go-mssqldb) as milink's targets.
-func labTargets(t *testing.T, l *lab.Lab) (*azure.ManagedInstance, *sqlserver.Instance) {
+func linkLabTargets(t *testing.T, l *lab.Lab) (*azure.ManagedInstance, *sqlserver.Instance) {
 	t.Helper()
 	ctx := context.Background()
 	a := l.File().Azure
@@ -75,9 +75,9 @@ func labTargets(t *testing.T, l *lab.Lab) (*azure.ManagedInstance, *sqlserver.In
 // and milink says which step to fix. It skips while the lab's Resource
 // Manager does not serve distributedAvailabilityGroups.
 func TestLabLinkRefused(t *testing.T) {
-	l := startLab(t)
-	mi, sq := labTargets(t, l)
-	c := testConfig()
+	l := startLinkLab(t)
+	mi, sq := linkLabTargets(t, l)
+	c := testLinkConfig()
 	c.WaitFor = "created"
 	req := resources.DiffRequest{Address: c.Address, Config: c, Target: mi,
 		Others: map[string]resources.OtherTarget{"sql_server": {Target: sq}}}

@@ -38,7 +38,7 @@ func (linkImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resource
 		if err := mi.DeleteLink(ctx, name); err != nil {
 			return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
 		}
-		progress(fmt.Sprintf("dropped link %s; %s keeps its copy of %s, read/write", name, mi.Address(), listText(ch.Before["databases"])))
+		progress(fmt.Sprintf("dropped link %s; %s keeps its copy of %s, read/write", name, mi.Address(), linkListText(ch.Before["databases"])))
 		return resources.Result{}, nil
 	}
 	c, ok := req.Config.(*LinkConfig)
@@ -59,7 +59,7 @@ func (linkImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resource
 			return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
 		}
 		l = nil
-	case l != nil && !sameSet(l.Databases, c.Databases):
+	case l != nil && !sameDatabases(l.Databases, c.Databases):
 		progress(fmt.Sprintf("dropping link %s (databases %s) to create it for %s", c.Name, strings.Join(l.Databases, ", "), strings.Join(c.Databases, ", ")))
 		if err := mi.DeleteLink(ctx, c.Name); err != nil {
 			return resources.Result{}, fmt.Errorf("%s: %w", ch.Address, err)
@@ -91,7 +91,7 @@ func (linkImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resource
 	return resources.Result{Attributes: attrs}, nil
 }
 
-func listText(v any) string {
+func linkListText(v any) string {
 	var out []string
 	switch x := v.(type) {
 	case []any:
@@ -160,11 +160,11 @@ func stateText(l *azure.Link) string {
 	}
 	var parts []string
 	for _, d := range l.DatabaseStates {
-		p := d.Name + " " + orDash(d.ReplicaState)
+		p := d.Name + " " + linkDash(d.ReplicaState)
 		if d.SeedingProgress != "" && d.ReplicaState == "Seeding" {
 			p += " " + d.SeedingProgress
 		}
-		p += " " + orDash(d.ConnectedState)
+		p += " " + linkDash(d.ConnectedState)
 		parts = append(parts, p)
 	}
 	if len(parts) == 0 {
@@ -174,7 +174,7 @@ func stateText(l *azure.Link) string {
 }
 
 // waitFor polls the link until wait_for is reached, an error state stops
-// it, or wait_timeout passes (the error then says the state reached).
+// it, or wait_timeout passesGate (the error then says the state reached).
 func waitFor(ctx context.Context, mi linkInstance, c *LinkConfig, l *azure.Link, progress func(string)) error {
 	deadline := time.Now().Add(c.WaitTimeout)
 	last := ""
@@ -218,7 +218,7 @@ func (linkImpl) PlanDelete(prior resources.Prior, target resources.Target) resou
 		Before: prior.Attributes,
 		Steps:  []resources.Step{{Kind: "arm", On: target.Address(), Text: azure.LinkStep(id, "DELETE", "distributedAvailabilityGroups/"+name, nil)}},
 		Reason: fmt.Sprintf("LINK DROPPED: no longer in the configuration. Replication of %s stops; %s KEEPS its copy, which becomes an independent read/write database (not deleted). SQL Server's distributed availability group is dropped by its own block",
-			listText(prior.Attributes["databases"]), target.Address()),
+			linkListText(prior.Attributes["databases"]), target.Address()),
 	}
 }
 
@@ -264,7 +264,7 @@ func CheckLinkDelete(ctx context.Context, prior resources.Prior, target resource
 			side.err = fmt.Errorf("%s cannot run queries", sqlAddr)
 		}
 	} else {
-		side.err = fmt.Errorf("%s is not in the configuration", orDash(sqlAddr))
+		side.err = fmt.Errorf("%s is not in the configuration", linkDash(sqlAddr))
 	}
 	if side.err != nil {
 		problems = append(problems, "the LSNs cannot be compared: "+side.err.Error())
@@ -275,7 +275,7 @@ func CheckLinkDelete(ctx context.Context, prior resources.Prior, target resource
 				continue // SQL Server's DAG already dropped: nothing to compare
 			}
 			if !SameLSN(d.LastHardenedLSN, sd.endOfLog) {
-				problems = append(problems, fmt.Sprintf("%s: the managed instance hardened LSN %s, SQL Server's log ends at %s: data written on SQL Server since is not on the managed instance", d.Name, orDash(d.LastHardenedLSN), orDash(sd.endOfLog)))
+				problems = append(problems, fmt.Sprintf("%s: the managed instance hardened LSN %s, SQL Server's log ends at %s: data written on SQL Server since is not on the managed instance", d.Name, linkDash(d.LastHardenedLSN), linkDash(sd.endOfLog)))
 			}
 		}
 	}

@@ -28,7 +28,7 @@ func (c *LinkConfig) spec(endpoint string) azure.LinkSpec {
 	}
 }
 
-func anyList(xs []string) []any {
+func linkList(xs []string) []any {
 	out := make([]any, len(xs))
 	for i, x := range xs {
 		out[i] = x
@@ -39,7 +39,7 @@ func anyList(xs []string) []any {
 // linkAttrs are the link's attributes for the plan and the state.
 func linkAttrs(c *LinkConfig, r linkRead) map[string]any {
 	return map[string]any{
-		"name": c.Name, "databases": anyList(c.Databases), "partner_endpoint": r.endpoint,
+		"name": c.Name, "databases": linkList(c.Databases), "partner_endpoint": r.endpoint,
 		"replication": strings.ToLower(c.Replication), "failover_mode": strings.ToLower(c.FailoverMode),
 		"availability_group": c.AvailabilityGroup, "instance_availability_group": c.InstanceAvailabilityGroup,
 		"initial_primary": c.InitialPrimary, "multi_database": c.MultiDatabase, "wait_for": c.WaitFor,
@@ -50,7 +50,7 @@ func linkAttrs(c *LinkConfig, r linkRead) map[string]any {
 // liveAttrs are the link as Azure holds it.
 func liveAttrs(l *azure.Link, r linkRead) map[string]any {
 	return map[string]any{
-		"name": l.Name, "databases": anyList(l.Databases), "partner_endpoint": l.PartnerEndpoint,
+		"name": l.Name, "databases": linkList(l.Databases), "partner_endpoint": l.PartnerEndpoint,
 		"replication": strings.ToLower(l.ReplicationMode), "failover_mode": strings.ToLower(l.FailoverMode),
 		"availability_group": l.PartnerAvailabilityGroup, "instance_availability_group": l.InstanceAvailabilityGroup,
 		"sql_server": r.sqlAddr, "managed_instance": r.mi,
@@ -60,8 +60,8 @@ func liveAttrs(l *azure.Link, r linkRead) map[string]any {
 // certWarning is how close to its expiry the partner certificate is warned of.
 const certWarning = 30 * 24 * time.Hour
 
-// now is the clock of the expiry warning (tests set it).
-var now = time.Now
+// linkNow is the clock of the expiry warning (tests set it).
+var linkNow = time.Now
 
 // linkStatus is the live status per database, for the plan's Reason and
 // -json (After["status"]), with warnings for what needs a person.
@@ -79,17 +79,17 @@ func linkStatus(c *LinkConfig, l *azure.Link, s sqlSide) ([]any, []string, hcl.D
 		if d.ReplicaState == "Seeding" || d.SeedingProgress != "" && d.SeedingProgress != "100%" {
 			line += " " + d.SeedingProgress
 		}
-		line += fmt.Sprintf(", %s, %s", orDash(d.ConnectedState), orDash(d.SynchronizationHealth))
-		hardened := "hardened " + orDash(d.LastHardenedLSN) + " (managed instance)"
+		line += fmt.Sprintf(", %s, %s", linkDash(d.ConnectedState), linkDash(d.SynchronizationHealth))
+		hardened := "hardened " + linkDash(d.LastHardenedLSN) + " (managed instance)"
 		if sd, ok := s.databases[strings.ToLower(d.Name)]; ok {
 			st["sql_last_hardened_lsn"], st["sql_end_of_log_lsn"], st["sql_synchronization_state"] = sd.lastHardened, sd.endOfLog, sd.syncState
-			hardened += " / " + orDash(sd.endOfLog) + " (SQL Server end of log)"
+			hardened += " / " + linkDash(sd.endOfLog) + " (SQL Server end of log)"
 		}
 		line += ", " + hardened + fmt.Sprintf(", lag %d s", d.SendLagSeconds+d.RedoLagSeconds)
 		if d.PartnerCertExpiry != "" {
 			st["partner_certificate"], st["partner_certificate_expiry"] = d.PartnerCertName, d.PartnerCertExpiry
-			if t, ok := parseExpiry(d.PartnerCertExpiry); ok {
-				left := t.Sub(now())
+			if t, ok := parseLinkExpiry(d.PartnerCertExpiry); ok {
+				left := t.Sub(linkNow())
 				line += ", certificate " + d.PartnerCertName + " expires " + t.UTC().Format("2006-01-02")
 				if left < certWarning {
 					when := fmt.Sprintf("expires in %d days", int(left.Hours()/24))
@@ -121,13 +121,13 @@ func linkStatus(c *LinkConfig, l *azure.Link, s sqlSide) ([]any, []string, hcl.D
 	if s.err != nil {
 		lines = append(lines, "SQL Server's side not read: "+s.err.Error())
 	} else if s.found && s.remoteConnected != "" {
-		lines = append(lines, fmt.Sprintf("SQL Server sees the managed instance %s, %s", s.remoteConnected, orDash(s.remoteHealth)))
+		lines = append(lines, fmt.Sprintf("SQL Server sees the managed instance %s, %s", s.remoteConnected, linkDash(s.remoteHealth)))
 	}
 	return out, lines, diags
 }
 
-// parseExpiry reads an expiry date as Azure may write it.
-func parseExpiry(s string) (time.Time, bool) {
+// parseLinkExpiry reads an expiry date as Azure may write it.
+func parseLinkExpiry(s string) (time.Time, bool) {
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, true
@@ -136,14 +136,14 @@ func parseExpiry(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func orDash(s string) string {
+func linkDash(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return s
 }
 
-func sameSet(a, b []string) bool {
+func sameDatabases(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -216,7 +216,7 @@ func (linkImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 			fmt.Sprintf("the link %s differs in what Azure cannot change on a link (%s). Drop it (remove the block; the managed instance's copy stays read/write) and create it again, which needs that copy dropped first.", c.Name, strings.Join(fixed, "; "))))
 	}
 	switch {
-	case !sameSet(c.Databases, l.Databases):
+	case !sameDatabases(c.Databases, l.Databases):
 		// A link's databases are not edited: the old link goes, the new
 		// one is created.
 		ch.Action = resources.Update

@@ -125,7 +125,7 @@ func checkMultiDB(ctx context.Context, c *LinkConfig, q linkSQL) hcl.Diagnostics
 		return hcl.Diagnostics{linkDiag(c, hcl.DiagError, "Cannot read the multi-database setting",
 			fmt.Sprintf("%s on %s: %v (the procedure exists from SQL Server 2022 CU27 and 2025 CU9)", MultiDBSQL, q.Address(), err))}
 	}
-	if len(rows) > 0 && len(rows[0]) > 0 && cellString(rows[0][0]) == "1" {
+	if len(rows) > 0 && len(rows[0]) > 0 && linkCell(rows[0][0]) == "1" {
 		return nil
 	}
 	return hcl.Diagnostics{linkDiag(c, hcl.DiagError, "Multi-database links are off",
@@ -146,8 +146,8 @@ func readSQLSide(ctx context.Context, q linkSQL, dag string) sqlSide {
 	}
 	var group string
 	for _, row := range ags {
-		if len(row) >= 2 && strings.EqualFold(cellString(row[0]), dag) {
-			group = cellString(row[1])
+		if len(row) >= 2 && strings.EqualFold(linkCell(row[0]), dag) {
+			group = linkCell(row[1])
 		}
 	}
 	if group == "" {
@@ -160,16 +160,16 @@ func readSQLSide(ctx context.Context, q linkSQL, dag string) sqlSide {
 		return s
 	}
 	for _, row := range reps {
-		if len(row) < 10 || cellString(row[0]) != group {
+		if len(row) < 10 || linkCell(row[0]) != group {
 			continue
 		}
-		if cellBool(row[2]) {
-			s.localRole = cellString(row[4])
+		if linkCellBool(row[2]) {
+			s.localRole = linkCell(row[4])
 			continue
 		}
-		s.remoteRole, s.remoteConnected, s.remoteHealth = cellString(row[4]), cellString(row[6]), cellString(row[7])
-		if n := cellString(row[8]); n != "" && n != "0" {
-			s.lastConnectError = n + ": " + cellString(row[9])
+		s.remoteRole, s.remoteConnected, s.remoteHealth = linkCell(row[4]), linkCell(row[6]), linkCell(row[7])
+		if n := linkCell(row[8]); n != "" && n != "0" {
+			s.lastConnectError = n + ": " + linkCell(row[9])
 		}
 	}
 	dbs, err := q.Query(ctx, linkDatabasesSQL)
@@ -178,26 +178,26 @@ func readSQLSide(ctx context.Context, q linkSQL, dag string) sqlSide {
 		return s
 	}
 	for _, row := range dbs {
-		if len(row) < 12 || cellString(row[0]) != group || !cellBool(row[4]) {
+		if len(row) < 12 || linkCell(row[0]) != group || !linkCellBool(row[4]) {
 			continue
 		}
-		d := sqlDB{name: cellString(row[3]), syncState: cellString(row[6]), health: cellString(row[7]),
-			lastHardened: cellString(row[8]), endOfLog: cellString(row[9])}
+		d := sqlDB{name: linkCell(row[3]), syncState: linkCell(row[6]), health: linkCell(row[7]),
+			lastHardened: linkCell(row[8]), endOfLog: linkCell(row[9])}
 		s.databases[strings.ToLower(d.name)] = d
 	}
 	return s
 }
 
-// cellString renders a cell as text: LSNs (numeric(25,0)) as decimal
+// linkCell renders a cell as text: LSNs (numeric(25,0)) as decimal
 // digits, GUIDs as hex, whatever type the driver chose.
-func cellString(v any) string {
+func linkCell(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case string:
 		return x
 	case []byte:
-		if isDigits(string(x)) {
+		if allDigits(string(x)) {
 			return string(x) // a decimal the driver kept as text
 		}
 		return fmt.Sprintf("%X", x)
@@ -218,18 +218,18 @@ func cellString(v any) string {
 	return fmt.Sprint(v)
 }
 
-func cellBool(v any) bool {
+func linkCellBool(v any) bool {
 	switch x := v.(type) {
 	case bool:
 		return x
 	case int64:
 		return x != 0
 	}
-	s := cellString(v)
+	s := linkCell(v)
 	return s == "1" || strings.EqualFold(s, "true")
 }
 
-func isDigits(s string) bool {
+func allDigits(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -249,7 +249,7 @@ func SameLSN(a, b string) bool {
 	if strings.TrimSpace(a+b) == "" {
 		return false
 	}
-	return a == b && isDigits(a)
+	return a == b && allDigits(a)
 }
 
 // The gates as data. Sources: ../../../shared/reference/link.md §1 (MI as
@@ -299,7 +299,7 @@ func observedVersion(o resources.Observation) (sqlVersion, bool) {
 		return x.AsString()
 	}
 	v.text = str("product_version")
-	b, ok := parseBuild(v.text)
+	b, ok := linkParseBuild(v.text)
 	if !ok {
 		return v, false
 	}
@@ -313,7 +313,7 @@ func observedVersion(o resources.Observation) (sqlVersion, bool) {
 	return v, true
 }
 
-func parseBuild(s string) ([4]int, bool) {
+func linkParseBuild(s string) ([4]int, bool) {
 	var b [4]int
 	parts := strings.Split(strings.TrimSpace(s), ".")
 	if len(parts) != 4 {
@@ -329,8 +329,8 @@ func parseBuild(s string) ([4]int, bool) {
 	return b, true
 }
 
-func buildAtLeast(have [4]int, min string) bool {
-	m, ok := parseBuild(min)
+func linkBuildAtLeast(have [4]int, min string) bool {
+	m, ok := linkParseBuild(min)
 	if !ok {
 		return false
 	}
@@ -342,13 +342,13 @@ func buildAtLeast(have [4]int, min string) bool {
 	return true
 }
 
-// passes reports whether the version meets one of the gates, and which.
-func passes(v sqlVersion, gates []versionGate) (versionGate, bool) {
+// passesGate reports whether the version meets one of the gates, and which.
+func passesGate(v sqlVersion, gates []versionGate) (versionGate, bool) {
 	for _, g := range gates {
 		if v.build[0] != g.major {
 			continue
 		}
-		if v.cu >= g.minCU || g.minBuild != "" && buildAtLeast(v.build, g.minBuild) {
+		if v.cu >= g.minCU || g.minBuild != "" && linkBuildAtLeast(v.build, g.minBuild) {
 			return g, true
 		}
 		return g, false
@@ -366,20 +366,20 @@ func gateNames(gates []versionGate) string {
 
 // checkGates checks initial_primary and multi_database against the SQL
 // Server's observed version and the managed instance's update policy.
-func checkGates(ctx context.Context, c *LinkConfig, mi linkInstance, sqlObs resources.Observation) hcl.Diagnostics {
+func checkGates(ctx context.Context, c *LinkConfig, mi linkInstance, linkSQLObs resources.Observation) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	if c.InitialPrimary != "managed_instance" && !c.MultiDatabase {
 		return nil
 	}
-	v, ok := observedVersion(sqlObs)
+	v, ok := observedVersion(linkSQLObs)
 	if !ok {
 		return hcl.Diagnostics{linkDiag(c, hcl.DiagError, "SQL Server version unknown", "the SQL Server's version could not be read, so the link's options cannot be checked")}
 	}
 	if c.InitialPrimary == "managed_instance" {
-		g, ok := passes(v, initialPrimaryGates)
+		g, ok := passesGate(v, initialPrimaryGates)
 		if !ok {
 			diags = append(diags, linkDiag(c, hcl.DiagError, "Managed instance as initial primary not supported here",
-				fmt.Sprintf("initial_primary = \"managed_instance\" needs %s or later; the SQL Server runs %s (%s).", gateNames(initialPrimaryGates), v.text, cuText(v.cu))))
+				fmt.Sprintf("initial_primary = \"managed_instance\" needs %s or later; the SQL Server runs %s (%s).", gateNames(initialPrimaryGates), v.text, linkCUText(v.cu))))
 		} else {
 			format, err := mi.DatabaseFormat(ctx)
 			switch {
@@ -387,14 +387,14 @@ func checkGates(ctx context.Context, c *LinkConfig, mi linkInstance, sqlObs reso
 				diags = append(diags, linkDiag(c, hcl.DiagError, "Cannot read the managed instance's update policy", err.Error()))
 			case !strings.EqualFold(format, g.format):
 				diags = append(diags, linkDiag(c, hcl.DiagError, "Update policy does not match",
-					fmt.Sprintf("initial_primary = \"managed_instance\" with %s needs the managed instance's update policy %s; %s has %s. Change the update policy (databaseFormat) first; note that Always-up-to-date cannot go back.", g.name, g.format, mi.Address(), orNone(format))))
+					fmt.Sprintf("initial_primary = \"managed_instance\" with %s needs the managed instance's update policy %s; %s has %s. Change the update policy (databaseFormat) first; note that Always-up-to-date cannot go back.", g.name, g.format, mi.Address(), linkOrNone(format))))
 			}
 		}
 	}
 	if c.MultiDatabase {
-		if _, ok := passes(v, multiDatabaseGates); !ok {
+		if _, ok := passesGate(v, multiDatabaseGates); !ok {
 			diags = append(diags, linkDiag(c, hcl.DiagError, "Multi-database links not supported here",
-				fmt.Sprintf("multi_database = true (preview) needs %s or later; the SQL Server runs %s (%s).", gateNames(multiDatabaseGates), v.text, cuText(v.cu))))
+				fmt.Sprintf("multi_database = true (preview) needs %s or later; the SQL Server runs %s (%s).", gateNames(multiDatabaseGates), v.text, linkCUText(v.cu))))
 		}
 		if e := strings.ToLower(v.edition); e != "" && !strings.Contains(e, "enterprise") && !strings.Contains(e, "developer") {
 			diags = append(diags, linkDiag(c, hcl.DiagError, "Multi-database links need Enterprise or Developer",
@@ -404,14 +404,14 @@ func checkGates(ctx context.Context, c *LinkConfig, mi linkInstance, sqlObs reso
 	return diags
 }
 
-func cuText(cu int) string {
+func linkCUText(cu int) string {
 	if cu < 0 {
 		return "no cumulative update"
 	}
 	return fmt.Sprintf("CU%d", cu)
 }
 
-func orNone(s string) string {
+func linkOrNone(s string) string {
 	if s == "" {
 		return "none reported"
 	}

@@ -21,9 +21,9 @@ import (
 	"github.com/milink/milink/resources/sqlserver"
 )
 
-// decodeText decodes a link block body written in HCL, with the targets
+// decodeLinkText decodes a link block body written in HCL, with the targets
 // as objects.
-func decodeText(t *testing.T, src string) (*LinkConfig, hcl.Diagnostics) {
+func decodeLinkText(t *testing.T, src string) (*LinkConfig, hcl.Diagnostics) {
 	t.Helper()
 	f, diags := hclsyntax.ParseConfig([]byte(src), "main.hcl", hcl.InitialPos)
 	if diags.HasErrors() {
@@ -39,7 +39,7 @@ func decodeText(t *testing.T, src string) (*LinkConfig, hcl.Diagnostics) {
 	sink := &lang.Sink{}
 	b := lang.Decode(sink, f.Body, LinkKind.Schema, ctx, hcl.Range{Filename: "main.hcl"}, true)
 	c := decodeLink(b, resources.BlockInfo{Address: "managed_instance_link.payroll", Name: "payroll"}).(*LinkConfig)
-	return c, sinkDiags(sink)
+	return c, linkSinkDiags(sink)
 }
 
 const linkBase = `
@@ -48,7 +48,7 @@ managed_instance = managed_instance.mi01
 `
 
 func TestDecodeLink(t *testing.T) {
-	c, diags := decodeText(t, linkBase+`databases = ["payroll"]`)
+	c, diags := decodeLinkText(t, linkBase+`databases = ["payroll"]`)
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
@@ -56,7 +56,7 @@ func TestDecodeLink(t *testing.T) {
 		c.Replication != "Async" || c.FailoverMode != "Manual" || c.WaitFor != "connected" || c.InitialPrimary != "sql_server" || c.WaitTimeout != defaultWaitTimeout {
 		t.Errorf("defaults: %+v", c)
 	}
-	c, diags = decodeText(t, linkBase+`databases = ["payroll"]
+	c, diags = decodeLinkText(t, linkBase+`databases = ["payroll"]
 availability_group = availability_group.sales
 replication = "SYNC"
 failover_mode = "none"
@@ -83,7 +83,7 @@ wait_timeout = "30s"`)
 		{`databases = ["a"]` + "\navailability_group = \"AG_a\"\ninstance_availability_group = \"ag_a\"", "need different names"},
 		{`databases = ["a"]` + "\nwait_timeout = \"soon\"", "Invalid duration"},
 	} {
-		_, diags := decodeText(t, linkBase+tc.body)
+		_, diags := decodeLinkText(t, linkBase+tc.body)
 		if !diags.HasErrors() || !strings.Contains(diags.Error(), tc.want) {
 			t.Errorf("%s: %v", tc.body, diags)
 		}
@@ -93,13 +93,13 @@ wait_timeout = "30s"`)
 			}
 		}
 	}
-	if _, diags := decodeText(t, linkBase+`databases = ["a"]
+	if _, diags := decodeLinkText(t, linkBase+`databases = ["a"]
 endpoint_certificate = endpoint_certificate.mine`); diags.HasErrors() {
 		t.Errorf("a pointer: %v", diags)
 	}
 }
 
-func diagText(diags hcl.Diagnostics) string {
+func linkDiagText(diags hcl.Diagnostics) string {
 	var out []string
 	for _, d := range diags {
 		out = append(out, d.Summary+": "+d.Detail)
@@ -107,11 +107,11 @@ func diagText(diags hcl.Diagnostics) string {
 	return strings.Join(out, "\n")
 }
 
-func sinkDiags(s *lang.Sink) hcl.Diagnostics { return s.Diags }
+func linkSinkDiags(s *lang.Sink) hcl.Diagnostics { return s.Diags }
 
-// fakeMI is the managed instance as the link sees it: links held in a
+// linkFakeMI is the managed instance as the link sees it: links held in a
 // map, changing state on each read as a script says.
-type fakeMI struct {
+type linkFakeMI struct {
 	mu     sync.Mutex
 	links  map[string]*azure.Link
 	format string
@@ -122,18 +122,18 @@ type fakeMI struct {
 	fail   error
 }
 
-func (f *fakeMI) Address() string { return "managed_instance.mi01" }
-func (f *fakeMI) Name() string    { return "mi01" }
-func (f *fakeMI) FQDN() string    { return "mi01.abc.database.windows.net" }
-func (f *fakeMI) ResourceID() string {
+func (f *linkFakeMI) Address() string { return "managed_instance.mi01" }
+func (f *linkFakeMI) Name() string    { return "mi01" }
+func (f *linkFakeMI) FQDN() string    { return "mi01.abc.database.windows.net" }
+func (f *linkFakeMI) ResourceID() string {
 	return "/subscriptions/S/resourceGroups/rg/providers/Microsoft.Sql/managedInstances/mi01"
 }
-func (f *fakeMI) Close() error { return nil }
-func (f *fakeMI) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
+func (f *linkFakeMI) Close() error { return nil }
+func (f *linkFakeMI) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
 	return nil, nil
 }
 
-func (f *fakeMI) Link(_ context.Context, name string) (*azure.Link, error) {
+func (f *linkFakeMI) Link(_ context.Context, name string) (*azure.Link, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "GET "+name)
@@ -152,7 +152,7 @@ func (f *fakeMI) Link(_ context.Context, name string) (*azure.Link, error) {
 	return &cp, nil
 }
 
-func (f *fakeMI) CreateLink(_ context.Context, name string, spec azure.LinkSpec) (*azure.Link, error) {
+func (f *linkFakeMI) CreateLink(_ context.Context, name string, spec azure.LinkSpec) (*azure.Link, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "PUT "+name)
@@ -168,7 +168,7 @@ func (f *fakeMI) CreateLink(_ context.Context, name string, spec azure.LinkSpec)
 	return &cp, nil
 }
 
-func (f *fakeMI) SetLinkReplicationMode(_ context.Context, name, mode string) error {
+func (f *linkFakeMI) SetLinkReplicationMode(_ context.Context, name, mode string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "PATCH "+name+" "+mode)
@@ -176,7 +176,7 @@ func (f *fakeMI) SetLinkReplicationMode(_ context.Context, name, mode string) er
 	return nil
 }
 
-func (f *fakeMI) DeleteLink(_ context.Context, name string) error {
+func (f *linkFakeMI) DeleteLink(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "DELETE "+name)
@@ -184,26 +184,26 @@ func (f *fakeMI) DeleteLink(_ context.Context, name string) error {
 	return nil
 }
 
-func (f *fakeMI) DatabaseFormat(context.Context) (string, error) { return f.format, nil }
+func (f *linkFakeMI) DatabaseFormat(context.Context) (string, error) { return f.format, nil }
 
-// fakeSQL answers the DAG status reads.
-type fakeSQL struct {
+// linkFakeSQL answers the DAG status reads.
+type linkFakeSQL struct {
 	endOfLog string
 	noDAG    bool
 	err      error
 	multiDB  int
 }
 
-func (f *fakeSQL) Address() string { return "sql_server.sql01" }
-func (f *fakeSQL) Server() *sqlserver.Server {
+func (f *linkFakeSQL) Address() string { return "sql_server.sql01" }
+func (f *linkFakeSQL) Server() *sqlserver.Server {
 	return &sqlserver.Server{Name: "sql01", Address: "10.0.0.4"}
 }
-func (f *fakeSQL) Close() error { return nil }
-func (f *fakeSQL) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
+func (f *linkFakeSQL) Close() error { return nil }
+func (f *linkFakeSQL) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
 	return nil, nil
 }
 
-func (f *fakeSQL) Query(_ context.Context, batch string) ([][]any, error) {
+func (f *linkFakeSQL) Query(_ context.Context, batch string) ([][]any, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -227,26 +227,26 @@ func (f *fakeSQL) Query(_ context.Context, batch string) ([][]any, error) {
 	return nil, fmt.Errorf("unexpected batch %q", batch)
 }
 
-// sqlObs is the SQL Server's observation the gates read.
-type sqlObs struct{ version, level, edition string }
+// linkSQLObs is the SQL Server's observation the gates read.
+type linkSQLObs struct{ version, level, edition string }
 
-func (sqlObs) Summary() resources.TargetSummary { return resources.TargetSummary{} }
-func (o sqlObs) Values() map[string]cty.Value {
+func (linkSQLObs) Summary() resources.TargetSummary { return resources.TargetSummary{} }
+func (o linkSQLObs) Values() map[string]cty.Value {
 	return map[string]cty.Value{"product_version": cty.StringVal(o.version), "update_level": cty.StringVal(o.level),
 		"edition": cty.StringVal(o.edition), "server_name": cty.StringVal("sql01")}
 }
 
 type linkRig struct {
 	t     *testing.T
-	mi    *fakeMI
-	sql   *fakeSQL
-	obs   sqlObs
+	mi    *linkFakeMI
+	sql   *linkFakeSQL
+	obs   linkSQLObs
 	prior *resources.Prior
 }
 
-func newRig(t *testing.T) *linkRig {
-	return &linkRig{t: t, mi: &fakeMI{links: map[string]*azure.Link{}, format: "SQLServer2022"}, sql: &fakeSQL{endOfLog: "37000000012800001"},
-		obs: sqlObs{"16.0.4135.4", "CU15", "Developer Edition (64-bit)"}}
+func newLinkRig(t *testing.T) *linkRig {
+	return &linkRig{t: t, mi: &linkFakeMI{links: map[string]*azure.Link{}, format: "SQLServer2022"}, sql: &linkFakeSQL{endOfLog: "37000000012800001"},
+		obs: linkSQLObs{"16.0.4135.4", "CU15", "Developer Edition (64-bit)"}}
 }
 
 func (r *linkRig) plan(c *LinkConfig) (resources.Change, hcl.Diagnostics) {
@@ -273,7 +273,7 @@ func (r *linkRig) apply(c *LinkConfig, ch resources.Change) ([]string, error) {
 	return progress, err
 }
 
-func testConfig() *LinkConfig {
+func testLinkConfig() *LinkConfig {
 	return &LinkConfig{Address: "managed_instance_link.payroll", Name: "payroll", Databases: []string{"payroll"},
 		Replication: "Async", FailoverMode: "Manual", WaitFor: "seeded", WaitTimeout: time.Minute,
 		AvailabilityGroup: "AG_payroll", InstanceAvailabilityGroup: "AG_payroll_MI", InitialPrimary: "sql_server"}
@@ -281,7 +281,7 @@ func testConfig() *LinkConfig {
 
 func init() { linkPollEvery = time.Millisecond }
 
-func stepsText(ch resources.Change) string {
+func linkStepsText(ch resources.Change) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %s\n", ch.Action.Symbol(), ch.Address, ch.Reason)
 	for _, s := range ch.Steps {
@@ -291,17 +291,17 @@ func stepsText(ch resources.Change) string {
 }
 
 func TestLinkLifecycle(t *testing.T) {
-	r := newRig(t)
-	c := testConfig()
-	now = func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }
-	t.Cleanup(func() { now = time.Now })
+	r := newLinkRig(t)
+	c := testLinkConfig()
+	linkNow = func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }
+	t.Cleanup(func() { linkNow = time.Now })
 	var out strings.Builder
 
 	ch, diags := r.plan(c)
 	if diags.HasErrors() || ch.Action != resources.Create {
 		t.Fatalf("first plan: %s %v", ch.Action, diags)
 	}
-	out.WriteString(stepsText(ch))
+	out.WriteString(linkStepsText(ch))
 	r.mi.script = []azure.LinkDatabase{
 		{ReplicaState: "CreatingLink", ConnectedState: "DISCONNECTED"},
 		{ReplicaState: "Seeding", SeedingProgress: "30%", ConnectedState: "CONNECTED"},
@@ -321,12 +321,12 @@ func TestLinkLifecycle(t *testing.T) {
 	// The second plan: nothing but the live status, and the expiry warning.
 	ch, diags = r.plan(c)
 	if ch.Action != resources.NoOp || !ch.Notable || len(ch.Steps) != 0 {
-		t.Fatalf("second plan: %s", stepsText(ch))
+		t.Fatalf("second plan: %s", linkStepsText(ch))
 	}
 	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !strings.Contains(diags[0].Detail, "expires in 9 days") {
 		t.Errorf("warnings: %v", diags)
 	}
-	out.WriteString(stepsText(ch))
+	out.WriteString(linkStepsText(ch))
 	st, _ := ch.After["status"].([]any)
 	if len(st) != 1 || st[0].(map[string]any)["sql_end_of_log_lsn"] != "37000000012800001" {
 		t.Errorf("status: %v", ch.After["status"])
@@ -336,9 +336,9 @@ func TestLinkLifecycle(t *testing.T) {
 	c.Replication = "Sync"
 	ch, _ = r.plan(c)
 	if ch.Action != resources.Update {
-		t.Fatalf("sync: %s", stepsText(ch))
+		t.Fatalf("sync: %s", linkStepsText(ch))
 	}
-	out.WriteString(stepsText(ch))
+	out.WriteString(linkStepsText(ch))
 	if _, err := r.apply(c, ch); err != nil {
 		t.Fatal(err)
 	}
@@ -350,9 +350,9 @@ func TestLinkLifecycle(t *testing.T) {
 	c.Databases = []string{"payroll2"}
 	ch, _ = r.plan(c)
 	if ch.Action != resources.Update || !strings.HasPrefix(ch.Reason, "replace:") {
-		t.Fatalf("database changed: %s", stepsText(ch))
+		t.Fatalf("database changed: %s", linkStepsText(ch))
 	}
-	out.WriteString(stepsText(ch))
+	out.WriteString(linkStepsText(ch))
 	r.mi.calls = nil
 	if _, err := r.apply(c, ch); err != nil {
 		t.Fatal(err)
@@ -363,7 +363,7 @@ func TestLinkLifecycle(t *testing.T) {
 
 	// Something Azure cannot change: refused.
 	c.FailoverMode = "None"
-	if _, diags := r.plan(c); !diags.HasErrors() || !strings.Contains(diagText(diags), "failover_mode Manual → None") {
+	if _, diags := r.plan(c); !diags.HasErrors() || !strings.Contains(linkDiagText(diags), "failover_mode Manual → None") {
 		t.Errorf("failover mode: %v", diags)
 	}
 	c.FailoverMode = "Manual"
@@ -371,7 +371,7 @@ func TestLinkLifecycle(t *testing.T) {
 	// Dropped: loud.
 	del := linkImpl{}.PlanDelete(*r.prior, r.mi)
 	del.Address, del.Action = c.Address, resources.Delete
-	out.WriteString(stepsText(del))
+	out.WriteString(linkStepsText(del))
 	if !strings.Contains(del.Reason, "KEEPS its copy") {
 		t.Error(del.Reason)
 	}
@@ -394,8 +394,8 @@ func TestLinkWaitStops(t *testing.T) {
 			`wait_for = "seeded" not reached within 20ms: payroll Seeding 45% CONNECTED`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t)
-			c := testConfig()
+			r := newLinkRig(t)
+			c := testLinkConfig()
 			c.WaitFor, c.WaitTimeout = tc.waitFor, tc.timeout
 			ch, _ := r.plan(c)
 			r.mi.script = tc.script
@@ -407,7 +407,7 @@ func TestLinkWaitStops(t *testing.T) {
 				// Seeding failed for good: the next plan makes the link again.
 				ch, _ = r.plan(c)
 				if ch.Action != resources.Update || !strings.HasPrefix(ch.Reason, "recreate:") || len(ch.Steps) != 3 || !strings.Contains(ch.Steps[0].Text, "DELETE") {
-					t.Fatalf("plan after 1412: %s", stepsText(ch))
+					t.Fatalf("plan after 1412: %s", linkStepsText(ch))
 				}
 				r.mi.script = []azure.LinkDatabase{{ReplicaState: "LinkCreationError", MostRecentLinkError: "1412: log"}, {ReplicaState: "LinkSynchronizing", ConnectedState: "CONNECTED"}}
 				r.mi.reads, r.mi.calls = 0, nil
@@ -425,7 +425,7 @@ func TestLinkWaitStops(t *testing.T) {
 			r.mi.reads = 0
 			ch, _ = r.plan(c)
 			if ch.Action != resources.Update || len(ch.Steps) != 1 || ch.Steps[0].Kind != "wait" || !strings.Contains(ch.Reason, "has not reached") {
-				t.Fatalf("plan after the stop: %s", stepsText(ch))
+				t.Fatalf("plan after the stop: %s", linkStepsText(ch))
 			}
 			r.mi.calls = nil
 			if _, err := r.apply(c, ch); err != nil {
@@ -439,8 +439,8 @@ func TestLinkWaitStops(t *testing.T) {
 		})
 	}
 	// Azure's refusal keeps its message.
-	r := newRig(t)
-	c := testConfig()
+	r := newLinkRig(t)
+	c := testLinkConfig()
 	ch, _ := r.plan(c)
 	r.mi.fail = errors.New("managed_instance.mi01: creating the link payroll: Azure answered RemoteDatabaseExists")
 	if _, err := r.apply(c, ch); err == nil || !strings.Contains(err.Error(), "RemoteDatabaseExists") {
@@ -451,30 +451,30 @@ func TestLinkWaitStops(t *testing.T) {
 func TestLinkGates(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		obs     sqlObs
+		obs     linkSQLObs
 		format  string
 		primary bool
 		multi   bool
 		want    string
 	}{
-		{"2022 CU10 MI primary", sqlObs{"16.0.4095.4", "CU10", "Enterprise Edition"}, "SQLServer2022", true, false, ""},
-		{"2022 CU9 MI primary", sqlObs{"16.0.4085.2", "CU9", "Enterprise Edition"}, "SQLServer2022", true, false, "needs SQL Server 2022 CU10 or SQL Server 2025"},
-		{"2019 MI primary", sqlObs{"15.0.4312.2", "CU20", "Enterprise Edition"}, "SQLServer2022", true, false, "needs SQL Server 2022 CU10"},
-		{"always up to date", sqlObs{"16.0.4135.4", "CU15", "Enterprise Edition"}, "AlwaysUpToDate", true, false, "needs the managed instance's update policy SQLServer2022; managed_instance.mi01 has AlwaysUpToDate"},
-		{"2025 policy", sqlObs{"17.0.1000.7", "", "Enterprise Edition"}, "SQLServer2022", true, false, "update policy SQLServer2025"},
-		{"multi on CU27", sqlObs{"16.0.4300.1", "CU27", "Developer Edition (64-bit)"}, "", false, true, ""},
-		{"multi off", sqlObs{"16.0.4300.1", "CU27", "Developer Edition (64-bit)"}, "off", false, true, "EXEC sys.sp_multidb_milink 1 on every replica"},
-		{"multi on CU20", sqlObs{"16.0.4205.1", "CU20", "Developer Edition (64-bit)"}, "", false, true, "multi_database = true (preview) needs SQL Server 2022 CU27 or SQL Server 2025 CU9"},
-		{"multi on Standard", sqlObs{"17.0.4000.1", "CU9", "Standard Edition"}, "", false, true, "Enterprise and Developer"},
-		{"plain link on 2016", sqlObs{"13.0.7000.253", "", "Standard Edition"}, "", false, false, ""},
+		{"2022 CU10 MI primary", linkSQLObs{"16.0.4095.4", "CU10", "Enterprise Edition"}, "SQLServer2022", true, false, ""},
+		{"2022 CU9 MI primary", linkSQLObs{"16.0.4085.2", "CU9", "Enterprise Edition"}, "SQLServer2022", true, false, "needs SQL Server 2022 CU10 or SQL Server 2025"},
+		{"2019 MI primary", linkSQLObs{"15.0.4312.2", "CU20", "Enterprise Edition"}, "SQLServer2022", true, false, "needs SQL Server 2022 CU10"},
+		{"always up to date", linkSQLObs{"16.0.4135.4", "CU15", "Enterprise Edition"}, "AlwaysUpToDate", true, false, "needs the managed instance's update policy SQLServer2022; managed_instance.mi01 has AlwaysUpToDate"},
+		{"2025 policy", linkSQLObs{"17.0.1000.7", "", "Enterprise Edition"}, "SQLServer2022", true, false, "update policy SQLServer2025"},
+		{"multi on CU27", linkSQLObs{"16.0.4300.1", "CU27", "Developer Edition (64-bit)"}, "", false, true, ""},
+		{"multi off", linkSQLObs{"16.0.4300.1", "CU27", "Developer Edition (64-bit)"}, "off", false, true, "EXEC sys.sp_multidb_milink 1 on every replica"},
+		{"multi on CU20", linkSQLObs{"16.0.4205.1", "CU20", "Developer Edition (64-bit)"}, "", false, true, "multi_database = true (preview) needs SQL Server 2022 CU27 or SQL Server 2025 CU9"},
+		{"multi on Standard", linkSQLObs{"17.0.4000.1", "CU9", "Standard Edition"}, "", false, true, "Enterprise and Developer"},
+		{"plain link on 2016", linkSQLObs{"13.0.7000.253", "", "Standard Edition"}, "", false, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t)
+			r := newLinkRig(t)
 			r.obs, r.mi.format = tc.obs, tc.format
 			if tc.format != "off" {
 				r.sql.multiDB = 1
 			}
-			c := testConfig()
+			c := testLinkConfig()
 			if tc.primary {
 				c.InitialPrimary = "managed_instance"
 			}
@@ -512,15 +512,15 @@ func TestSameLSN(t *testing.T) {
 			t.Errorf("SameLSN(%q, %q) = %v", tc.a, tc.b, !tc.same)
 		}
 	}
-	if cellString([]byte("37000000012800001")) != "37000000012800001" || cellString(float64(1e20)) != "100000000000000000000" {
-		t.Error("cellString")
+	if linkCell([]byte("37000000012800001")) != "37000000012800001" || linkCell(float64(1e20)) != "100000000000000000000" {
+		t.Error("linkCell")
 	}
 }
 
 func TestCheckLinkDelete(t *testing.T) {
 	mk := func() (*linkRig, resources.Prior) {
-		r := newRig(t)
-		c := testConfig()
+		r := newLinkRig(t)
+		c := testLinkConfig()
 		c.WaitFor = "created"
 		ch, _ := r.plan(c)
 		if _, err := r.apply(c, ch); err != nil {
@@ -603,7 +603,7 @@ initial_primary = "managed_instance"`},
 				}
 				sort.Strings(names)
 				for _, n := range names {
-					fmt.Fprintf(&b, "  %s = %s\n", n, exprText(s.Attrs[n], src))
+					fmt.Fprintf(&b, "  %s = %s\n", n, linkExprText(s.Attrs[n], src))
 				}
 			}
 			fmt.Fprintf(&b, "link depends_on %v\n", deps)
@@ -612,15 +612,15 @@ initial_primary = "managed_instance"`},
 	}
 }
 
-// exprText is an expression's source (the link's own), or what a
+// linkExprText is an expression's source (the link's own), or what a
 // synthesised one evaluates to.
-func exprText(e hcl.Expression, src []byte) string {
+func linkExprText(e hcl.Expression, src []byte) string {
 	r := e.Range()
 	mine := r.End.Byte <= r.Start.Byte
 	if x, ok := e.(*hclsyntax.TemplateExpr); ok && len(x.Parts) > 0 && x.Parts[0].Range().End.Byte <= x.Parts[0].Range().Start.Byte {
 		var parts []string
 		for _, p := range x.Parts {
-			parts = append(parts, exprText(p, src))
+			parts = append(parts, linkExprText(p, src))
 		}
 		return "template(" + strings.Join(parts, ", ") + ")"
 	}

@@ -20,29 +20,29 @@ import (
 	"github.com/milink/milink/state"
 )
 
-// targetKind is a test target kind whose opener returns t.
-func targetKind(typ string, t resources.Target) *resources.Kind {
+// linkTargetKind is a test target kind whose opener returns t.
+func linkTargetKind(typ string, t resources.Target) *resources.Kind {
 	return &resources.Kind{Type: typ, Role: resources.RoleTarget, Schema: &hcl.BodySchema{},
-		Decode: func(*lang.Body, resources.BlockInfo) any { return struct{}{} }, Impl: fixedOpener{t}}
+		Decode: func(*lang.Body, resources.BlockInfo) any { return struct{}{} }, Impl: linkOpener{t}}
 }
 
-type fixedOpener struct{ t resources.Target }
+type linkOpener struct{ t resources.Target }
 
-func (o fixedOpener) Open(context.Context, resources.Env, string, any) (resources.Target, error) {
+func (o linkOpener) Open(context.Context, resources.Env, string, any) (resources.Target, error) {
 	return o.t, nil
 }
 
 // obsTarget gives the fakes an observation the planner can show.
-type obsSQL struct{ *fakeSQL }
+type linkObsSQL struct{ *linkFakeSQL }
 
-func (o obsSQL) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
-	return sqlObs{"16.0.4135.4", "CU15", "Developer Edition (64-bit)"}, nil
+func (o linkObsSQL) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
+	return linkSQLObs{"16.0.4135.4", "CU15", "Developer Edition (64-bit)"}, nil
 }
 
-type obsMI struct{ *fakeMI }
+type linkObsMI struct{ *linkFakeMI }
 
-func (o obsMI) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
-	return sqlObs{}, nil
+func (o linkObsMI) Refresh(context.Context, []resources.Instance) (resources.Observation, hcl.Diagnostics) {
+	return linkSQLObs{}, nil
 }
 
 const linkConfigText = `
@@ -62,9 +62,9 @@ managed_instance_link "payroll" {
 // real loader and planner; the second plan holds only the live status
 // (a notable no-op, in -json too); removing the block drops the link.
 func TestLinkThroughThePlanner(t *testing.T) {
-	r := newRig(t)
+	r := newLinkRig(t)
 	dir := t.TempDir()
-	reg := resources.NewRegistry(targetKind(sqlserver.KindServer, obsSQL{r.sql}), targetKind(azure.KindManagedInstance, obsMI{r.mi}), LinkKind)
+	reg := resources.NewRegistry(linkTargetKind(sqlserver.KindServer, linkObsSQL{r.sql}), linkTargetKind(azure.KindManagedInstance, linkObsMI{r.mi}), LinkKind)
 	backend := state.NewLocal(filepath.Join(dir, "milink.state.json"))
 	write := func(src string) {
 		if err := os.WriteFile(filepath.Join(dir, "main.milink.hcl"), []byte(src), 0o600); err != nil {
@@ -92,7 +92,7 @@ func TestLinkThroughThePlanner(t *testing.T) {
 	apply := func() *plan.Plan {
 		t.Helper()
 		p, cfg, st, sess := build()
-		if err := plan.Apply(context.Background(), p, cfg, st, backend, sess, nopEvents{}); err != nil {
+		if err := plan.Apply(context.Background(), p, cfg, st, backend, sess, linkNopEvents{}); err != nil {
 			t.Fatal(err)
 		}
 		return p
@@ -124,9 +124,9 @@ func TestLinkThroughThePlanner(t *testing.T) {
 	}
 }
 
-type nopEvents struct{}
+type linkNopEvents struct{}
 
-func (nopEvents) Start(resources.Change)                      {}
-func (nopEvents) Progress(resources.Change, string)           {}
-func (nopEvents) Done(resources.Change, time.Duration, error) {}
-func (nopEvents) Skipped(resources.Change, string)            {}
+func (linkNopEvents) Start(resources.Change)                      {}
+func (linkNopEvents) Progress(resources.Change, string)           {}
+func (linkNopEvents) Done(resources.Change, time.Duration, error) {}
+func (linkNopEvents) Skipped(resources.Change, string)            {}
