@@ -607,7 +607,7 @@ initial_primary = "managed_instance"`},
 				}
 			}
 			fmt.Fprintf(&b, "link depends_on %v\n", deps)
-			golden.Check(t, "testdata/golden/expand-"+strings.ReplaceAll(tc.name, " ", "-")+".txt", []byte(b.String()))
+			golden.Check(t, "testdata/golden/link-expand-"+strings.ReplaceAll(tc.name, " ", "-")+".txt", []byte(b.String()))
 		})
 	}
 }
