@@ -41,11 +41,13 @@ func (o miOpener) Open(_ context.Context, _ resources.Env, address string, cfg a
 // TDS connection to the instance itself (ARM has no GET for what the
 // instance holds, such as its certificates).
 type ManagedInstance struct {
-	c     *Config
-	opts  options
-	cred  azcore.TokenCredential
-	mis   *armsql.ManagedInstancesClient
-	tde   *armsql.ManagedInstanceTdeCertificatesClient
+	c    *Config
+	opts options
+	cred azcore.TokenCredential
+	mis  *armsql.ManagedInstancesClient
+	tde  *armsql.ManagedInstanceTdeCertificatesClient
+	// link is the client of the link calls (armlink.go), at LinkAPIVersion.
+	link  *arm.Client
 	netMu sync.Mutex
 	nets  map[string]*netClients // by subscription ID
 
@@ -77,6 +79,9 @@ func openManagedInstance(c *Config, o options) (*ManagedInstance, error) {
 		return nil, fmt.Errorf("%s: %w", c.Address, err)
 	}
 	if m.tde, err = armsql.NewManagedInstanceTdeCertificatesClient(c.Azure.SubscriptionID, cred, co); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Address, err)
+	}
+	if m.link, err = newLinkClient(cred, co); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Address, err)
 	}
 	return m, nil

@@ -13,9 +13,9 @@ import (
 )
 
 // Kinds returns the Azure kinds: the settings and the managed instance
-// (targets), then the NSG rules.
+// (targets), then the NSG rules and the link's trust certificate.
 func Kinds() []*resources.Kind {
-	return []*resources.Kind{azureKind, managedInstanceKind, nsgRuleKind}
+	return []*resources.Kind{azureKind, managedInstanceKind, nsgRuleKind, trustCertKind}
 }
 
 // settingsAttrs are the attributes of an azure block; managed_instance
