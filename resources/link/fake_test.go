@@ -26,7 +26,7 @@ import (
 	"github.com/milink/milink/resources/sqlserver"
 )
 
-func golden(t *testing.T, name, got string) {
+func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
 	if !strings.HasSuffix(got, "\n") {
 		got += "\n"

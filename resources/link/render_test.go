@@ -41,7 +41,7 @@ func TestPlanRendering(t *testing.T) {
 	var verbose, plain bytes.Buffer
 	render.Plan(&verbose, p, render.Options{Verbose: true})
 	render.Plan(&plain, p, render.Options{})
-	golden(t, "plan-create.verbose.txt", verbose.String())
+	checkGolden(t, "plan-create.verbose.txt", verbose.String())
 	if strings.Contains(plain.String(), "CREATE ") {
 		t.Errorf("T-SQL without -verbose:\n%s", plain.String())
 	}
@@ -61,5 +61,5 @@ func TestPlanRendering(t *testing.T) {
 	st := mustPlan(t, dag)
 	var status bytes.Buffer
 	render.Plan(&status, &plan.Plan{Changes: []resources.Change{st}}, render.Options{})
-	golden(t, "plan-dag-status.txt", status.String())
+	checkGolden(t, "plan-dag-status.txt", status.String())
 }

@@ -59,7 +59,7 @@ func TestStatementsGolden(t *testing.T) {
 			t.Fatalf("%s twice", tt.file)
 		}
 		seen[tt.file] = true
-		t.Run(tt.file, func(t *testing.T) { golden(t, tt.file, tt.got) })
+		t.Run(tt.file, func(t *testing.T) { checkGolden(t, tt.file, tt.got) })
 	}
 }
 
