@@ -546,8 +546,14 @@ func (r *recorder) save(ctx context.Context, addr string) error {
 // differs from what the state held, so that a run that changed nothing
 // does not write a new serial.
 func record(st *state.State, ch resources.Change, attrs map[string]any) bool {
+	var deps []string
+	for _, d := range ch.DependsOn {
+		if !strings.Contains(d, ":") { // a restart or verification is no object
+			deps = append(deps, d)
+		}
+	}
 	if prev := st.Get(ch.Address); prev != nil && prev.Kind == ch.Kind && prev.Target == ch.Target &&
-		sameValue(prev.Attributes, attrs) && sameValue(prev.Sensitive, ch.Sensitive) {
+		sameValue(prev.Attributes, attrs) && sameValue(prev.Sensitive, ch.Sensitive) && sameValue(prev.DependsOn, deps) {
 		return false
 	}
 	st.Set(state.Resource{
@@ -556,6 +562,7 @@ func record(st *state.State, ch resources.Change, attrs map[string]any) bool {
 		Target:     ch.Target,
 		Attributes: attrs,
 		Sensitive:  ch.Sensitive,
+		DependsOn:  deps,
 		UpdatedAt:  time.Now().UTC(),
 	})
 	return true

@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -396,6 +397,7 @@ func (b *builder) restarts() {
 // removed plans what becomes of objects the state holds whose block is
 // gone: their kind deletes them, or they leave management.
 func (b *builder) removed(ctx context.Context, force []string) {
+	defer b.reverseDeletes()
 	forced := map[string]bool{}
 	for _, a := range force {
 		forced[a] = true
@@ -444,12 +446,22 @@ func (b *builder) removed(ctx context.Context, force []string) {
 			} else {
 				ch = k.Impl.(resources.Deleter).PlanDelete(prior, target)
 			}
+			// A deleter may answer Forget: the object is one milink found
+			// rather than made (an endpoint it adopted), and stays.
+			forget := ch.Action == resources.Forget
 			ch.Address, ch.Kind, ch.Target, ch.Action = addr, prev.Kind, prev.Target, resources.Delete
+			if forget {
+				ch.Action, ch.Steps = resources.Forget, nil
+			}
 			if ch.Before == nil {
 				ch.Before = prev.Attributes
 			}
 			ch.Sensitive = prev.Sensitive
-			if ch.Reason == "" {
+			switch {
+			case ch.Reason != "":
+			case forget:
+				ch.Reason = "no longer in the configuration; milink did not create it, so it stays as it is"
+			default:
 				ch.Reason = "no longer in the configuration; milink created it and deletes it"
 			}
 			b.add(ch)
@@ -464,6 +476,29 @@ func (b *builder) removed(ctx context.Context, force []string) {
 			Sensitive: prev.Sensitive,
 			Reason:    "no longer in the configuration; left as it is",
 		})
+	}
+}
+
+// reverseDeletes orders the deletions of objects removed together in the
+// reverse of their creation: an object is deleted after every deleted
+// object that depended on it (the state keeps each one's dependencies).
+func (b *builder) reverseDeletes() {
+	deleted := map[string]int{}
+	for i, ch := range b.list {
+		if ch.Action == resources.Delete {
+			deleted[ch.Address] = i
+		}
+	}
+	for addr := range deleted {
+		prev := b.st.Get(addr)
+		if prev == nil {
+			continue
+		}
+		for _, d := range prev.DependsOn {
+			if j, ok := deleted[d]; ok && !slices.Contains(b.list[j].DependsOn, addr) {
+				b.list[j].DependsOn = append(b.list[j].DependsOn, addr)
+			}
+		}
 	}
 }
 

@@ -533,3 +533,35 @@ test_file "f" {
 		t.Errorf("want one warning for the forced address nothing deletes, got %v", diags)
 	}
 }
+
+// Objects removed together are deleted in the reverse of their creation.
+func TestDeletesRunInReverse(t *testing.T) {
+	e := newEnv(t)
+	e.write(`
+test_dir "y" { path = "DATA/y" }
+test_file "base" {
+  dir     = test_dir.y
+  content = "b"
+}
+test_file "top" {
+  dir        = test_dir.y
+  content    = "t"
+  depends_on = [test_file.base]
+}
+`)
+	if _, _, err := e.apply(); err != nil {
+		t.Fatal(err)
+	}
+	e.write(`test_dir "y" { path = "DATA/y" }`)
+	p, _, _ := e.plan(e.load())
+	base, top := p.Change("test_file.base"), p.Change("test_file.top")
+	if base == nil || top == nil || base.Action != resources.Delete || top.Action != resources.Delete {
+		t.Fatalf("plan: %v", addresses(p))
+	}
+	if !slices.Contains(base.DependsOn, "test_file.top") || slices.Contains(top.DependsOn, "test_file.base") {
+		t.Errorf("base after %v, top after %v: want base deleted after top", base.DependsOn, top.DependsOn)
+	}
+	if got := strings.Join(addresses(p), " "); got != "test_file.top test_file.base" {
+		t.Errorf("order %q", got)
+	}
+}

@@ -169,7 +169,9 @@ type Reader interface {
 }
 
 // Deleter is implemented by kinds whose Removal is Delete: it plans the
-// deletion of an object the state remembers, whose block is gone.
+// deletion of an object the state remembers, whose block is gone. A
+// change whose Action is Forget leaves the object as it is (one milink
+// did not create); any other action is a deletion.
 type Deleter interface {
 	PlanDelete(prior Prior, target Target) Change
 }

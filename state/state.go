@@ -60,7 +60,12 @@ type Resource struct {
 	Attributes map[string]any `json:"attributes"`
 	// Sensitive names the attributes whose values are fingerprints
 	// ("hmac-sha256:..."); Save refuses any other value for them.
-	Sensitive []string  `json:"sensitive,omitempty"`
+	Sensitive []string `json:"sensitive,omitempty"`
+	// DependsOn are the addresses the object's last change came after:
+	// when blocks are removed together, their deletions run in the
+	// reverse order (the link's availability group is dropped before the
+	// endpoint it uses).
+	DependsOn []string  `json:"depends_on,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 

@@ -191,7 +191,7 @@ func (trustImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnost
 		if der != nil {
 			body = TrustCertificateBody(der)
 		}
-		return resources.Step{Kind: "arm", On: req.Target.Address(), Text: LinkStep(mi.c.ID(), "PUT", "serverTrustCertificates/"+r.name, body)}
+		return resources.Step{Kind: "api", On: req.Target.Address(), Text: LinkStep(mi.c.ID(), "PUT", "serverTrustCertificates/"+r.name, body)}
 	}
 	created := req.Prior != nil && req.Prior.Attributes["created"] == true
 	ch := resources.Change{Action: resources.NoOp}
@@ -220,7 +220,7 @@ func (trustImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnost
 		ch.Action = resources.Update
 		ch.Reason = fmt.Sprintf("the trusted certificate %s has thumbprint %s, %s's %s has %s: replaced", r.name, HexBlob(r.azure.Thumbprint), sqlAddr, r.certificate, HexBlob(sqlThumb))
 		ch.Steps = []resources.Step{read,
-			{Kind: "arm", On: req.Target.Address(), Text: LinkStep(mi.c.ID(), "DELETE", "serverTrustCertificates/"+r.name, nil)},
+			{Kind: "api", On: req.Target.Address(), Text: LinkStep(mi.c.ID(), "DELETE", "serverTrustCertificates/"+r.name, nil)},
 			put(r.sqlDER)}
 	}
 	if ch.Action != resources.NoOp || created {
@@ -311,7 +311,7 @@ func (trustImpl) PlanDelete(prior resources.Prior, target resources.Target) reso
 		id = m.c.ID()
 	}
 	return resources.Change{Before: prior.Attributes,
-		Steps:  []resources.Step{{Kind: "arm", On: target.Address(), Text: LinkStep(id, "DELETE", "serverTrustCertificates/"+name, nil)}},
+		Steps:  []resources.Step{{Kind: "api", On: target.Address(), Text: LinkStep(id, "DELETE", "serverTrustCertificates/"+name, nil)}},
 		Reason: fmt.Sprintf("no longer in the configuration; milink uploaded %s and deletes it: %s stops trusting that SQL Server certificate, and a link using it breaks", name, target.Address()),
 	}
 }

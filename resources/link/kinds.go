@@ -74,7 +74,7 @@ type configured interface {
 // Kinds returns the SQL Server side kinds of the link, in the order they
 // are built.
 func Kinds() []*resources.Kind {
-	return []*resources.Kind{endpointCertificateKind, partnerCertificateKind, mirroringEndpointKind, availabilityGroupKind, dagKind}
+	return []*resources.Kind{endpointCertificateKind, partnerCertificateKind, mirroringEndpointKind, availabilityGroupKind, dagKind, LinkKind}
 }
 
 // clock is the time of expiry dates and warnings.

@@ -51,6 +51,8 @@ var LinkKind = &resources.Kind{
 	Impl:    linkImpl{},
 }
 
+func init() { LinkKind.Expand = expandLink } // expandLink reads LinkKind's schema: no initialisation cycle
+
 func pointerSchema() []hcl.AttributeSchema {
 	out := make([]hcl.AttributeSchema, len(linkPointers))
 	for i, p := range linkPointers {

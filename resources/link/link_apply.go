@@ -216,7 +216,7 @@ func (linkImpl) PlanDelete(prior resources.Prior, target resources.Target) resou
 	}
 	return resources.Change{
 		Before: prior.Attributes,
-		Steps:  []resources.Step{{Kind: "arm", On: target.Address(), Text: azure.LinkStep(id, "DELETE", "distributedAvailabilityGroups/"+name, nil)}},
+		Steps:  []resources.Step{{Kind: "api", On: target.Address(), Text: azure.LinkStep(id, "DELETE", "distributedAvailabilityGroups/"+name, nil)}},
 		Reason: fmt.Sprintf("LINK DROPPED: no longer in the configuration. Replication of %s stops; %s KEEPS its copy, which becomes an independent read/write database (not deleted). SQL Server's distributed availability group is dropped by its own block",
 			linkListText(prior.Attributes["databases"]), target.Address()),
 	}

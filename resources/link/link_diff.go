@@ -196,7 +196,7 @@ func (linkImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 		return resources.Change{}, diags
 	}
 	spec := c.spec(r.endpoint)
-	put := resources.Step{Kind: "arm", On: r.mi, Text: azure.LinkStep(r.miID, "PUT", "distributedAvailabilityGroups/"+c.Name, azure.LinkBody(spec))}
+	put := resources.Step{Kind: "api", On: r.mi, Text: azure.LinkStep(r.miID, "PUT", "distributedAvailabilityGroups/"+c.Name, azure.LinkBody(spec))}
 	wait := resources.Step{Kind: "wait", On: r.mi, Text: waitText(c)}
 	ch := resources.Change{Action: resources.NoOp, After: linkAttrs(c, r)}
 	l := r.azure
@@ -223,19 +223,19 @@ func (linkImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagnosti
 		ch.Reason = fmt.Sprintf("replace: databases [%s] → [%s]. In single-database mode a link is one database: the link is dropped (the managed instance keeps its copy of %s, read/write and no longer replicated) and created again",
 			strings.Join(l.Databases, ", "), strings.Join(c.Databases, ", "), strings.Join(l.Databases, ", "))
 		ch.Steps = []resources.Step{
-			{Kind: "arm", On: r.mi, Text: azure.LinkStep(r.miID, "DELETE", "distributedAvailabilityGroups/"+c.Name, nil)},
+			{Kind: "api", On: r.mi, Text: azure.LinkStep(r.miID, "DELETE", "distributedAvailabilityGroups/"+c.Name, nil)},
 			put, wait}
 	case !strings.EqualFold(c.Replication, l.ReplicationMode):
 		ch.Action = resources.Update
 		ch.Reason = fmt.Sprintf("replication %s → %s (SQL Server's side: distributed_availability_group)", strings.ToLower(l.ReplicationMode), strings.ToLower(c.Replication))
-		ch.Steps = []resources.Step{{Kind: "arm", On: r.mi, Text: azure.LinkStep(r.miID, "PATCH", "distributedAvailabilityGroups/"+c.Name, azure.ReplicationModeBody(c.Replication))}}
+		ch.Steps = []resources.Step{{Kind: "api", On: r.mi, Text: azure.LinkStep(r.miID, "PATCH", "distributedAvailabilityGroups/"+c.Name, azure.ReplicationModeBody(c.Replication))}}
 	case creationFailed(l) != nil:
 		// Seeding failed for good (1412, 1408, 41977): the link is made again.
 		d := creationFailed(l)
 		ch.Action = resources.Update
 		ch.Reason = fmt.Sprintf("recreate: %s; the link is dropped and created again, seeding from the start", (&StateError{Database: d.Name, State: d.ReplicaState, LinkError: d.MostRecentLinkError}).Error())
 		ch.Steps = []resources.Step{
-			{Kind: "arm", On: r.mi, Text: azure.LinkStep(r.miID, "DELETE", "distributedAvailabilityGroups/"+c.Name, nil)},
+			{Kind: "api", On: r.mi, Text: azure.LinkStep(r.miID, "DELETE", "distributedAvailabilityGroups/"+c.Name, nil)},
 			put, wait}
 	default:
 		if done, _ := reached(c.WaitFor, l); !done {

@@ -1,10 +1,13 @@
 package link
 
 import (
+	"context"
+
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/azure"
 )
 
@@ -215,4 +218,30 @@ func prefixed(pre string, name hcl.Expression, post, fallback string, rng hcl.Ra
 		return &hclsyntax.TemplateExpr{Parts: parts, SrcRange: e.Range()}
 	}
 	return &hclsyntax.LiteralValueExpr{Val: cty.StringVal(pre + fallback + post), SrcRange: rng}
+}
+
+// expandLink is LinkKind.Expand: the core calls it once per written
+// block. The availability group and the distributed one are the link's
+// own (one per instance of a for_each link); the certificates and the
+// endpoint are its SQL Server's, shared by every link on it.
+func expandLink(x resources.ExpandInput) []resources.Synth {
+	synths, _ := ExpandLink(x.Name, x.Name, x.Attrs, x.Range)
+	out := make([]resources.Synth, len(synths))
+	for i, s := range synths {
+		out[i] = resources.Synth{Type: s.Type, Name: s.Name, Attrs: s.Attrs, DependsOn: s.DependsOn,
+			PerInstance: s.Type == "availability_group" || s.Type == "distributed_availability_group"}
+	}
+	return out
+}
+
+// CheckDelete is the link's checked deletion (resources.DeleteChecker).
+func (linkImpl) CheckDelete(ctx context.Context, req resources.DeleteRequest) (resources.Change, hcl.Diagnostics) {
+	lookup := func(addr string) (resources.Target, bool) {
+		if req.Lookup == nil {
+			return nil, false
+		}
+		t, _, ok := req.Lookup(addr)
+		return t, ok
+	}
+	return CheckLinkDelete(ctx, req.Prior, req.Target, req.Force, lookup)
 }
