@@ -188,7 +188,7 @@ func TestLinkEndToEnd(t *testing.T) {
 	if d := e.status(t); d.ReplicaState != "Seeding" || d.SeedingProgress != "0%" {
 		t.Fatalf("after the first step %+v", d)
 	}
-	e.ctl.Advance(10 * time.Second) // 5 MB of sales' ~19 MB
+	e.ctl.Advance(time.Second) // 8 MB of sales' ~19 MB
 	if d := e.status(t); d.ReplicaState != "Seeding" || d.SeedingProgress == "0%" || d.ConnectedState != "CONNECTED" {
 		t.Fatalf("seeding %+v", d)
 	}
@@ -461,7 +461,7 @@ func TestLinkFaults(t *testing.T) {
 	t.Run("seeding_interrupted", func(t *testing.T) {
 		e := start(t)
 		e.ctl.Advance(time.Second)
-		e.ctl.Advance(10 * time.Second)
+		e.ctl.Advance(time.Second) // part of the way
 		e.ctl.SetFault("seeding_interrupted", true)
 		e.ctl.Advance(time.Second)
 		if d := e.status(t); d.ReplicaState != "Seeding" || d.SeedingProgress != "0%" {

@@ -92,12 +92,12 @@ func cmdLabDemo(ctx context.Context, g *globals, args []string) int {
 		stopLab()
 		return code
 	}
-	say("milink plan -detailed-exitcode: nothing is left to do")
+	say("milink plan -detailed-exitcode: nothing is left to do (the links' live status is shown)")
 	code := sub("plan", "-detailed-exitcode")
 	stopLab()
 	if code != exitOK {
 		return g.errorf("the second plan still has changes (exit %d); the environment did not converge", code)
 	}
-	fmt.Fprintf(g.io.out, "\nDone: the lab's SQL Server is ready for the link. Configuration and state are in %s.\n", abs)
+	fmt.Fprintf(g.io.out, "\nDone: sql01 is prepared and linked to mi01 (sales and payroll). Configuration and state are in %s.\n", abs)
 	return exitOK
 }

@@ -35,6 +35,7 @@ type labOptions struct {
 	tls          tlsFlags // per server; unset ones keep lab.json's setting
 	windowsAuth  string   // a WindowsAuth file for sql01
 	instance     string   // sql01 as a named instance (Windows profiles)
+	linkSpeed    float64  // the link clock against real time; 0 stops it
 }
 
 func (o *labOptions) declare(fs *flag.FlagSet) {
@@ -45,6 +46,7 @@ func (o *labOptions) declare(fs *flag.FlagSet) {
 	fs.DurationVar(&o.latency, "latency", 0, "`delay` added to every round trip on every server (fault injection)")
 	fs.DurationVar(&o.restartDelay, "restart-delay", lab.DefaultRestartDelay, "how long a restarting server refuses logins")
 	fs.Var(faultFlag{servers: &o.faults, azure: &o.azureFaults, set: &o.azureSet}, "fault", "arm one server's faults at start, `NAME:KEY=VALUE[,...]` with keys latency, drop-at, error-at,\nrestart-hangs (e.g. sql01:drop-at=3,latency=20ms); repeatable; overrides -latency for that server.\nNAME arm is the lab's Azure, keys throttle, retry-after, server-error, fail-operation[=CODE], expired-tokens")
+	fs.Float64Var(&o.linkSpeed, "link-speed", 1, "how fast the managed instance link's clock runs against real time (seeding, catching up);\n0 stops it, so that only \"milink lab link advance\" moves it (tests)")
 	fs.StringVar(&o.instance, "instance", "", "make sql01 (a Windows profile) the named instance `NAME`, found through a SQL Server Browser on\nUDP port 1434 of its address (default: the default instance, or as the lab was created)")
 	fs.StringVar(&o.windowsAuth, "windows-auth", "", "sql01 accepts Windows authentication as a member of the domain this JSON `file` describes:\n{\"domain\": \"MILINK\", \"realm\": \"MILINK.TEST\", \"keytab\": \"sql01.keytab\" (a KDC's, for MSSQLSvc/ADDRESS:PORT),\n\"logins\": [\"MILINK\\\\dba\"] (sysadmins), \"ntlm_users\": {\"dba\": \"password\"}}; default as last time")
 	fs.Var(&o.tls, "tls", "one server's encryption, `NAME:SETTING[,...]`: on (default: a self-signed certificate in the lab\ndirectory, encryption offered), force (Force Encryption), off (no certificate: the server cannot\nencrypt), cert=FILE,key=FILE (use this certificate); repeatable; default as last time")
@@ -67,6 +69,9 @@ func (o *labOptions) serveArgs(dir string) []string {
 		args = append(args, "-latency", o.latency.String())
 	}
 	args = append(args, "-restart-delay", o.restartDelay.String())
+	if o.linkSpeed != 1 {
+		args = append(args, "-link-speed", fmt.Sprint(o.linkSpeed))
+	}
 	if o.instance != "" {
 		args = append(args, "-instance", o.instance)
 	}
@@ -87,6 +92,9 @@ func (o *labOptions) validate() error {
 	if o.latency < 0 {
 		return fmt.Errorf("latency %s is negative", o.latency)
 	}
+	if o.linkSpeed < 0 {
+		return fmt.Errorf("link speed %g is negative; 0 stops the link clock", o.linkSpeed)
+	}
 	return lab.ValidateConfig(o.config(nil))
 }
 
@@ -94,6 +102,10 @@ func (o *labOptions) config(logf func(string, ...any)) lab.Config {
 	cfg := lab.Config{
 		Dir: o.dir, Profile: o.profile, Address: o.address, Port: o.port,
 		RestartDelay: o.restartDelay, Logf: logf, WindowsAuth: o.windowsAuth, Instance: o.instance,
+		LinkSpeed: o.linkSpeed,
+	}
+	if o.linkSpeed == 0 {
+		cfg.LinkSpeed = -1 // lab.Config: negative stops the clock
 	}
 	if len(o.tls) > 0 {
 		cfg.TLS = map[string]lab.TLS(o.tls)

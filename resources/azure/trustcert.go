@@ -299,11 +299,11 @@ func (trustImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resourc
 }
 
 // PlanDelete deletes the trust only when milink uploaded it; one it found
-// there stays (the change then does nothing: see Apply).
+// there stays (Forget).
 func (trustImpl) PlanDelete(prior resources.Prior, target resources.Target) resources.Change {
 	name, _ := prior.Attributes["name"].(string)
 	if prior.Attributes["created"] != true {
-		return resources.Change{Before: prior.Attributes,
+		return resources.Change{Action: resources.Forget, Before: prior.Attributes,
 			Reason: fmt.Sprintf("no longer in the configuration; milink did not upload %s, so it stays on %s", name, target.Address())}
 	}
 	id := ""

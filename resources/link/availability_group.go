@@ -316,7 +316,7 @@ func (agImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.
 func (agImpl) PlanDelete(prior resources.Prior, target resources.Target) resources.Change {
 	name := priorString(prior, "name")
 	if !priorCreated(&prior) || name == "" {
-		return resources.Change{Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
+		return resources.Change{Action: resources.Forget, Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
 	}
 	return resources.Change{
 		Reason: "milink created it; dropped unless a distributed availability group uses it (checked again at apply); its databases stay",

@@ -441,7 +441,7 @@ func (dagImpl) PlanDelete(prior resources.Prior, target resources.Target) resour
 		deps = append(deps, l)
 	}
 	if !priorCreated(&prior) || name == "" {
-		return resources.Change{DependsOn: deps, Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
+		return resources.Change{Action: resources.Forget, DependsOn: deps, Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
 	}
 	return resources.Change{
 		DependsOn: deps,

@@ -208,7 +208,7 @@ func (endpointCertImpl) PlanDelete(prior resources.Prior, target resources.Targe
 func planCertificateDelete(prior resources.Prior, target resources.Target, user string) resources.Change {
 	name := priorString(prior, "name")
 	if !priorCreated(&prior) || name == "" {
-		return resources.Change{Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
+		return resources.Change{Action: resources.Forget, Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
 	}
 	return resources.Change{
 		Reason: "milink created it; dropped unless " + user + " uses it (checked again at apply)",

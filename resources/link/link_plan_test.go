@@ -64,7 +64,10 @@ managed_instance_link "payroll" {
 func TestLinkThroughThePlanner(t *testing.T) {
 	r := newLinkRig(t)
 	dir := t.TempDir()
-	reg := resources.NewRegistry(linkTargetKind(sqlserver.KindServer, linkObsSQL{r.sql}), linkTargetKind(azure.KindManagedInstance, linkObsMI{r.mi}), LinkKind)
+	// The link alone, with fake targets: its parts are other tests'.
+	alone := *LinkKind
+	alone.Expand = nil
+	reg := resources.NewRegistry(linkTargetKind(sqlserver.KindServer, linkObsSQL{r.sql}), linkTargetKind(azure.KindManagedInstance, linkObsMI{r.mi}), &alone)
 	backend := state.NewLocal(filepath.Join(dir, "milink.state.json"))
 	write := func(src string) {
 		if err := os.WriteFile(filepath.Join(dir, "main.milink.hcl"), []byte(src), 0o600); err != nil {

@@ -249,7 +249,7 @@ func (endpointImpl) Apply(ctx context.Context, req resources.ApplyRequest) (reso
 func (endpointImpl) PlanDelete(prior resources.Prior, target resources.Target) resources.Change {
 	name := priorString(prior, "name")
 	if !priorCreated(&prior) || name == "" {
-		return resources.Change{Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
+		return resources.Change{Action: resources.Forget, Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
 	}
 	return resources.Change{
 		Reason: "milink created it; dropped unless an availability group uses it (checked again at apply)",
