@@ -71,7 +71,10 @@ type dbaObserved struct {
 	logFiles map[int]int
 	mirrored map[int]bool
 	groups   map[string]agMembership // by database name
-	fgTypes  map[string][]string     // by database name (as configured): FD, FX
+	// distributed: the availability groups (lower case) that are
+	// replicas of a distributed availability group.
+	distributed map[string]bool
+	fgTypes     map[string][]string // by database name (as configured): FD, FX
 }
 
 type agMembership struct {
@@ -121,6 +124,14 @@ func (o *Observed) parseDBASet(rs resultSet) bool {
 			}
 		}
 		sort.Strings(o.AvailabilityGroups)
+	case rs.col("distributed_member") >= 0:
+		// The availability groups that are replicas of a distributed one:
+		// a database in one is linked already (or its link is being
+		// dropped), which its database block does not hold against it.
+		o.distributed = map[string]bool{}
+		for _, r := range rs.rows {
+			o.distributed[strings.ToLower(asString(r[rs.col("distributed_member")]))] = true
+		}
 	case rs.col(filegroupColumn) >= 0:
 		if o.fgTypes == nil {
 			o.fgTypes = map[string][]string{}
@@ -344,7 +355,7 @@ func eligibility(req resources.DiffRequest, db *Database, d DatabaseState, o *Ob
 		add(hcl.DiagError, "Database has AUTO_CLOSE on",
 			"database %s has AUTO_CLOSE on, which an availability group does not accept. Turn it off: ALTER DATABASE %s SET AUTO_CLOSE OFF.", q, q)
 	}
-	if d.InGroup && !o.inDeclaredGroup(d, db) {
+	if d.InGroup && !o.inDeclaredGroup(d, db) && !o.distributed[strings.ToLower(d.Group)] {
 		group := "an availability group"
 		if d.Group != "" {
 			group = "availability group " + QuoteIdent(d.Group)

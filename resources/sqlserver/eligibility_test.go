@@ -316,3 +316,13 @@ func TestDatabaseOptions(t *testing.T) {
 		})
 	}
 }
+
+// A database in an availability group that is a replica of a distributed
+// one is linked (or being unlinked): not "already in a group".
+func TestDistributedMemberIsNoObstacle(t *testing.T) {
+	o := &Observed{}
+	o.parseDBASet(resultSet{cols: []string{"distributed_member"}, rows: [][]any{{"AG_Sales"}}})
+	if !o.distributed["ag_sales"] || o.distributed["other"] {
+		t.Fatalf("distributed %v", o.distributed)
+	}
+}

@@ -33,6 +33,11 @@ IF IS_SRVROLEMEMBER(N'sysadmin') = 1
     LEFT JOIN sys.availability_databases_cluster AS adc ON adc.group_id = ag.group_id
     LEFT JOIN sys.dm_hadr_database_replica_states AS rs ON rs.group_database_id = adc.group_database_id AND rs.is_local = 1;
 IF IS_SRVROLEMEMBER(N'sysadmin') = 1
+    SELECT r.replica_server_name AS distributed_member
+    FROM sys.availability_groups AS dag
+    JOIN sys.availability_replicas AS r ON r.group_id = dag.group_id
+    WHERE dag.is_distributed = 1;
+IF IS_SRVROLEMEMBER(N'sysadmin') = 1
     SELECT registry_key, value_name, value_data FROM sys.dm_server_registry
     WHERE value_name LIKE N'SQLArg%' OR value_name = N'HADR_Enabled';
 IF CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 14
