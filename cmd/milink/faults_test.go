@@ -46,8 +46,12 @@ type faultLab struct {
 }
 
 // newFaultLab starts one; it is stopped at the end of t. Safe to call from
-// goroutines of t (it reports errors instead of failing t).
-func newFaultLab(t *testing.T, faults lab.Faults) (*faultLab, error) {
+// goroutines of t (it reports errors instead of failing t). withLink keeps
+// the example's links (link.milink.hcl): the kill cases take them, the
+// statement matrix does not, since every link statement would add two
+// labs' worth of runs for what the kill cases and the link's own tests
+// already cover.
+func newFaultLab(t *testing.T, faults lab.Faults, withLink bool) (*faultLab, error) {
 	milink, err := exec.LookPath("milink")
 	if err != nil {
 		return nil, err
@@ -59,6 +63,12 @@ func newFaultLab(t *testing.T, faults lab.Faults) (*faultLab, error) {
 	if err := examples.WriteLab(work); err != nil {
 		os.RemoveAll(work)
 		return nil, err
+	}
+	if !withLink {
+		if err := os.Remove(filepath.Join(work, "link.milink.hcl")); err != nil {
+			os.RemoveAll(work)
+			return nil, err
+		}
 	}
 	// Tests running in parallel may pick the same free address; a bind
 	// failure just means trying another.
@@ -117,7 +127,7 @@ func scratchDir() string {
 // startFaultLab is newFaultLab for the test's own goroutine.
 func startFaultLab(t *testing.T, faults lab.Faults) *faultLab {
 	t.Helper()
-	f, err := newFaultLab(t, faults)
+	f, err := newFaultLab(t, faults, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +346,7 @@ func faultCase(t *testing.T, kind string, n int, r role) error {
 	if kind == "error" {
 		faults = lab.Faults{ErrorAt: int64(n)}
 	}
-	f, err := newFaultLab(t, faults)
+	f, err := newFaultLab(t, faults, false)
 	if err != nil {
 		return err
 	}
@@ -393,13 +403,16 @@ func TestFaultMatrix(t *testing.T) {
 
 // killPoints are the progress lines of apply after which it is killed:
 // the first step, the master key, the startup settings, around and during
-// the restart, the verification, a recovery model change, mid-backup, and
-// the last database.
-var killPoints = []int{1, 2, 4, 6, 7, 8, 9, 11, 13, 15, 20, 33, 50}
+// the restart, the verification, a recovery model change, mid-backup, the
+// last database, then the link's steps: its trust certificate, endpoint,
+// availability groups, distributed ones, and the link's PUT and wait
+// (lanes run side by side, so the points are near those steps, not on
+// them exactly).
+var killPoints = []int{1, 2, 4, 6, 7, 8, 9, 11, 13, 15, 20, 33, 50, 67, 86, 89, 95, 98, 101, 103, 107}
 
 // killCase kills apply (SIGKILL) after k progress lines, then re-runs.
 func killCase(t *testing.T, k int) error {
-	f, err := newFaultLab(t, lab.Faults{})
+	f, err := newFaultLab(t, lab.Faults{}, true)
 	if err != nil {
 		return err
 	}
