@@ -107,6 +107,7 @@ func (linkImpl) Read(ctx context.Context, req resources.DiffRequest) (any, hcl.D
 	r.azure = l
 	r.sql = readSQLSide(ctx, sq, c.Name)
 	r.gates = checkGates(ctx, c, mi, other.Observed)
+	r.gates = append(r.gates, checkTarget(c, req.Observed, other.Observed)...)
 	if c.MultiDatabase && !r.gates.HasErrors() {
 		r.gates = append(r.gates, checkMultiDB(ctx, c, sq)...)
 	}
