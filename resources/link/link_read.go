@@ -300,7 +300,7 @@ func observedVersion(o resources.Observation) (sqlVersion, bool) {
 		return x.AsString()
 	}
 	v.text = str("product_version")
-	b, ok := linkParseBuild(v.text)
+	b, ok := sqlserver.ParseBuild(v.text)
 	if !ok {
 		return v, false
 	}
@@ -314,24 +314,8 @@ func observedVersion(o resources.Observation) (sqlVersion, bool) {
 	return v, true
 }
 
-func linkParseBuild(s string) ([4]int, bool) {
-	var b [4]int
-	parts := strings.Split(strings.TrimSpace(s), ".")
-	if len(parts) != 4 {
-		return b, false
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return b, false
-		}
-		b[i] = n
-	}
-	return b, true
-}
-
 func linkBuildAtLeast(have [4]int, min string) bool {
-	m, ok := linkParseBuild(min)
+	m, ok := sqlserver.ParseBuild(min)
 	if !ok {
 		return false
 	}

@@ -63,8 +63,8 @@ func productName(major int) string {
 	return fmt.Sprintf("SQL Server (version %d)", major)
 }
 
-// parseBuild reads "15.0.4312.2".
-func parseBuild(v string) ([4]int, bool) {
+// ParseBuild reads a build number, "15.0.4312.2", into its four parts.
+func ParseBuild(v string) ([4]int, bool) {
 	var b [4]int
 	parts := strings.Split(strings.TrimSpace(v), ".")
 	if len(parts) != 4 {
@@ -161,7 +161,7 @@ func Support(s *Server, o *Observed) (summary string, problem error) {
 	if o.EngineEdition == 8 {
 		return "", fmt.Errorf("the server is an Azure SQL Managed Instance (EngineEdition 8), not a SQL Server the link starts from")
 	}
-	build, ok := parseBuild(o.ProductVersion)
+	build, ok := ParseBuild(o.ProductVersion)
 	if !ok {
 		return "", fmt.Errorf("cannot read the product version %q", o.ProductVersion)
 	}
@@ -187,7 +187,7 @@ func Support(s *Server, o *Observed) (summary string, problem error) {
 		}
 		return "", fmt.Errorf("%s on %s is not supported for the link %s; it is supported on %s only", name, platformName(o.Platform), where, orList(ps))
 	}
-	minBuild, _ := parseBuild(row.MinBuild)
+	minBuild, _ := ParseBuild(row.MinBuild)
 	if compareBuild(build, minBuild) < 0 {
 		level := o.UpdateLevel
 		if level == "" {
