@@ -54,7 +54,7 @@ func TestThroughGoMSSQLDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows.Close()
-	if sets != 9 { // no flag enabled: DBCC TRACESTATUS sends no result set
+	if sets != 10 { // no flag enabled: DBCC TRACESTATUS sends no result set
 		t.Errorf("result sets = %d", sets)
 	}
 	var status string

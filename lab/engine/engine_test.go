@@ -480,7 +480,7 @@ func TestRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := mustRun(t, l.session(t), refreshSQL(t))
-	if v := r.col(t, 8, "value_data"); len(v) != 2 || v[1] != "-T1800" {
+	if v := r.col(t, 9, "value_data"); len(v) != 2 || v[1] != "-T1800" {
 		t.Errorf("registry = %v", v)
 	}
 }

@@ -25,8 +25,8 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 	s := l.session(t)
 	r := mustRun(t, s, refreshSQL(t))
 	// No flag is enabled, so DBCC TRACESTATUS(-1) sends no result set.
-	if len(r.sets) != 9 {
-		t.Fatalf("want 9 result sets, got %d", len(r.sets))
+	if len(r.sets) != 10 {
+		t.Fatalf("want 10 result sets, got %d", len(r.sets))
 	}
 	// 1: server properties.
 	s0 := r.sets[0]
@@ -102,8 +102,11 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 		t.Errorf("backups = %v", rows)
 	}
 	// 6 (5): registry empty on Linux.
-	if len(r.sets[8].rows) != 0 || r.sets[8].cols[0].Name != "registry_key" {
-		t.Errorf("registry = %v", r.sets[8].rows)
+	if len(r.sets[8].rows) != 0 || r.sets[8].cols[0].Name != "distributed_member" {
+		t.Errorf("distributed availability group members = %v", r.sets[8].rows)
+	}
+	if len(r.sets[9].rows) != 0 || r.sets[9].cols[0].Name != "registry_key" {
+		t.Errorf("registry = %v", r.sets[9].rows)
 	}
 
 	// After changes: HADR and flags at restart, a master key, FULL + backup.
@@ -128,8 +131,8 @@ func TestRefreshBatchOnSeed(t *testing.T) {
 	if got := r.col(t, 0, "hadr_manager_status")[0]; got != 1 {
 		t.Errorf("hadr manager = %v", got)
 	}
-	if len(r.sets) != 10 {
-		t.Fatalf("with flags enabled: want 10 result sets, got %d", len(r.sets))
+	if len(r.sets) != 11 {
+		t.Fatalf("with flags enabled: want 11 result sets, got %d", len(r.sets))
 	}
 	if c := r.sets[1].cols; len(c) != 4 || c[0].Type != tds.SmallInt {
 		t.Errorf("tracestatus columns = %+v", c)
