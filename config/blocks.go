@@ -54,7 +54,8 @@ func (l *loader) decodeBlocks(cfg *Config, blocks []*hcl.Block) {
 			continue
 		}
 		content, _, _ := w.body.PartialContent(w.kind.Schema)
-		for _, s := range w.kind.Expand(resources.ExpandInput{Name: w.b.Labels[0], Attrs: content.Attributes, Range: w.b.DefRange}) {
+		_, forEach := w.meta["for_each"]
+		for _, s := range w.kind.Expand(resources.ExpandInput{Name: w.b.Labels[0], Attrs: content.Attributes, Range: w.b.DefRange, ForEach: forEach}) {
 			k := l.reg.Kind(s.Type)
 			if k == nil {
 				panic(fmt.Sprintf("config: %s expands to unknown kind %q", w.kind.Type, s.Type))

@@ -112,6 +112,9 @@ type ExpandInput struct {
 	// point at it.
 	Attrs hcl.Attributes
 	Range hcl.Range // its declaration
+	// ForEach: the block has for_each, so its PerInstance parts can use
+	// each.key (and each.value) for what differs between instances.
+	ForEach bool
 }
 
 // Synth is a block an expansion adds.

@@ -12,6 +12,7 @@ import (
 	"github.com/milink/milink/config"
 	"github.com/milink/milink/config/lang"
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/azure"
 	"github.com/milink/milink/resources/link"
 	"github.com/milink/milink/resources/sqlserver"
 )
@@ -241,5 +242,57 @@ mirroring_endpoint "b" {
 			}
 			tt.check(t, v)
 		})
+	}
+}
+
+// A for_each link: each instance has its own groups, named after its key
+// as the link itself is; the endpoint and certificates are shared.
+func TestForEachLinkExpands(t *testing.T) {
+	dir := t.TempDir()
+	src := strings.Replace(head, `managed_instance "mi01" {}`, `azure "a" {
+  subscription_id = "00000000-0000-0000-0000-000000000000"
+}
+managed_instance "mi01" {
+  azure          = azure.a
+  resource_group = "rg"
+  name           = "mi01"
+}`, 1) + `
+managed_instance_link "l" {
+  for_each         = toset(["sales", "payroll"])
+  sql_server       = sql_server.sql01
+  managed_instance = managed_instance.mi01
+  databases        = [each.key]
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.milink.hcl"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := resources.NewRegistry(append(append(sqlserver.Kinds(), azure.Kinds()...), link.Kinds()...)...)
+	cfg, _, diags := config.Load(dir, reg, config.Vars{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for _, key := range []string{"sales", "payroll"} {
+		decode := func(addr string) any {
+			b := cfg.Block(addr)
+			if b == nil {
+				t.Fatalf("no block %s", addr)
+			}
+			v, d := cfg.Decode(b, nil, false)
+			if d.HasErrors() {
+				t.Fatalf("%s: %v", addr, d)
+			}
+			return v
+		}
+		ag := decode(`availability_group.l["` + key + `"]`).(*link.AvailabilityGroup)
+		dag := decode(`distributed_availability_group.l["` + key + `"]`).(*link.DAG)
+		if ag.Name != "AG_"+key || dag.Name != key || dag.AvailabilityGroup != "AG_"+key || dag.InstanceAG != "AG_"+key+"_MI" {
+			t.Errorf("%s: AG %q, DAG %q on %q and %q", key, ag.Name, dag.Name, dag.AvailabilityGroup, dag.InstanceAG)
+		}
+	}
+	for _, shared := range []string{"endpoint_certificate.sql01", "mirroring_endpoint.sql01", "mi_trust_certificate.sql01_mi01", "partner_certificate.mi01_sql01"} {
+		if cfg.Block(shared) == nil {
+			t.Errorf("no shared part %s", shared)
+		}
 	}
 }

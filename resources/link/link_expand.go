@@ -51,6 +51,13 @@ func (s LinkSynth) Addr() string { return s.Type + "." + s.Name }
 // adds a synthetic block only when no block of its address exists (two
 // links on one SQL Server share its endpoint and certificates).
 func ExpandLink(name, defaultName string, attrs hcl.Attributes, rng hcl.Range) (synths []LinkSynth, linkDependsOn []string) {
+	return expandNamed(name, nil, defaultName, attrs, rng)
+}
+
+// expandNamed is ExpandLink with the link's default name given as an
+// expression (each.key for a for_each link: every instance has its own
+// groups), or nil for the literal defaultName.
+func expandNamed(name string, defaultExpr hcl.Expression, defaultName string, attrs hcl.Attributes, rng hcl.Range) (synths []LinkSynth, linkDependsOn []string) {
 	sql, sqlOK := refName(attrs["sql_server"], "sql_server")
 	mi, miOK := refName(attrs["managed_instance"], "managed_instance")
 	if !sqlOK || !miOK {
@@ -118,6 +125,9 @@ func ExpandLink(name, defaultName string, attrs hcl.Attributes, rng hcl.Range) (
 	// The names, as the link decodes them: its own expressions, or the
 	// defaults (AG_<name>, AG_<name>_MI) built from its name.
 	linkName := lit(defaultName)
+	if defaultExpr != nil {
+		linkName = defaultExpr
+	}
 	if a := attrs["name"]; a != nil {
 		linkName = a.Expr
 	}
@@ -225,7 +235,13 @@ func prefixed(pre string, name hcl.Expression, post, fallback string, rng hcl.Ra
 // own (one per instance of a for_each link); the certificates and the
 // endpoint are its SQL Server's, shared by every link on it.
 func expandLink(x resources.ExpandInput) []resources.Synth {
-	synths, _ := ExpandLink(x.Name, x.Name, x.Attrs, x.Range)
+	var key hcl.Expression
+	if x.ForEach {
+		// Each instance's default name is its key, as decodeLink's.
+		key = &hclsyntax.ScopeTraversalExpr{SrcRange: x.Range, Traversal: hcl.Traversal{
+			hcl.TraverseRoot{Name: "each", SrcRange: x.Range}, hcl.TraverseAttr{Name: "key", SrcRange: x.Range}}}
+	}
+	synths, _ := expandNamed(x.Name, key, x.Name, x.Attrs, x.Range)
 	out := make([]resources.Synth, len(synths))
 	for i, s := range synths {
 		out[i] = resources.Synth{Type: s.Type, Name: s.Name, Attrs: s.Attrs, DependsOn: s.DependsOn,
