@@ -66,12 +66,12 @@ func labDB(t *testing.T, l *lab.Lab, name string) *sql.DB {
 	return db
 }
 
-// skipWithoutLinkARM skips while the lab's Resource Manager does not
-// serve the link's resource types (they come with the lab's link branch).
-func skipWithoutLinkARM(t *testing.T, err error) {
+// requireLinkARM fails when the lab's Resource Manager does not
+// serve the link's resource types (it did not before the link landed).
+func requireLinkARM(t *testing.T, err error) {
 	t.Helper()
 	if NotAvailable(err) {
-		t.Skipf("the lab's Resource Manager does not serve the link calls at %s yet: %v", LinkAPIVersion, err)
+		t.Fatalf("the lab's Resource Manager does not serve the link calls at %s: %v", LinkAPIVersion, err)
 	}
 }
 
@@ -87,7 +87,7 @@ func TestLabLink(t *testing.T) {
 		t.Fatal(diags.Error())
 	}
 	der, err := m.EndpointCertificate(ctx)
-	skipWithoutLinkARM(t, err)
+	requireLinkARM(t, err)
 	if err != nil {
 		t.Fatal(err)
 	}

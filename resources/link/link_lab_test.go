@@ -83,9 +83,6 @@ func TestLabLinkRefused(t *testing.T) {
 		Others: map[string]resources.OtherTarget{"sql_server": {Target: sq}}}
 	read, diags := linkImpl{}.Read(context.Background(), req)
 	if diags.HasErrors() {
-		if strings.Contains(diags.Error(), "does not serve distributedAvailabilityGroups") {
-			t.Skipf("the lab's Resource Manager does not serve the link yet: %v", diags)
-		}
 		t.Fatal(diags.Error())
 	}
 	req.Read = read
