@@ -7,9 +7,7 @@ import (
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"fmt"
 	"math/big"
-	mrand "math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -18,33 +16,10 @@ import (
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"github.com/milink/milink/internal/golden"
+	"github.com/milink/milink/internal/labtest"
 	"github.com/milink/milink/lab"
 	"github.com/milink/milink/resources"
 )
-
-// startLab runs the lab (TDS servers and its Azure) in-process on a random
-// loopback address.
-func startLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	for range 10 {
-		base := fmt.Sprintf("127.%d.%d.2", 10+mrand.IntN(240), mrand.IntN(250))
-		l, err := lab.Open(lab.Config{Dir: t.TempDir(), Address: base, RestartDelay: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Start(); err != nil {
-			l.Close()
-			if strings.Contains(err.Error(), "address already in use") {
-				continue
-			}
-			t.Fatal(err)
-		}
-		t.Cleanup(l.Close)
-		return l
-	}
-	t.Fatal("could not start a lab")
-	return nil
-}
 
 // labInstance opens mi01 with the real credential flow over HTTPS, as a
 // configuration reading lab.json does.
@@ -96,7 +71,7 @@ func selfSigned(t *testing.T, password string) ([]byte, []byte) {
 }
 
 func TestLabManagedInstance(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Config{})
 	m, rec := labInstance(t, l, "")
 	ctx := context.Background()
 	obs, diags := m.Refresh(ctx, nil)
@@ -140,7 +115,7 @@ func TestLabManagedInstance(t *testing.T) {
 }
 
 func TestLabWrongSecret(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Config{})
 	m, _ := labInstance(t, l, "not-the-lab-secret")
 	_, diags := m.Refresh(context.Background(), nil)
 	if !diags.HasErrors() {
@@ -165,7 +140,7 @@ func resourcesEnv() resources.Env { return resources.Env{} }
 // logs in with a Microsoft Entra token from the azure settings' own
 // credential (the lab's application, mi01's Entra admin).
 func TestLabManagedInstanceEntra(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Config{})
 	m, _ := labInstance(t, l, "")
 	m.c.User, m.c.Password, m.c.Entra = "", "", true
 	ctx := context.Background()

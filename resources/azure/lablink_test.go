@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	_ "github.com/microsoft/go-mssqldb"
 
+	"github.com/milink/milink/internal/labtest"
 	"github.com/milink/milink/lab"
 	"github.com/milink/milink/resources"
 )
@@ -80,7 +81,7 @@ func requireLinkARM(t *testing.T, err error) {
 // mi_trust_certificate kind from sql01's real certificate, and a link
 // the lab refuses because sql01 has no distributed availability group.
 func TestLabLink(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Config{})
 	m, _ := labInstance(t, l, "")
 	ctx := context.Background()
 	if _, diags := m.Refresh(ctx, nil); diags.HasErrors() {
@@ -165,7 +166,7 @@ func TestLabLink(t *testing.T) {
 // sql01 as the kind does (CERTENCODED over go-mssqldb): a DER certificate
 // whose SHA-1 is sys.certificates' thumbprint.
 func TestLabCertEncoded(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Config{})
 	ctx := context.Background()
 	db := labDB(t, l, lab.SQLServerName)
 	for _, q := range []string{

@@ -3,38 +3,15 @@ package link
 import (
 	"context"
 	"fmt"
-	mrand "math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/milink/milink/internal/labtest"
 	"github.com/milink/milink/lab"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/azure"
 	"github.com/milink/milink/resources/sqlserver"
 )
-
-func startLinkLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	for range 10 {
-		base := fmt.Sprintf("127.%d.%d.2", 10+mrand.IntN(240), mrand.IntN(250))
-		l, err := lab.Open(lab.Config{Dir: t.TempDir(), Address: base, RestartDelay: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Start(); err != nil {
-			l.Close()
-			if strings.Contains(err.Error(), "address already in use") {
-				continue
-			}
-			t.Fatal(err)
-		}
-		t.Cleanup(l.Close)
-		return l
-	}
-	t.Fatal("could not start a lab")
-	return nil
-}
 
 // linkLabTargets opens the lab's mi01 (Resource Manager over HTTPS, the real
 // credential flow) and sql01 (go-mssqldb) as milink's targets.
@@ -75,7 +52,7 @@ func linkLabTargets(t *testing.T, l *lab.Lab) (*azure.ManagedInstance, *sqlserve
 // and milink says which step to fix. It skips while the lab's Resource
 // Manager does not serve distributedAvailabilityGroups.
 func TestLabLinkRefused(t *testing.T) {
-	l := startLinkLab(t)
+	l := labtest.Start(t, lab.Config{})
 	mi, sq := linkLabTargets(t, l)
 	c := testLinkConfig()
 	c.WaitFor = "created"

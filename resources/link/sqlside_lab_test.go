@@ -30,8 +30,8 @@ import (
 
 	"github.com/milink/milink/config"
 	"github.com/milink/milink/config/lang"
+	"github.com/milink/milink/internal/labtest"
 	"github.com/milink/milink/lab/engine"
-	"github.com/milink/milink/lab/tds"
 	"github.com/milink/milink/plan"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/link"
@@ -69,18 +69,12 @@ func startLab(t *testing.T) (port int, fsroot string) {
 	if err := inst.Start(engine.Startup{Hadr: true, TraceFlags: []int{1800, 9567}}); err != nil {
 		t.Fatal(err)
 	}
-	srv := tds.NewServer(inst.Handler(), tds.Options{ServerName: "sql01"})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); inst.Stop() })
-	return ln.Addr().(*net.TCPAddr).Port, fsroot
+	return labtest.Serve(t, inst, "sql01"), fsroot
 }
 
-// pendingNumbers are the lab's answers to a statement it does not know
-// yet: its support for the link is written in parallel (engineer A).
+// pendingNumbers are the lab's answers to a statement it cannot parse or
+// name (syntax, unknown column, object or procedure): a statement milink
+// sends that the lab does not know, reported as such.
 var pendingNumbers = map[int]bool{102: true, 156: true, 207: true, 208: true, 2812: true}
 
 var numberInText = regexp.MustCompile(`SQL Server error (\d+)\)`)

@@ -27,8 +27,8 @@ import (
 
 	"github.com/milink/milink/config"
 	"github.com/milink/milink/config/lang"
+	"github.com/milink/milink/internal/labtest"
 	"github.com/milink/milink/lab/engine"
-	"github.com/milink/milink/lab/tds"
 	"github.com/milink/milink/plan"
 	"github.com/milink/milink/resources"
 	"github.com/milink/milink/resources/azure"
@@ -133,14 +133,7 @@ func startLab(t *testing.T) (port int, inst *engine.Instance) {
 	if err := inst.Start(engine.Startup{}); err != nil {
 		t.Fatal(err)
 	}
-	srv := tds.NewServer(inst.Handler(), tds.Options{ServerName: "sql01"})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); inst.Stop() })
-	return ln.Addr().(*net.TCPAddr).Port, inst
+	return labtest.Serve(t, inst, "sql01"), inst
 }
 
 // syncBuffer is the trace log.
