@@ -548,7 +548,9 @@ func (r *recorder) save(ctx context.Context, addr string) error {
 func record(st *state.State, ch resources.Change, attrs map[string]any) bool {
 	var deps []string
 	for _, d := range ch.DependsOn {
-		if !strings.Contains(d, ":") { // a restart or verification is no object
+		// A restart or verification is a step, not an object (and a
+		// for_each key may hold a colon, so the suffix decides).
+		if !strings.HasSuffix(d, ":"+resources.KindRestart) && !strings.HasSuffix(d, ":"+resources.KindVerify) {
 			deps = append(deps, d)
 		}
 	}
