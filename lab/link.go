@@ -559,6 +559,7 @@ func (s *linkSim) stepLocked(now time.Time) {
 		return
 	}
 	interrupt := s.state.Faults[FaultSeedingInterrupted]
+	before, _ := json.Marshal(s.state.Links)
 	for _, l := range s.state.Links {
 		for _, d := range l.DBs {
 			s.stepDB(l, d, now, dt, interrupt)
@@ -567,7 +568,12 @@ func (s *linkSim) stepLocked(now time.Time) {
 	if interrupt {
 		s.state.Faults[FaultSeedingInterrupted] = false
 	}
-	_ = s.saveLocked()
+	// A step runs twice a second: write link.json only when a link
+	// changed (seeding, an error, LSNs), not for the clock alone, which
+	// is saved on close.
+	if after, _ := json.Marshal(s.state.Links); interrupt || !bytes.Equal(before, after) {
+		_ = s.saveLocked()
+	}
 }
 
 type linkErr struct {
@@ -583,6 +589,12 @@ func (s *linkSim) stepDB(l *simLink, d *simDB, now time.Time, dt time.Duration, 
 		d.State, d.Err, d.Connected = state, e.String(), false
 		sql.SetRemoteReplica(l.Spec.Name, l.Spec.InstanceAG, engine.RemoteState{Health: "NOT_HEALTHY", ErrNumber: e.number, ErrText: e.text,
 			Databases: s.remoteDBs(l, d, "NOT SYNCHRONIZING", "NOT_HEALTHY")})
+	}
+	if _, ok := sql.Database(d.Name); !ok && d.State != "LinkSynchronizing" {
+		// The database left sql01 (its group first: SQL Server refuses to
+		// drop a database in one, 3752): nothing to seed from.
+		disconnect(&linkErr{41976, fmt.Sprintf("The availability group on the partner does not hold database '%s'; check the names and the group's databases.", d.Name)}, "LinkInitError")
+		return
 	}
 	switch d.State {
 	case "CreatingLink", "LinkInitError":
