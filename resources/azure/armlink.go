@@ -419,26 +419,6 @@ func (m *ManagedInstance) TrustCertificate(ctx context.Context, name string) (*T
 	return t, nil
 }
 
-// TrustCertificates lists the server trust certificates.
-func (m *ManagedInstance) TrustCertificates(ctx context.Context) ([]TrustCertificate, error) {
-	var page struct {
-		Value    []trustCertJSON `json:"value"`
-		NextLink string          `json:"nextLink"`
-	}
-	if _, err := m.get(ctx, "serverTrustCertificates", &page); err != nil {
-		return nil, m.linkError("listing the server trust certificates", err)
-	}
-	var out []TrustCertificate
-	for _, j := range page.Value {
-		t, err := trustFromJSON(j, j.Name)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", m.c.Address, err)
-		}
-		out = append(out, *t)
-	}
-	return out, nil
-}
-
 // PutTrustCertificate uploads a SQL Server certificate's public part (its
 // whole DER) for the managed instance to trust, and waits for the
 // operation.

@@ -379,21 +379,3 @@ func lsn(v any) string {
 	}
 	return s
 }
-
-// CompareLSN compares two LSNs written as decimal strings (numeric(25,0)
-// goes past int64): -1, 0 or 1; an empty one is the smallest.
-func CompareLSN(a, b string) int {
-	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-	switch {
-	case len(a) != len(b):
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}

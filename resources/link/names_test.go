@@ -224,24 +224,6 @@ func TestRoots(t *testing.T) {
 	}
 }
 
-func TestCompareLSN(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"37000000012300001", "37000000012300001", 0},
-		{"9", "10", -1},
-		{"100000000000000000000000", "99999999999999999999999", 1},
-		{"", "1", -1},
-		{"0012", "12", 0},
-	}
-	for _, tt := range tests {
-		if got := CompareLSN(tt.a, tt.b); got != tt.want {
-			t.Errorf("CompareLSN(%q, %q) = %d", tt.a, tt.b, got)
-		}
-	}
-}
-
 func TestParseDays(t *testing.T) {
 	tests := []struct {
 		in   string

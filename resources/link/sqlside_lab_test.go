@@ -500,7 +500,6 @@ var goldenSetup = map[string][]string{
 		"CREATE ENDPOINT [database_mirroring_endpoint] STATE = STARTED AS TCP (LISTENER_PORT = 5022) FOR DATABASE_MIRRORING (ROLE = ALL, AUTHENTICATION = CERTIFICATE [Cert_sql01_endpoint], ENCRYPTION = REQUIRED ALGORITHM AES);"},
 	"certificate-drop.sql":            {"USE [master]; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Setup-Str0ng-Passw0rd!';", "USE [master]; CREATE CERTIFICATE [Cert_sql01_endpoint] WITH SUBJECT = N'x', EXPIRY_DATE = '20991231';"},
 	"partner-certificate-replace.sql": {"USE [master]; CREATE CERTIFICATE [mi01.0123456789ab.database.windows.net] FROM BINARY = " + rootHex(0) + ";"},
-	"certencoded.sql":                 {"USE [master]; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'Setup-Str0ng-Passw0rd!';", "USE [master]; CREATE CERTIFICATE [Cert_it's]]_endpoint] WITH SUBJECT = N'x', EXPIRY_DATE = '20991231';"},
 	"ag-create.sql":                   {"BACKUP DATABASE [payroll] TO DISK = N'/var/opt/mssql/backup/payroll.bak';"},
 	"ag-create-mi-primary.sql":        {},
 	"ag-drop.sql":                     {"BACKUP DATABASE [payroll] TO DISK = N'/var/opt/mssql/backup/payroll.bak';", "CREATE AVAILABILITY GROUP [AG_payroll] WITH (CLUSTER_TYPE = NONE) FOR DATABASE [payroll] REPLICA ON N'sql01' WITH (ENDPOINT_URL = N'TCP://127.0.0.2:5022', AVAILABILITY_MODE = SYNCHRONOUS_COMMIT, FAILOVER_MODE = MANUAL, SEEDING_MODE = AUTOMATIC);"},

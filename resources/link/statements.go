@@ -32,11 +32,6 @@ func CreateEndpointCertificateSQL(name, server string, expiry time.Time) string 
 		", EXPIRY_DATE = '" + expiry.UTC().Format("20060102") + "';"
 }
 
-// CertEncodedSQL reads a certificate's public part (its DER).
-func CertEncodedSQL(name string) string {
-	return "SELECT CERTENCODED(CERT_ID(" + qs(name) + "));"
-}
-
 // CreateCertificateFromBinarySQL creates a certificate from its DER: the
 // managed instance's endpoint certificate, named exactly the managed
 // instance's FQDN.

@@ -1,1 +1,0 @@
-SELECT CERTENCODED(CERT_ID(N'Cert_it''s]_endpoint'));
