@@ -1,0 +1,1 @@
+SELECT drs.group_id, drs.replica_id, drs.database_id, DB_NAME(drs.database_id) AS database_name, drs.is_local, drs.is_primary_replica, drs.synchronization_state_desc, drs.synchronization_health_desc, drs.last_hardened_lsn, drs.end_of_log_lsn, drs.log_send_queue_size, drs.redo_queue_size FROM sys.dm_hadr_database_replica_states drs

@@ -1,0 +1,1 @@
+SELECT rs.group_id, rs.replica_id, rs.is_local, rs.role, rs.role_desc, rs.operational_state_desc, rs.connected_state_desc, rs.synchronization_health_desc, rs.last_connect_error_number, rs.last_connect_error_description FROM sys.dm_hadr_availability_replica_states rs
