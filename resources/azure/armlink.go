@@ -219,22 +219,36 @@ func ReplicationModeBody(mode string) any {
 	return map[string]any{"properties": map[string]any{"replicationMode": mode}}
 }
 
-// HexBlob is how milink writes a binary value: 0x and upper-case hex.
+// HexBlob writes binary as SQL Server prints varbinary: 0x and upper-case
+// hex. It is also how a certificate's DER goes into CREATE CERTIFICATE
+// ... FROM BINARY and Azure's publicBlob.
 func HexBlob(b []byte) string { return "0x" + strings.ToUpper(hex.EncodeToString(b)) }
 
-// ParseHexBlob reads hex as Azure, SQL Server and the CLI write it: with
-// or without 0x, any case, surrounding white space ignored.
+// ErrHex is the error of a value that is not hexadecimal.
+var ErrHex = errors.New("not hexadecimal")
+
+// ParseHexBlob reads binary written as hex the ways SQL Server and Azure
+// write it: with or without a 0x prefix, in either case, surrounded by
+// white space (the az CLI prints a blob without 0x; the REST API and SQL
+// Server print it with).
 func ParseHexBlob(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
 		s = s[2:]
 	}
 	if s == "" {
-		return nil, errors.New("empty hex value")
+		return nil, fmt.Errorf("%w: empty", ErrHex)
+	}
+	if len(s)%2 != 0 {
+		return nil, fmt.Errorf("%w: %d digits, an odd number", ErrHex, len(s))
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("not hex: %w", err)
+		var inv hex.InvalidByteError
+		if errors.As(err, &inv) {
+			return nil, fmt.Errorf("%w: %q is not a hex digit", ErrHex, rune(inv))
+		}
+		return nil, fmt.Errorf("%w: %v", ErrHex, err)
 	}
 	return b, nil
 }

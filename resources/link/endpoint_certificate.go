@@ -9,6 +9,7 @@ import (
 
 	"github.com/milink/milink/config/lang"
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/azure"
 	"github.com/milink/milink/resources/sqlserver"
 )
 
@@ -95,7 +96,7 @@ func (endpointCertImpl) Read(ctx context.Context, req resources.DiffRequest) (an
 func certAttrs(x Certificate, created bool) map[string]any {
 	return map[string]any{
 		"name":          x.Name,
-		"thumbprint":    FormatHex(x.Thumbprint),
+		"thumbprint":    azure.HexBlob(x.Thumbprint),
 		"expiry":        x.Expiry.UTC().Format(time.DateOnly),
 		"subject":       x.Subject,
 		CreatedByMilink: created,
@@ -191,7 +192,7 @@ func (endpointCertImpl) Apply(ctx context.Context, req resources.ApplyRequest) (
 		if !ok {
 			return resources.Result{}, fmt.Errorf("%s: created certificate %s, but %s does not list it", ch.Address, qi(name), ch.Target)
 		}
-		progress("created certificate " + name + ", thumbprint " + FormatHex(x.Thumbprint))
+		progress("created certificate " + name + ", thumbprint " + azure.HexBlob(x.Thumbprint))
 		return resources.Result{Attributes: certAttrs(x, x.Subject == subject)}, nil
 	case resources.Delete:
 		return resources.Result{}, deleteCertificate(ctx, q, ch, progress)
@@ -232,8 +233,8 @@ func deleteCertificate(ctx context.Context, q Querier, ch resources.Change, prog
 		progress("certificate " + name + " is already gone")
 		return nil
 	}
-	if tp, _ := ch.Before["thumbprint"].(string); tp != "" && !SameThumbprint(tp, FormatHex(x.Thumbprint)) {
-		return fmt.Errorf("%s: not dropping certificate %s on %s: its thumbprint is %s, not %s which milink created; it is someone else's now", ch.Address, qi(name), ch.Target, FormatHex(x.Thumbprint), tp)
+	if tp, _ := ch.Before["thumbprint"].(string); tp != "" && !SameThumbprint(tp, azure.HexBlob(x.Thumbprint)) {
+		return fmt.Errorf("%s: not dropping certificate %s on %s: its thumbprint is %s, not %s which milink created; it is someone else's now", ch.Address, qi(name), ch.Target, azure.HexBlob(x.Thumbprint), tp)
 	}
 	if users := cat.EndpointsUsing(x.ID); len(users) > 0 {
 		return fmt.Errorf("%s: not dropping certificate %s on %s: endpoint %s authenticates with it; remove the endpoint first (or keep the block)", ch.Address, qi(name), ch.Target, qi(users[0]))

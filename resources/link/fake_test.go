@@ -23,6 +23,7 @@ import (
 
 	goldenfile "github.com/milink/milink/internal/golden"
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/azure"
 	"github.com/milink/milink/resources/sqlserver"
 )
 
@@ -218,7 +219,7 @@ func (f *sqlFake) run(batch string) error {
 	}
 	for _, m := range reBinaryCert.FindAllStringSubmatch(batch, -1) {
 		handled = true
-		der, _ := ParseHex(m[2])
+		der, _ := azure.ParseHexBlob(m[2])
 		if err := f.addCert(unq(m[1]), der, "NA", "", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 			return err
 		}
@@ -305,7 +306,7 @@ func (f *sqlFake) addCert(name string, der []byte, enc, subject string, exp time
 	if _, ok := c.Certificate(name); ok {
 		return sqlErr{15232, "A certificate with name '" + name + "' already exists or this certificate already has been added to the database."}
 	}
-	tp := Thumbprint(der)
+	tp := azure.Thumbprint(der)
 	if _, ok := c.CertificateByThumbprint(tp); ok {
 		return sqlErr{15232, "A certificate with name '" + name + "' already exists or this certificate already has been added to the database."}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/azure"
 )
 
 func mustPlan(t *testing.T, c *cycle) resources.Change {
@@ -76,11 +77,11 @@ func TestEndpointCertificateLifecycle(t *testing.T) {
 	}
 	res := mustApply(t, c, ch)
 	x, _ := sql.cat.Certificate("Cert_sql01_endpoint")
-	if res.Attributes["thumbprint"] != FormatHex(x.Thumbprint) || res.Attributes[CreatedByMilink] != true {
+	if res.Attributes["thumbprint"] != azure.HexBlob(x.Thumbprint) || res.Attributes[CreatedByMilink] != true {
 		t.Errorf("result %v", res.Attributes)
 	}
 	again := mustPlan(t, c)
-	if again.Action != resources.NoOp || again.Before[CreatedByMilink] != true || again.After["thumbprint"] != FormatHex(x.Thumbprint) {
+	if again.Action != resources.NoOp || again.Before[CreatedByMilink] != true || again.After["thumbprint"] != azure.HexBlob(x.Thumbprint) {
 		t.Errorf("second plan: %+v", again)
 	}
 
@@ -213,7 +214,7 @@ func TestPartnerCertificateLifecycle(t *testing.T) {
 	sql, mi := newSQLFake(), newMIFake(t)
 	c := partnerCycle(t, sql, mi)
 	ch := mustPlan(t, c)
-	if ch.Action != resources.Create || len(ch.Steps) != 3 || ch.After["name"] != mi.fqdn || ch.After["thumbprint"] != FormatHex(Thumbprint(mi.der)) {
+	if ch.Action != resources.Create || len(ch.Steps) != 3 || ch.After["name"] != mi.fqdn || ch.After["thumbprint"] != azure.HexBlob(azure.Thumbprint(mi.der)) {
 		t.Fatalf("plan: %+v", ch)
 	}
 	if ch.Steps[0].Text != CreateCertificateFromBinarySQL(mi.fqdn, mi.der) || ch.Steps[1].Text != CreateRootSQL(Roots()[0]) || ch.Steps[2].Text != CreateRootSQL(Roots()[1]) {
@@ -246,7 +247,7 @@ func TestPartnerCertificateLifecycle(t *testing.T) {
 		t.Fatalf("after renewal: %+v", upd)
 	}
 	mustApply(t, c, upd)
-	if x, _ := sql.cat.Certificate(mi.fqdn); FormatHex(x.Thumbprint) != FormatHex(Thumbprint(mi.der)) {
+	if x, _ := sql.cat.Certificate(mi.fqdn); azure.HexBlob(x.Thumbprint) != azure.HexBlob(azure.Thumbprint(mi.der)) {
 		t.Error("not replaced")
 	}
 
@@ -268,7 +269,7 @@ func TestPartnerCertificateLifecycle(t *testing.T) {
 func TestPartnerCertificateDiff(t *testing.T) {
 	mi := newMIFake(t)
 	roots := Roots()
-	rootCerts := []Certificate{{Name: "MicrosoftPKI", ID: 1, Thumbprint: Thumbprint(roots[0].DER)}, {Name: "DigiCertPKI", ID: 2, Thumbprint: Thumbprint(roots[1].DER)}}
+	rootCerts := []Certificate{{Name: "MicrosoftPKI", ID: 1, Thumbprint: azure.Thumbprint(roots[0].DER)}, {Name: "DigiCertPKI", ID: 2, Thumbprint: azure.Thumbprint(roots[1].DER)}}
 	tests := []struct {
 		name    string
 		certs   []Certificate
@@ -281,13 +282,13 @@ func TestPartnerCertificateDiff(t *testing.T) {
 		notable bool
 	}{
 		{name: "roots there", certs: rootCerts, action: resources.Update, steps: 1},
-		{name: "partner there", certs: []Certificate{{Name: mi.fqdn, ID: 5, Thumbprint: Thumbprint(mi.der)}}, action: resources.Update, steps: 2},
-		{name: "all there", certs: append([]Certificate{{Name: mi.fqdn, ID: 5, Thumbprint: Thumbprint(mi.der)}}, rootCerts...), action: resources.NoOp},
+		{name: "partner there", certs: []Certificate{{Name: mi.fqdn, ID: 5, Thumbprint: azure.Thumbprint(mi.der)}}, action: resources.Update, steps: 2},
+		{name: "all there", certs: append([]Certificate{{Name: mi.fqdn, ID: 5, Thumbprint: azure.Thumbprint(mi.der)}}, rootCerts...), action: resources.NoOp},
 		{name: "stale, not ours", certs: []Certificate{{Name: mi.fqdn, ID: 5, Thumbprint: []byte{9}}}, err: []string{"not the managed instance's current endpoint certificate", "DROP CERTIFICATE"}},
 		{name: "stale, ours", certs: []Certificate{{Name: mi.fqdn, ID: 5, Thumbprint: []byte{9}}}, created: true, action: resources.Update, steps: 3},
-		{name: "under another name", certs: []Certificate{{Name: "mi01cert", ID: 5, Thumbprint: Thumbprint(mi.der)}}, err: []string{"[mi01cert]", "exactly equal to the managed instance's FQDN"}},
+		{name: "under another name", certs: []Certificate{{Name: "mi01cert", ID: 5, Thumbprint: azure.Thumbprint(mi.der)}}, err: []string{"[mi01cert]", "exactly equal to the managed instance's FQDN"}},
 		{name: "fake root", certs: []Certificate{{Name: "MicrosoftPKI", ID: 1, Thumbprint: []byte{7}}}, err: []string{"not Azure's root"}},
-		{name: "root under another name", certs: append([]Certificate{{Name: mi.fqdn, ID: 5, Thumbprint: Thumbprint(mi.der)}, {Name: "MSRoot", ID: 8, Thumbprint: Thumbprint(roots[0].DER)}}, rootCerts[1]),
+		{name: "root under another name", certs: append([]Certificate{{Name: mi.fqdn, ID: 5, Thumbprint: azure.Thumbprint(mi.der)}, {Name: "MSRoot", ID: 8, Thumbprint: azure.Thumbprint(roots[0].DER)}}, rootCerts[1]),
 			action: resources.NoOp, notable: true},
 		{name: "expiring", der: selfSigned(t, mi.fqdn, time.Now().Add(5*24*time.Hour)), action: resources.Create, steps: 3, warn: []string{"expires in 4 days"}},
 		{name: "not DER", der: []byte("junk"), err: []string{"not a DER certificate"}},

@@ -2,9 +2,8 @@ package link
 
 import (
 	"crypto/sha1"
-	"encoding/hex"
-	"errors"
 	"fmt"
+	"github.com/milink/milink/resources/azure"
 	"net"
 	"strconv"
 	"strings"
@@ -96,59 +95,18 @@ func CheckObjectName(what, name string) string {
 	return ""
 }
 
-// ErrHex is the error of ParseHex for text that is not hex.
-var ErrHex = errors.New("not hexadecimal")
-
-// ParseHex reads binary written as hex the ways SQL Server and Azure
-// write it: with or without a 0x prefix, in either case, surrounded by
-// white space (the az CLI prints a blob without 0x; the REST API and
-// SQL Server print it with).
-func ParseHex(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		s = s[2:]
-	}
-	if s == "" {
-		return nil, fmt.Errorf("%w: empty", ErrHex)
-	}
-	if len(s)%2 != 0 {
-		return nil, fmt.Errorf("%w: %d digits, an odd number", ErrHex, len(s))
-	}
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		var inv hex.InvalidByteError
-		if errors.As(err, &inv) {
-			return nil, fmt.Errorf("%w: %q is not a hex digit", ErrHex, rune(inv))
-		}
-		return nil, fmt.Errorf("%w: %v", ErrHex, err)
-	}
-	return b, nil
-}
-
-// FormatHex writes binary as SQL Server prints varbinary: 0x and upper
-// case hex. It is also how a certificate's DER goes into CREATE
-// CERTIFICATE ... FROM BINARY and Azure's publicBlob.
-func FormatHex(b []byte) string { return "0x" + strings.ToUpper(hex.EncodeToString(b)) }
-
-// Thumbprint is a certificate's thumbprint as SQL Server keeps it in
-// sys.certificates.thumbprint: the SHA-1 of its DER.
-func Thumbprint(der []byte) []byte {
-	s := sha1.Sum(der)
-	return s[:]
-}
-
 // NormaliseThumbprint reads a thumbprint in any of the ways it is written
 // (0x or not, any case, white space around) and writes it as plans and
 // the state keep it: 0x and 40 upper-case hex digits.
 func NormaliseThumbprint(s string) (string, error) {
-	b, err := ParseHex(s)
+	b, err := azure.ParseHexBlob(s)
 	if err != nil {
 		return "", err
 	}
 	if len(b) != sha1.Size {
 		return "", fmt.Errorf("a thumbprint has %d bytes (SHA-1), not %d", sha1.Size, len(b))
 	}
-	return FormatHex(b), nil
+	return azure.HexBlob(b), nil
 }
 
 // SameThumbprint compares two thumbprints however each is written; an

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"github.com/milink/milink/resources/azure"
 	"os"
 	"strings"
 	"testing"
@@ -104,12 +105,12 @@ func TestParseHex(t *testing.T) {
 		{"x0A", nil, true},
 	}
 	for _, tt := range tests {
-		got, err := ParseHex(tt.in)
+		got, err := azure.ParseHexBlob(tt.in)
 		if (err != nil) != tt.err || !bytes.Equal(got, tt.want) {
-			t.Errorf("ParseHex(%q) = %x, %v", tt.in, got, err)
+			t.Errorf("azure.ParseHexBlob(%q) = %x, %v", tt.in, got, err)
 		}
-		if err != nil && !errors.Is(err, ErrHex) {
-			t.Errorf("ParseHex(%q): %v is not ErrHex", tt.in, err)
+		if err != nil && !errors.Is(err, azure.ErrHex) {
+			t.Errorf("azure.ParseHexBlob(%q): %v is not azure.ErrHex", tt.in, err)
 		}
 	}
 }
@@ -119,7 +120,7 @@ func FuzzParseHex(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		b, err := ParseHex(s)
+		b, err := azure.ParseHexBlob(s)
 		if err != nil {
 			return
 		}
@@ -134,7 +135,7 @@ func FuzzParseHex(f *testing.F) {
 			t.Fatalf("%q: %x, hex says %x (%v)", s, b, want, err)
 		}
 		// And it reads back what FormatHex writes.
-		again, err := ParseHex(FormatHex(b))
+		again, err := azure.ParseHexBlob(azure.HexBlob(b))
 		if err != nil || !bytes.Equal(again, b) {
 			t.Fatalf("%q: round trip %x, %v", s, again, err)
 		}
@@ -159,7 +160,7 @@ func TestNormaliseThumbprint(t *testing.T) {
 	}
 	der := []byte("a certificate")
 	s := sha1.Sum(der)
-	if !bytes.Equal(Thumbprint(der), s[:]) {
+	if !bytes.Equal(azure.Thumbprint(der), s[:]) {
 		t.Error("Thumbprint is not the SHA-1 of the DER")
 	}
 }
@@ -206,7 +207,7 @@ func TestRoots(t *testing.T) {
 	}
 	for _, r := range roots {
 		w := want[r.Name]
-		if got := strings.ToUpper(hex.EncodeToString(Thumbprint(r.DER))); got != w.sha1 {
+		if got := strings.ToUpper(hex.EncodeToString(azure.Thumbprint(r.DER))); got != w.sha1 {
 			t.Errorf("%s: SHA-1 %s, want %s", r.Name, got, w.sha1)
 		}
 		pemBytes, err := os.ReadFile("/usr/share/ca-certificates/mozilla/" + w.file)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/milink/milink/config/lang"
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/azure"
 	"github.com/milink/milink/resources/sqlserver"
 )
 
@@ -90,12 +91,12 @@ type partnerPlan struct {
 // problem is returned as text for a diagnostic.
 func planPartner(cat *Catalogue, fqdn string, der []byte, created bool) (partnerPlan, string) {
 	var p partnerPlan
-	tp := Thumbprint(der)
+	tp := azure.Thumbprint(der)
 	if x, ok := cat.Certificate(fqdn); ok {
 		if !bytes.Equal(x.Thumbprint, tp) {
 			if !created {
 				return p, fmt.Sprintf("certificate %s is in master, but it is not the managed instance's current endpoint certificate (thumbprint %s, the managed instance's is %s), and milink did not create it. Drop it (DROP CERTIFICATE %s) and plan again.",
-					qi(x.Name), FormatHex(x.Thumbprint), FormatHex(tp), qi(x.Name))
+					qi(x.Name), azure.HexBlob(x.Thumbprint), azure.HexBlob(tp), qi(x.Name))
 			}
 			p.replace = true
 		}
@@ -106,11 +107,11 @@ func planPartner(cat *Catalogue, fqdn string, der []byte, created bool) (partner
 		p.create = true
 	}
 	for _, r := range Roots() {
-		rtp := Thumbprint(r.DER)
+		rtp := azure.Thumbprint(r.DER)
 		if x, ok := cat.Certificate(r.Name); ok {
 			if !bytes.Equal(x.Thumbprint, rtp) {
 				return p, fmt.Sprintf("certificate %s is in master, but it is not Azure's root (thumbprint %s, expected %s). Drop or rename it and plan again.",
-					qi(x.Name), FormatHex(x.Thumbprint), FormatHex(rtp))
+					qi(x.Name), azure.HexBlob(x.Thumbprint), azure.HexBlob(rtp))
 			}
 			p.present = append(p.present, r.Name)
 			continue
@@ -133,7 +134,7 @@ func partnerAttrs(fqdn string, der []byte, expiry time.Time, roots []string, cre
 	}
 	a := map[string]any{
 		"name":          fqdn,
-		"thumbprint":    FormatHex(Thumbprint(der)),
+		"thumbprint":    azure.HexBlob(azure.Thumbprint(der)),
 		"roots":         rs,
 		CreatedByMilink: created,
 	}
@@ -207,7 +208,7 @@ func (partnerCertImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Di
 		}
 		ch.Before = map[string]any{"roots": rs, CreatedByMilink: priorCreated(req.Prior)}
 		if x, ok := r.cat.Certificate(r.fqdn); ok {
-			ch.Before["name"], ch.Before["thumbprint"] = x.Name, FormatHex(x.Thumbprint)
+			ch.Before["name"], ch.Before["thumbprint"] = x.Name, azure.HexBlob(x.Thumbprint)
 			if !x.Expiry.IsZero() {
 				ch.Before["expiry"] = x.Expiry.UTC().Format(time.DateOnly)
 			}
@@ -250,8 +251,8 @@ func (partnerCertImpl) Apply(ctx context.Context, req resources.ApplyRequest) (r
 		return resources.Result{}, fmt.Errorf("%s: reading the managed instance's endpoint certificate: %w", ch.Address, err)
 	}
 	fqdn, _ := ch.After["name"].(string)
-	if planned, _ := ch.After["thumbprint"].(string); !SameThumbprint(planned, FormatHex(Thumbprint(der))) || fqdn != mi.FQDN() {
-		return resources.Result{}, fmt.Errorf("%s: the managed instance's endpoint certificate changed since the plan (thumbprint %s, planned %s); plan again", ch.Address, FormatHex(Thumbprint(der)), planned)
+	if planned, _ := ch.After["thumbprint"].(string); !SameThumbprint(planned, azure.HexBlob(azure.Thumbprint(der))) || fqdn != mi.FQDN() {
+		return resources.Result{}, fmt.Errorf("%s: the managed instance's endpoint certificate changed since the plan (thumbprint %s, planned %s); plan again", ch.Address, azure.HexBlob(azure.Thumbprint(der)), planned)
 	}
 	cat, err := ReadCatalogue(ctx, q, PartCertificates)
 	if err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/milink/milink/lab/engine"
 	"github.com/milink/milink/plan"
 	"github.com/milink/milink/resources"
+	"github.com/milink/milink/resources/azure"
 	"github.com/milink/milink/resources/link"
 	"github.com/milink/milink/resources/sqlserver"
 	"github.com/milink/milink/state"
@@ -298,7 +299,7 @@ distributed_availability_group "sales" {
 	var names []string
 	for _, r := range rows {
 		names = append(names, r[0].(string))
-		if r[0] == "127.0.0.3" && !bytes.Equal(r[1].([]byte), link.Thumbprint(der)) {
+		if r[0] == "127.0.0.3" && !bytes.Equal(r[1].([]byte), azure.Thumbprint(der)) {
 			t.Error("the managed instance's certificate has another thumbprint on sql01")
 		}
 	}
@@ -568,4 +569,4 @@ func TestLabGoldenStatements(t *testing.T) {
 }
 
 // rootHex is one of the embedded roots as a FROM BINARY literal.
-func rootHex(i int) string { return link.FormatHex(link.Roots()[i].DER) }
+func rootHex(i int) string { return azure.HexBlob(link.Roots()[i].DER) }

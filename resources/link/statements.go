@@ -2,6 +2,7 @@ package link
 
 import (
 	"fmt"
+	"github.com/milink/milink/resources/azure"
 	"strings"
 	"time"
 
@@ -36,7 +37,7 @@ func CreateEndpointCertificateSQL(name, server string, expiry time.Time) string 
 // managed instance's endpoint certificate, named exactly the managed
 // instance's FQDN.
 func CreateCertificateFromBinarySQL(name string, der []byte) string {
-	return "USE [master];\nCREATE CERTIFICATE " + qi(name) + " FROM BINARY = " + FormatHex(der) + ";"
+	return "USE [master];\nCREATE CERTIFICATE " + qi(name) + " FROM BINARY = " + azure.HexBlob(der) + ";"
 }
 
 // ReplaceCertificateFromBinarySQL drops a certificate and creates it again
@@ -44,14 +45,14 @@ func CreateCertificateFromBinarySQL(name string, der []byte) string {
 // was renewed).
 func ReplaceCertificateFromBinarySQL(name string, der []byte) string {
 	return "USE [master];\nSET XACT_ABORT ON;\nBEGIN TRANSACTION;\nDROP CERTIFICATE " + qi(name) + ";\nCREATE CERTIFICATE " + qi(name) +
-		" FROM BINARY = " + FormatHex(der) + ";\nCOMMIT;"
+		" FROM BINARY = " + azure.HexBlob(der) + ";\nCOMMIT;"
 }
 
 // CreateRootSQL trusts one of Azure's roots: the certificate and its
 // issuer in one transaction, so that a certificate present means its
 // issuer was added too.
 func CreateRootSQL(r Root) string {
-	return "USE [master];\nSET XACT_ABORT ON;\nBEGIN TRANSACTION;\nCREATE CERTIFICATE " + qi(r.Name) + " FROM BINARY = " + FormatHex(r.DER) + ";\n" +
+	return "USE [master];\nSET XACT_ABORT ON;\nBEGIN TRANSACTION;\nCREATE CERTIFICATE " + qi(r.Name) + " FROM BINARY = " + azure.HexBlob(r.DER) + ";\n" +
 		"DECLARE @CERTID int = CERT_ID(" + qs(r.Name) + ");\n" +
 		"EXEC sp_certificate_add_issuer @CERTID, " + qs(RootIssuer) + ";\nCOMMIT;"
 }
