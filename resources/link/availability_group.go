@@ -314,17 +314,33 @@ func (agImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.
 // PlanDelete drops the group only if milink created it; apply checks
 // again that no distributed availability group uses it.
 func (agImpl) PlanDelete(prior resources.Prior, target resources.Target) resources.Change {
+	return planGroupDrop(prior, target, nil,
+		"milink created it; dropped unless a distributed availability group uses it (checked again at apply); its databases stay")
+}
+
+// planGroupDrop plans the drop of an availability group (ordinary or
+// distributed) the state remembers: only one milink created.
+func planGroupDrop(prior resources.Prior, target resources.Target, deps []string, reason string) resources.Change {
 	name := priorString(prior, "name")
 	if !priorCreated(&prior) || name == "" {
-		return resources.Change{Action: resources.Forget, Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
+		return resources.Change{Action: resources.Forget, DependsOn: deps, Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
 	}
-	return resources.Change{
-		Reason: "milink created it; dropped unless a distributed availability group uses it (checked again at apply); its databases stay",
-		Steps:  []resources.Step{tsql(target.Address(), DropAGSQL(name))},
-	}
+	return resources.Change{DependsOn: deps, Reason: reason, Steps: []resources.Step{tsql(target.Address(), DropAGSQL(name))}}
 }
 
 func deleteAG(ctx context.Context, q Querier, ch resources.Change, progress func(string)) error {
+	return dropGroup(ctx, q, ch, "availability group", progress, func(cat *Catalogue, g AG) error {
+		if dags := cat.DAGsUsing(g.Name); len(dags) > 0 {
+			return fmt.Errorf("%s: not dropping availability group %s on %s: the distributed availability group %s uses it; drop that first (or keep the block)", ch.Address, qi(g.Name), ch.Target, qi(dags[0]))
+		}
+		return nil
+	})
+}
+
+// dropGroup carries out a planned group drop: read again, gone already is
+// done, refuse what guard refuses, and a group gone meanwhile (15151) is
+// no error.
+func dropGroup(ctx context.Context, q Querier, ch resources.Change, what string, progress func(string), guard func(*Catalogue, AG) error) error {
 	if len(ch.Steps) == 0 {
 		return nil
 	}
@@ -333,16 +349,17 @@ func deleteAG(ctx context.Context, q Querier, ch resources.Change, progress func
 	if err != nil {
 		return stepError(ch.Address, "reading the availability groups on "+ch.Target, err)
 	}
-	if _, ok := cat.AG(name); !ok {
-		progress("availability group " + name + " is already gone")
+	g, ok := cat.AG(name)
+	if !ok {
+		progress(what + " " + name + " is already gone")
 		return nil
 	}
-	if dags := cat.DAGsUsing(name); len(dags) > 0 {
-		return fmt.Errorf("%s: not dropping availability group %s on %s: the distributed availability group %s uses it; drop that first (or keep the block)", ch.Address, qi(name), ch.Target, qi(dags[0]))
-	}
-	if err := runSteps(ctx, q, ch, "dropping availability group "+qi(name)); err != nil && ErrorNumber(err) != 15151 {
+	if err := guard(cat, g); err != nil {
 		return err
 	}
-	progress("dropped availability group " + name)
+	if err := runSteps(ctx, q, ch, "dropping "+what+" "+qi(name)); err != nil && ErrorNumber(err) != 15151 {
+		return err
+	}
+	progress("dropped " + what + " " + name)
 	return nil
 }

@@ -435,41 +435,18 @@ func (dagImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources
 // delete in Azure (the managed instance leaves the group first, as the
 // link's scripts do it).
 func (dagImpl) PlanDelete(prior resources.Prior, target resources.Target) resources.Change {
-	name := priorString(prior, "name")
 	var deps []string
 	if l := priorString(prior, "link"); l != "" {
 		deps = append(deps, l)
 	}
-	if !priorCreated(&prior) || name == "" {
-		return resources.Change{Action: resources.Forget, DependsOn: deps, Reason: "milink did not create it: nothing is dropped, it only leaves milink's state"}
-	}
-	return resources.Change{
-		DependsOn: deps,
-		Reason:    "milink created it; dropped after the link's delete in Azure",
-		Steps:     []resources.Step{tsql(target.Address(), DropAGSQL(name))},
-	}
+	return planGroupDrop(prior, target, deps, "milink created it; dropped after the link's delete in Azure")
 }
 
 func deleteDAG(ctx context.Context, q Querier, ch resources.Change, progress func(string)) error {
-	if len(ch.Steps) == 0 {
+	return dropGroup(ctx, q, ch, "distributed availability group", progress, func(_ *Catalogue, g AG) error {
+		if !g.Distributed {
+			return fmt.Errorf("%s: not dropping %s on %s: it is an ordinary availability group now, not the distributed one milink created", ch.Address, qi(g.Name), ch.Target)
+		}
 		return nil
-	}
-	name, _ := ch.Before["name"].(string)
-	cat, err := ReadCatalogue(ctx, q, PartAGs)
-	if err != nil {
-		return stepError(ch.Address, "reading the availability groups on "+ch.Target, err)
-	}
-	g, ok := cat.AG(name)
-	if !ok {
-		progress("distributed availability group " + name + " is already gone")
-		return nil
-	}
-	if !g.Distributed {
-		return fmt.Errorf("%s: not dropping %s on %s: it is an ordinary availability group now, not the distributed one milink created", ch.Address, qi(name), ch.Target)
-	}
-	if err := runSteps(ctx, q, ch, "dropping distributed availability group "+qi(name)); err != nil && ErrorNumber(err) != 15151 {
-		return err
-	}
-	progress("dropped distributed availability group " + name)
-	return nil
+	})
 }
