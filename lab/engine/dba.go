@@ -556,10 +556,7 @@ func (s *Session) execDBA(x *dbaStmt) *sqlError {
 		if c.db(n) != nil {
 			return errf(1801, 16, "Database '%s' already exists. Choose a different database name.", n)
 		}
-		id := 5
-		for _, d := range c.Databases {
-			id = max(id, d.ID+1)
-		}
+		id := c.nextDatabaseID()
 		model := c.db("model")
 		rec := "FULL"
 		if model != nil {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -32,10 +31,15 @@ func (i *Instance) Certificates() []CertificateInfo {
 	defer i.mu.Unlock()
 	var out []CertificateInfo
 	for _, c := range i.cat.Certificates {
-		out = append(out, CertificateInfo{Name: c.Name, Thumbprint: slices.Clone(c.Thumbprint), DER: slices.Clone(c.DER),
-			Expiry: c.Expiry, Issuers: slices.Clone(c.Issuers), PrivateKey: c.KeyEnc != "NO_PRIVATE_KEY"})
+		out = append(out, certInfo(c))
 	}
 	return out
+}
+
+// certInfo is a certificate as the link simulation sees it (copies).
+func certInfo(c *certificate) CertificateInfo {
+	return CertificateInfo{Name: c.Name, Thumbprint: slices.Clone(c.Thumbprint), DER: slices.Clone(c.DER),
+		Expiry: c.Expiry, Issuers: slices.Clone(c.Issuers), PrivateKey: c.KeyEnc != "NO_PRIVATE_KEY"}
 }
 
 // EnsureCertificate returns master's certificate of that name, creating
@@ -45,7 +49,7 @@ func (i *Instance) EnsureCertificate(name, subject string, validity time.Duratio
 	i.mu.Lock()
 	if c := i.cat.cert(name); c != nil {
 		i.mu.Unlock()
-		return CertificateInfo{Name: c.Name, Thumbprint: slices.Clone(c.Thumbprint), DER: slices.Clone(c.DER), Expiry: c.Expiry, PrivateKey: true}, nil
+		return certInfo(c), nil
 	}
 	i.mu.Unlock()
 	start := time.Now().UTC().Truncate(time.Second)
@@ -56,14 +60,14 @@ func (i *Instance) EnsureCertificate(name, subject string, validity time.Duratio
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if c := i.cat.cert(name); c != nil {
-		return CertificateInfo{Name: c.Name, Thumbprint: slices.Clone(c.Thumbprint), DER: slices.Clone(c.DER), Expiry: c.Expiry, PrivateKey: true}, nil
+		return certInfo(c), nil
 	}
 	cert.ID = i.cat.nextID()
 	i.cat.Certificates = append(i.cat.Certificates, cert)
-	if err := i.persistLocked(); err != nil {
+	if err := i.saveLocked(); err != nil {
 		return CertificateInfo{}, err
 	}
-	return CertificateInfo{Name: cert.Name, Thumbprint: slices.Clone(cert.Thumbprint), DER: slices.Clone(cert.DER), Expiry: cert.Expiry, PrivateKey: true}, nil
+	return certInfo(cert), nil
 }
 
 // EndpointInfo is the DATABASE_MIRRORING endpoint.
@@ -308,10 +312,7 @@ func (i *Instance) JoinLink(j LinkJoin) error {
 	for _, r := range dag.Replicas {
 		r.Mode = j.DAGMode
 	}
-	if err := i.persistLocked(); err != nil {
-		return fmt.Errorf("%s", err.text)
-	}
-	return nil
+	return i.saveLocked()
 }
 
 // SetDatabaseLSN sets a database's end_of_log_lsn (the managed instance's
@@ -400,6 +401,8 @@ func (i *Instance) HasCertificateThumbprint(tp []byte) bool {
 // ServerName is @@SERVERNAME.
 func (i *Instance) ServerName() string { return i.serverName() }
 
+// nextDatabaseID is the id a new user database gets: after every other
+// (1 to 4 are the system databases).
 func (c *catalog) nextDatabaseID() int {
 	id := 5
 	for _, d := range c.Databases {
