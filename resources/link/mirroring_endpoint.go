@@ -169,7 +169,7 @@ func (endpointImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 	}
 	text := AdoptEndpointSQL(e.Name, e.Port, certName)
 	if created {
-		text = alterOwnEndpointSQL(e.Name, e.Port, certName)
+		text = RepairEndpointSQL(e.Name, e.Port, certName)
 	}
 	return resources.Change{
 		Action: resources.Update,
@@ -178,13 +178,6 @@ func (endpointImpl) Diff(req resources.DiffRequest) (resources.Change, hcl.Diagn
 		Reason: "endpoint " + e.Name + ": " + strings.Join(problems, "; "),
 		Steps:  []resources.Step{tsql(sqlAddr, text)},
 	}, diags
-}
-
-// alterOwnEndpointSQL puts back what milink created on its own endpoint
-// (someone stopped it or changed it): certificate authentication only.
-func alterOwnEndpointSQL(name string, port int, cert string) string {
-	return fmt.Sprintf("ALTER ENDPOINT %s STATE = STARTED AS TCP (LISTENER_PORT = %d) FOR DATABASE_MIRRORING (ROLE = ALL, AUTHENTICATION = CERTIFICATE %s, ENCRYPTION = REQUIRED ALGORITHM AES);",
-		qi(name), port, qi(cert))
 }
 
 func (endpointImpl) Apply(ctx context.Context, req resources.ApplyRequest) (resources.Result, error) {

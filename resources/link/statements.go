@@ -66,8 +66,18 @@ func CreateEndpointSQL(name string, port int, cert string) string {
 // AdoptEndpointSQL changes an existing endpoint so that the link can use
 // it, keeping Windows authentication for the replicas that use it now.
 func AdoptEndpointSQL(name string, port int, cert string) string {
-	return fmt.Sprintf("ALTER ENDPOINT %s STATE = STARTED AS TCP (LISTENER_PORT = %d) FOR DATABASE_MIRRORING (ROLE = ALL, AUTHENTICATION = WINDOWS NEGOTIATE CERTIFICATE %s, ENCRYPTION = REQUIRED ALGORITHM AES);",
-		qi(name), port, qi(cert))
+	return alterEndpointSQL(name, port, "WINDOWS NEGOTIATE CERTIFICATE", cert)
+}
+
+// RepairEndpointSQL puts an endpoint milink created back to certificate
+// authentication, AES, started.
+func RepairEndpointSQL(name string, port int, cert string) string {
+	return alterEndpointSQL(name, port, "CERTIFICATE", cert)
+}
+
+func alterEndpointSQL(name string, port int, auth, cert string) string {
+	return fmt.Sprintf("ALTER ENDPOINT %s STATE = STARTED AS TCP (LISTENER_PORT = %d) FOR DATABASE_MIRRORING (ROLE = ALL, AUTHENTICATION = %s %s, ENCRYPTION = REQUIRED ALGORITHM AES);",
+		qi(name), port, auth, qi(cert))
 }
 
 // DropEndpointSQL drops an endpoint milink created.

@@ -36,7 +36,7 @@ func TestStatementsGolden(t *testing.T) {
 		{"endpoint-create.sql", CreateEndpointSQL(DefaultEndpointName, 5022, "Cert_sql01_endpoint")},
 		{"endpoint-create-port.sql", CreateEndpointSQL(DefaultEndpointName, 5023, "Cert_]odd_endpoint")},
 		{"endpoint-adopt.sql", AdoptEndpointSQL("Hadr_endpoint", 5022, "Cert_sql01_endpoint")},
-		{"endpoint-repair.sql", alterOwnEndpointSQL(DefaultEndpointName, 5022, "Cert_sql01_endpoint")},
+		{"endpoint-repair.sql", RepairEndpointSQL(DefaultEndpointName, 5022, "Cert_sql01_endpoint")},
 		{"endpoint-drop.sql", DropEndpointSQL(DefaultEndpointName)},
 		{"certificate-drop.sql", DropCertificateSQL("Cert_sql01_endpoint")},
 		{"ag-create.sql", CreateAGSQL("AG_payroll", []string{"payroll"}, "sql01", "TCP://127.0.0.2:5022", "NONE")},
